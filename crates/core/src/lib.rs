@@ -1,0 +1,18 @@
+//! tokenforge's engine: byte-level BPE with exact tiktoken / HF `tokenizers` semantics.
+//!
+//! Pure Rust (no Python types), so it is tested with `cargo test` and benchmarked without an
+//! interpreter. The pipeline is special-token split -> normalize -> pre-tokenize -> BPE -> ids.
+
+pub mod bpe;
+pub mod error;
+pub mod normalize;
+pub mod pretokenize;
+pub mod special;
+pub mod tokenizer;
+
+pub use bpe::Bpe;
+pub use error::{Error, Result};
+pub use normalize::Normalizer;
+pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
+pub use special::{SpecialSet, SpecialTokens};
+pub use tokenizer::Tokenizer;

@@ -1,0 +1,291 @@
+//! Pre-tokenization: cutting text into pieces that BPE merges never cross.
+//!
+//! A pre-tokenizer is a list of steps, each applied to every piece the previous step produced
+//! (HF's `Sequence`). A single regex step — every tiktoken vocabulary and most HF byte-level
+//! models — streams matches straight to the caller without building intermediate vectors.
+
+use std::borrow::Cow;
+
+use fancy_regex::Regex;
+
+use crate::error::{Error, Result};
+
+/// What happens to the matched delimiters of a split (HF's `SplitDelimiterBehavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitBehavior {
+    Removed,
+    Isolated,
+    MergedWithPrevious,
+    MergedWithNext,
+    Contiguous,
+}
+
+impl SplitBehavior {
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "removed" => Self::Removed,
+            "isolated" => Self::Isolated,
+            "mergedwithprevious" | "merged_with_previous" => Self::MergedWithPrevious,
+            "mergedwithnext" | "merged_with_next" => Self::MergedWithNext,
+            "contiguous" => Self::Contiguous,
+            other => return Err(Error::InvalidArgument(format!("unknown split behavior {other:?}"))),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Split by a regex.
+    Regex { regex: Regex, behavior: SplitBehavior, invert: bool },
+    /// HF `ByteLevel` pre-tokenizer: optionally prepend a space to each piece that does not start
+    /// with one, then optionally split with the GPT-2 pattern.
+    ByteLevel { add_prefix_space: bool, regex: Option<Regex> },
+    /// HF `Digits`: isolate each numeric char, or runs of them.
+    Digits { individual: bool },
+}
+
+/// The GPT-2 pattern as HF's `ByteLevel` pre-tokenizer spells it.
+pub const HF_BYTE_LEVEL_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+pub fn compile(pattern: &str) -> Result<Regex> {
+    // The default backtrack limit (1e6) is per match attempt, not per text; patterns used by real
+    // tokenizers never get near it, and an error is returned (not a panic) if one does.
+    Regex::new(pattern).map_err(|e| Error::InvalidPattern(format!("{pattern:?}: {e}")))
+}
+
+impl Step {
+    pub fn regex(pattern: &str, behavior: SplitBehavior, invert: bool) -> Result<Self> {
+        Ok(Step::Regex { regex: compile(pattern)?, behavior, invert })
+    }
+
+    pub fn byte_level(add_prefix_space: bool, use_regex: bool) -> Result<Self> {
+        let regex = if use_regex { Some(compile(HF_BYTE_LEVEL_PATTERN)?) } else { None };
+        Ok(Step::ByteLevel { add_prefix_space, regex })
+    }
+
+    fn is_noop(&self) -> bool {
+        matches!(self, Step::ByteLevel { add_prefix_space: false, regex: None })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PreTokenizer {
+    steps: Vec<Step>,
+}
+
+/// Byte ranges `(start, end, is_delimiter)` of a split, before the behavior is applied.
+fn regex_spans(regex: &Regex, text: &str) -> Result<Vec<(usize, usize, bool)>> {
+    let mut spans = Vec::new();
+    let mut last = 0;
+    for m in regex.find_iter(text) {
+        let m = m.map_err(|e| Error::PatternFailure(e.to_string()))?;
+        if m.start() == m.end() {
+            continue;
+        }
+        if m.start() > last {
+            spans.push((last, m.start(), false));
+        }
+        spans.push((m.start(), m.end(), true));
+        last = m.end();
+    }
+    if last < text.len() {
+        spans.push((last, text.len(), false));
+    }
+    Ok(spans)
+}
+
+/// Spans like a regex match per char satisfying `pred`: each such char is its own delimiter span,
+/// runs of other chars are one gap span.
+fn char_spans(text: &str, pred: impl Fn(char) -> bool) -> Vec<(usize, usize, bool)> {
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
+    for (i, c) in text.char_indices() {
+        let end = i + c.len_utf8();
+        let is = pred(c);
+        match spans.last_mut() {
+            Some(last) if !is && !last.2 => last.1 = end,
+            _ => spans.push((i, end, is)),
+        }
+    }
+    spans
+}
+
+/// Applies HF's delimiter behavior to spans covering a text in order. Consecutive delimiters are
+/// not merged into each other except by `Contiguous` ("a--b" with MergedWithNext gives
+/// "a", "-", "-b"), as in HF.
+fn apply_behavior(spans: Vec<(usize, usize, bool)>, behavior: SplitBehavior, invert: bool) -> Vec<(usize, usize)> {
+    let spans = spans.into_iter().map(|(s, e, m)| (s, e, m != invert));
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut prev_delim = false;
+    match behavior {
+        SplitBehavior::Isolated => out.extend(spans.map(|(s, e, _)| (s, e))),
+        SplitBehavior::Removed => out.extend(spans.filter(|t| !t.2).map(|(s, e, _)| (s, e))),
+        SplitBehavior::MergedWithPrevious => {
+            for (s, e, delim) in spans {
+                match out.last_mut() {
+                    Some(last) if delim && !prev_delim => last.1 = e,
+                    _ => out.push((s, e)),
+                }
+                prev_delim = delim;
+            }
+        }
+        SplitBehavior::MergedWithNext => {
+            let spans: Vec<_> = spans.collect();
+            for &(s, e, delim) in spans.iter().rev() {
+                match out.last_mut() {
+                    Some(last) if delim && !prev_delim => last.0 = s,
+                    _ => out.push((s, e)),
+                }
+                prev_delim = delim;
+            }
+            out.reverse();
+        }
+        SplitBehavior::Contiguous => {
+            for (s, e, delim) in spans {
+                match out.last_mut() {
+                    Some(last) if delim == prev_delim => last.1 = e,
+                    _ => out.push((s, e)),
+                }
+                prev_delim = delim;
+            }
+        }
+    }
+    out
+}
+
+impl PreTokenizer {
+    pub fn new(steps: Vec<Step>) -> Self {
+        PreTokenizer { steps: steps.into_iter().filter(|s| !s.is_noop()).collect() }
+    }
+
+    pub fn single_regex(pattern: &str) -> Result<Self> {
+        Ok(Self::new(vec![Step::regex(pattern, SplitBehavior::Isolated, false)?]))
+    }
+
+    /// Calls `f` on each piece of `text`, in order.
+    pub fn for_each_piece(&self, text: &str, f: &mut dyn FnMut(&str)) -> Result<()> {
+        match self.steps.as_slice() {
+            [] => {
+                if !text.is_empty() {
+                    f(text)
+                }
+                Ok(())
+            }
+            [Step::Regex { regex, behavior: SplitBehavior::Isolated, invert: false }] => {
+                let mut last = 0;
+                for m in regex.find_iter(text) {
+                    let m = m.map_err(|e| Error::PatternFailure(e.to_string()))?;
+                    if m.start() > last {
+                        f(&text[last..m.start()]);
+                    }
+                    if m.end() > m.start() {
+                        f(m.as_str());
+                    }
+                    last = m.end();
+                }
+                if last < text.len() {
+                    f(&text[last..]);
+                }
+                Ok(())
+            }
+            steps => {
+                let mut pieces: Vec<Cow<'_, str>> = vec![Cow::Borrowed(text)];
+                for step in steps {
+                    let mut next = Vec::with_capacity(pieces.len());
+                    for piece in pieces {
+                        apply_step(step, piece, &mut next)?;
+                    }
+                    pieces = next;
+                }
+                for p in &pieces {
+                    f(p);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn push_ranges<'a>(piece: &Cow<'a, str>, ranges: Vec<(usize, usize)>, out: &mut Vec<Cow<'a, str>>) {
+    for (s, e) in ranges {
+        if s == e {
+            continue;
+        }
+        out.push(match piece {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[s..e]),
+            Cow::Owned(o) => Cow::Owned(o[s..e].to_string()),
+        });
+    }
+}
+
+fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>) -> Result<()> {
+    match step {
+        Step::Regex { regex, behavior, invert } => {
+            let ranges = apply_behavior(regex_spans(regex, &piece)?, *behavior, *invert);
+            push_ranges(&piece, ranges, out);
+        }
+        Step::ByteLevel { add_prefix_space, regex } => {
+            let piece = if *add_prefix_space && !piece.starts_with(' ') {
+                Cow::Owned(format!(" {piece}"))
+            } else {
+                piece
+            };
+            match regex {
+                Some(regex) => {
+                    let ranges = apply_behavior(regex_spans(regex, &piece)?, SplitBehavior::Isolated, false);
+                    push_ranges(&piece, ranges, out);
+                }
+                None => out.push(piece),
+            }
+        }
+        Step::Digits { individual } => {
+            let behavior = if *individual { SplitBehavior::Isolated } else { SplitBehavior::Contiguous };
+            let ranges = apply_behavior(char_spans(&piece, char::is_numeric), behavior, false);
+            push_ranges(&piece, ranges, out);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(p: &PreTokenizer, text: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        p.for_each_piece(text, &mut |s| v.push(s.to_string())).unwrap();
+        v
+    }
+
+    #[test]
+    fn single_regex_keeps_gaps() {
+        let p = PreTokenizer::single_regex(r"\d+").unwrap();
+        assert_eq!(pieces(&p, "ab12cd3"), ["ab", "12", "cd", "3"]);
+    }
+
+    #[test]
+    fn behaviors() {
+        let spans = vec![(0, 1, false), (1, 2, true), (2, 3, true), (3, 4, false)];
+        let b = |beh, inv| apply_behavior(spans.clone(), beh, inv);
+        assert_eq!(b(SplitBehavior::Isolated, false), [(0, 1), (1, 2), (2, 3), (3, 4)]);
+        assert_eq!(b(SplitBehavior::Removed, false), [(0, 1), (3, 4)]);
+        assert_eq!(b(SplitBehavior::MergedWithPrevious, false), [(0, 2), (2, 3), (3, 4)]);
+        assert_eq!(b(SplitBehavior::MergedWithNext, false), [(0, 1), (1, 2), (2, 4)]);
+        assert_eq!(b(SplitBehavior::Contiguous, false), [(0, 1), (1, 3), (3, 4)]);
+        assert_eq!(b(SplitBehavior::Removed, true), [(1, 2), (2, 3)]);
+    }
+
+    #[test]
+    fn byte_level_prefix_space_and_digits() {
+        let p = PreTokenizer::new(vec![
+            Step::Digits { individual: true },
+            Step::byte_level(true, true).unwrap(),
+        ]);
+        assert_eq!(pieces(&p, "ab 12"), [" ab", " ", " 1", " 2"]);
+    }
+
+    #[test]
+    fn bad_pattern_is_an_error() {
+        assert!(matches!(PreTokenizer::single_regex("(unclosed"), Err(Error::InvalidPattern(_))));
+    }
+}

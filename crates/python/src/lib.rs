@@ -1,0 +1,205 @@
+//! Python bindings: type conversion, GIL release and error mapping only. All logic lives in
+//! `tokenforge-core`; the Python package wraps `CoreTokenizer` in the public `Tokenizer`.
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use tokenforge_core::{
+    Bpe, Error, Normalizer, PreTokenizer, SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer,
+};
+
+/// Raises the matching class of `tokenforge.errors` (one error family, defined in Python).
+fn to_py(py: Python<'_>, err: Error) -> PyErr {
+    let (class, message) = match &err {
+        Error::InvalidVocabulary(_) => ("InvalidVocabularyError", err.to_string()),
+        Error::InvalidPattern(_) => ("InvalidVocabularyError", err.to_string()),
+        Error::PatternFailure(_) => ("TokenforgeError", err.to_string()),
+        Error::DisallowedSpecial { token, position } => (
+            "SpecialTokenError",
+            format!(
+                "Encountered text corresponding to disallowed special token {token:?} at byte {position}.\n\
+                 To encode it as the special token, pass allowed_special={{{token:?}}} (or allowed_special=\"all\").\n\
+                 To encode it as ordinary text, pass disallowed_special=() (or a set without {token:?})."
+            ),
+        ),
+        Error::InvalidTokenId(_) => ("InvalidTokenIdError", err.to_string()),
+        Error::InvalidArgument(_) => ("InvalidArgumentError", err.to_string()),
+    };
+    let made = py
+        .import("tokenforge.errors")
+        .and_then(|m| m.getattr(class))
+        .and_then(|cls| cls.call1((message.clone(),)));
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(import_failure) => import_failure,
+    }
+}
+
+/// `"all"` or a sequence of special-token ids.
+fn special_set(core: &Tokenizer, spec: &Bound<'_, PyAny>) -> PyResult<SpecialSet> {
+    if let Ok(s) = spec.cast::<PyString>() {
+        return match s.to_str()? {
+            "all" => Ok(SpecialSet::All),
+            other => Err(PyTypeError::new_err(format!("expected \"all\" or a list of ids, got {other:?}"))),
+        };
+    }
+    let ids: Vec<u32> = spec.extract()?;
+    if ids.is_empty() {
+        return Ok(SpecialSet::Nothing);
+    }
+    let table = core.specials().tokens();
+    let mask = table.iter().map(|(_, id)| ids.contains(id)).collect();
+    Ok(SpecialSet::Only(mask))
+}
+
+type StepSpec = (String, Option<String>, Option<String>, bool, bool);
+
+fn build_step(spec: StepSpec) -> Result<Step, Error> {
+    let (kind, pattern, behavior, a, b) = spec;
+    match kind.as_str() {
+        "regex" => {
+            let pattern = pattern.ok_or_else(|| Error::InvalidArgument("regex step needs a pattern".into()))?;
+            let behavior = SplitBehavior::parse(behavior.as_deref().unwrap_or("isolated"))?;
+            Step::regex(&pattern, behavior, a)
+        }
+        "byte_level" => Step::byte_level(a, b),
+        "digits" => Ok(Step::Digits { individual: a }),
+        other => Err(Error::InvalidArgument(format!("unknown pre-tokenizer step {other:?}"))),
+    }
+}
+
+/// The frozen engine behind `tokenforge.Tokenizer`.
+#[pyclass(frozen, module = "tokenforge._core")]
+struct CoreTokenizer {
+    inner: Tokenizer,
+}
+
+#[pymethods]
+impl CoreTokenizer {
+    /// `merges=None` means tiktoken semantics (priority = rank of the merged token).
+    /// Steps are `(kind, pattern, behavior, flag_a, flag_b)`: `("regex", pattern, behavior, invert, _)`,
+    /// `("byte_level", None, None, add_prefix_space, use_regex)`, `("digits", None, None, individual, _)`.
+    #[new]
+    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        vocab: Vec<(Vec<u8>, u32)>,
+        merges: Option<Vec<(u32, u32)>>,
+        steps: Vec<StepSpec>,
+        normalizers: Vec<String>,
+        specials: Vec<(String, u32)>,
+        ignore_merges: bool,
+        unk_id: Option<u32>,
+    ) -> PyResult<Self> {
+        let built = py.detach(|| -> Result<Tokenizer, Error> {
+            let bpe = match merges {
+                None => Bpe::from_ranks(vocab)?,
+                Some(m) => Bpe::from_merges(vocab, &m, ignore_merges, unk_id)?,
+            };
+            let steps = steps.into_iter().map(build_step).collect::<Result<Vec<_>, _>>()?;
+            let normalizers = normalizers
+                .iter()
+                .map(|n| {
+                    Normalizer::parse(n).ok_or_else(|| Error::InvalidArgument(format!("unknown normalizer {n:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let specials = SpecialTokens::new(specials)?;
+            Ok(Tokenizer::new(bpe, PreTokenizer::new(steps), normalizers, specials))
+        });
+        built.map(|inner| CoreTokenizer { inner }).map_err(|e| to_py(py, e))
+    }
+
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<u32>> {
+        let (a, d) = (special_set(&self.inner, allowed)?, special_set(&self.inner, disallowed)?);
+        py.detach(|| self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
+    }
+
+    /// Ids as little-endian u32 bytes (for zero-parse numpy construction).
+    fn encode_u32_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = self.encode(py, text, allowed, disallowed)?;
+        PyBytes::new_with(py, ids.len() * 4, |buf| {
+            for (chunk, id) in buf.chunks_exact_mut(4).zip(&ids) {
+                chunk.copy_from_slice(&id.to_le_bytes());
+            }
+            Ok(())
+        })
+    }
+
+    fn count(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let (a, d) = (special_set(&self.inner, allowed)?, special_set(&self.inner, disallowed)?);
+        py.detach(|| self.inner.count(text, &a, &d)).map_err(|e| to_py(py, e))
+    }
+
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        num_threads: usize,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let (a, d) = (special_set(&self.inner, allowed)?, special_set(&self.inner, disallowed)?);
+        py.detach(|| self.inner.encode_batch(&texts, &a, &d, num_threads)).map_err(|e| to_py(py, e))
+    }
+
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<u32>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.inner.decode_bytes(&ids)).map_err(|e| to_py(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
+        self.inner.token_bytes(id).map(|b| PyBytes::new(py, b))
+    }
+
+    /// Id of a model token given its bytes (special tokens are looked up in Python).
+    fn token_id(&self, token: &[u8]) -> Option<u32> {
+        self.inner.bpe().token_id(token)
+    }
+
+    #[getter]
+    fn n_vocab(&self) -> usize {
+        self.inner.n_vocab()
+    }
+
+    /// Number of model (non-special) tokens.
+    #[getter]
+    fn model_size(&self) -> usize {
+        self.inner.bpe().len()
+    }
+
+    /// `(bytes, id)` of every model (non-special) token, by id.
+    fn model_vocab<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u32)> {
+        self.inner.bpe().vocab().map(|(b, id)| (PyBytes::new(py, b), id)).collect()
+    }
+
+    /// `(left, right, priority, merged)` for every merge, by priority.
+    fn merge_entries(&self) -> Vec<(u32, u32, u32, u32)> {
+        self.inner.bpe().merge_entries()
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<CoreTokenizer>()?;
+    m.add("HEAP_THRESHOLD", tokenforge_core::bpe::HEAP_THRESHOLD)?;
+    Ok(())
+}

@@ -1,0 +1,43 @@
+"""tokenforge: train, encode, evaluate and transplant tokenizers — exact, fast, offline, deterministic.
+
+>>> import tokenforge
+>>> enc = tokenforge.load("cl100k_base")          # doctest: +SKIP
+>>> enc.encode("hello world")                     # doctest: +SKIP
+[15339, 1917]
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    CorpusError,
+    InvalidArgumentError,
+    InvalidTokenIdError,
+    InvalidVocabularyError,
+    SpecialTokenError,
+    TokenforgeError,
+    UnsupportedTokenizerError,
+    VocabularyNotFoundError,
+)
+from .formats.presets import PATTERNS
+from .loader import load, load_tiktoken
+from .tokenizer import Tokenizer
+from .vocab_sources import fetch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PATTERNS",
+    "CorpusError",
+    "InvalidArgumentError",
+    "InvalidTokenIdError",
+    "InvalidVocabularyError",
+    "SpecialTokenError",
+    "TokenforgeError",
+    "Tokenizer",
+    "UnsupportedTokenizerError",
+    "VocabularyNotFoundError",
+    "__version__",
+    "fetch",
+    "load",
+    "load_tiktoken",
+]

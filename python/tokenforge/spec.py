@@ -1,0 +1,96 @@
+"""The canonical description of a tokenizer, independent of any file format.
+
+Readers in :mod:`tokenforge.formats` turn files into a :class:`TokenizerSpec`; a
+:class:`~tokenforge.Tokenizer` is built from one and writers turn it back into files. The model is a
+byte-level vocabulary (token bytes -> id) plus either tiktoken-style ranks (``merges=None``: two parts
+merge when their concatenation is a token, lowest id first) or an explicit HF merge list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+__all__ = [
+    "AddedToken",
+    "ByteLevelStep",
+    "DigitsStep",
+    "PreTokenizerStep",
+    "SplitStep",
+    "TokenizerSpec",
+]
+
+SplitBehavior = Literal["removed", "isolated", "merged_with_previous", "merged_with_next", "contiguous"]
+
+
+@dataclass(frozen=True)
+class AddedToken:
+    """A token matched verbatim in text before pre-tokenization.
+
+    ``special=True`` tokens (``<|endoftext|>``) follow the ``allowed_special`` / ``disallowed_special``
+    policy of each call; non-special added tokens (an HF feature) are always matched.
+    """
+
+    content: str
+    id: int
+    special: bool = True
+    # HF matching flags; tokenforge matches tokens exactly, so these must be False (checked on load).
+    single_word: bool = False
+    lstrip: bool = False
+    rstrip: bool = False
+    normalized: bool = False
+
+
+@dataclass(frozen=True)
+class SplitStep:
+    """Split by a regex (HF ``Split``; tiktoken's pattern is one ``isolated`` split)."""
+
+    pattern: str
+    behavior: SplitBehavior = "isolated"
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class ByteLevelStep:
+    """HF ``ByteLevel`` pre-tokenizer: optional prefix space, optional GPT-2 regex split."""
+
+    add_prefix_space: bool = False
+    use_regex: bool = True
+
+
+@dataclass(frozen=True)
+class DigitsStep:
+    """HF ``Digits``: isolate every digit (``individual``) or runs of digits."""
+
+    individual: bool = False
+
+
+PreTokenizerStep = Union[SplitStep, ByteLevelStep, DigitsStep]
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """Everything needed to build, compare and save a byte-level BPE tokenizer."""
+
+    name: str
+    vocab: Mapping[bytes, int]
+    pre_tokenizer: tuple[PreTokenizerStep, ...]
+    merges: tuple[tuple[int, int], ...] | None = None
+    normalizers: tuple[str, ...] = ()
+    added_tokens: tuple[AddedToken, ...] = ()
+    #: Emit a piece that is itself a token without merging (tiktoken always does; HF ``ignore_merges``).
+    ignore_merges: bool = True
+    unk_token: str | None = None
+    #: HF components kept verbatim for saving (``post_processor``, ``decoder``, ``truncation``...).
+    hf_extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The artifact's ``tokenforge`` metadata block, if any.
+    metadata: Mapping[str, Any] | None = None
+
+    @property
+    def pattern(self) -> str | None:
+        """The regex when the pre-tokenizer is a single isolated split (tiktoken style), else None."""
+        steps = self.pre_tokenizer
+        if len(steps) == 1 and isinstance(steps[0], SplitStep) and steps[0].behavior == "isolated":
+            return None if steps[0].invert else steps[0].pattern
+        return None

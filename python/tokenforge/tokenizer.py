@@ -1,0 +1,408 @@
+"""The frozen :class:`Tokenizer`: encode, count, truncate and decode, tiktoken-compatible where the
+two overlap, with the engine in Rust (``tokenforge._core``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, final
+
+from . import _core
+from .errors import InvalidArgumentError, InvalidTokenIdError, SpecialTokenError
+from .formats.bytelevel import bytes_to_token_str, token_str_to_bytes
+from .spec import AddedToken, ByteLevelStep, DigitsStep, SplitStep, TokenizerSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["Tokenizer"]
+
+AllowedSpecial = Literal["all"] | Collection[str]
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _step_tuple(step: object) -> tuple[str, str | None, str | None, bool, bool]:
+    if isinstance(step, SplitStep):
+        return ("regex", step.pattern, step.behavior, step.invert, False)
+    if isinstance(step, ByteLevelStep):
+        return ("byte_level", None, None, step.add_prefix_space, step.use_regex)
+    if isinstance(step, DigitsStep):
+        return ("digits", None, None, step.individual, False)
+    raise TypeError(f"unknown pre-tokenizer step {step!r}")
+
+
+def _scrub_surrogates(text: str) -> str:
+    # Lone surrogates cannot be UTF-8 encoded; like tiktoken, encode them as U+FFFD.
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+@final
+class Tokenizer:
+    """An immutable byte-level BPE tokenizer. Safe to share between threads.
+
+    Build one with :func:`tokenforge.load` or :meth:`Tokenizer.from_ranks`. Per-call options
+    (``allowed_special``, ``num_threads``...) are arguments, never state.
+    """
+
+    __slots__ = ("_always", "_core", "_disallow_all", "_special_ids", "_special_tokens", "_spec")
+
+    def __init__(self, spec: TokenizerSpec) -> None:
+        """Builds the engine from a spec (validated in Rust; errors are :class:`TokenforgeError`)."""
+        specials = [(t.content, t.id) for t in spec.added_tokens]
+        core = _core.CoreTokenizer(
+            list(spec.vocab.items()),
+            None if spec.merges is None else list(spec.merges),
+            [_step_tuple(s) for s in spec.pre_tokenizer],
+            list(spec.normalizers),
+            specials,
+            spec.ignore_merges,
+            None if spec.unk_token is None else spec.vocab.get(spec.unk_token.encode("utf-8")),
+        )
+        set_ = object.__setattr__
+        set_(self, "_core", core)
+        # The engine holds the vocabulary; keep only the small parts of the spec (for save/repr).
+        set_(self, "_spec", replace(spec, vocab={}, merges=None if spec.merges is None else ()))
+        set_(self, "_special_tokens", MappingProxyType({t.content: t.id for t in spec.added_tokens if t.special}))
+        set_(self, "_special_ids", frozenset(self._special_tokens.values()))
+        # HF non-special added tokens are always matched and never "disallowed".
+        set_(self, "_always", tuple(t.id for t in spec.added_tokens if not t.special))
+        set_(self, "_disallow_all", "all" if not self._always else sorted(self._special_ids))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Tokenizer is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Tokenizer is immutable; cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickling (multiprocessing workers) rebuilds from the full spec, keeping the merge semantics.
+        return (Tokenizer, (self._full_spec(),))
+
+    @classmethod
+    def from_ranks(
+        cls,
+        mergeable_ranks: Mapping[bytes, int],
+        pattern: str,
+        special_tokens: Mapping[str, int] | None = None,
+        *,
+        name: str = "custom",
+    ) -> Tokenizer:
+        """A tokenizer from tiktoken-style parts (as ``tiktoken.Encoding(...)`` takes them)."""
+        added = tuple(AddedToken(content, token_id) for content, token_id in (special_tokens or {}).items())
+        spec = TokenizerSpec(
+            name=name, vocab=dict(mergeable_ranks), pre_tokenizer=(SplitStep(pattern),), added_tokens=added
+        )
+        return cls(spec)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @property
+    def n_vocab(self) -> int:
+        """One past the highest id (tiktoken's definition; there may be unused ids below it)."""
+        return int(self._core.n_vocab)
+
+    @property
+    def special_tokens(self) -> Mapping[str, int]:
+        """Special token text -> id (read-only)."""
+        return self._special_tokens
+
+    @property
+    def special_tokens_set(self) -> frozenset[str]:
+        return frozenset(self._special_tokens)
+
+    @property
+    def pattern(self) -> str | None:
+        """The pre-tokenization regex when it is a single regex (tiktoken-style), else None."""
+        return self._spec.pattern
+
+    @property
+    def spec(self) -> TokenizerSpec:
+        """The tokenizer's description without its vocabulary tables (use :meth:`to_hf_json` for all)."""
+        return self._spec
+
+    def __repr__(self) -> str:
+        return f"<Tokenizer {self.name!r} n_vocab={self.n_vocab} specials={len(self._special_tokens)}>"
+
+    # ------------------------------------------------------------------ special-token policy
+
+    def _policy(self, allowed_special: AllowedSpecial, disallowed_special: AllowedSpecial) -> tuple[Any, Any]:
+        """Turns tiktoken-style arguments into the engine's (allowed ids, disallowed ids)."""
+        if allowed_special == "all":
+            allowed_ids: set[int] = set(self._special_ids)
+        else:
+            allowed_ids = {self._special_id(s, "allowed_special") for s in self._as_collection(allowed_special)}
+        if disallowed_special == "all":
+            disallowed: Any = self._disallow_all if not allowed_ids else sorted(self._special_ids - allowed_ids)
+        else:
+            disallowed = sorted(
+                self._special_id(s, "disallowed_special") for s in self._as_collection(disallowed_special)
+            )
+        allowed: Any = sorted(allowed_ids.union(self._always)) if allowed_ids else list(self._always)
+        if allowed_ids == self._special_ids and not self._always and allowed_ids:
+            allowed = "all"
+        return allowed, disallowed
+
+    @staticmethod
+    def _as_collection(value: AllowedSpecial) -> Collection[str]:
+        if isinstance(value, str):
+            raise InvalidArgumentError(
+                f"expected \"all\" or a collection of special tokens, got the string {value!r}; "
+                f"write {{{value!r}}} for a single token"
+            )
+        return value
+
+    def _special_id(self, token: str, argument: str) -> int:
+        try:
+            return self._special_tokens[token]
+        except KeyError:
+            known = ", ".join(sorted(self._special_tokens)[:8]) or "none"
+            raise SpecialTokenError(
+                f"{argument}: {token!r} is not a special token of {self.name!r} (known: {known}"
+                f"{', ...' if len(self._special_tokens) > 8 else ''})"
+            ) from None
+
+    def _call(self, method: Any, text: str, *args: Any) -> Any:
+        try:
+            return method(text, *args)
+        except UnicodeEncodeError:
+            return method(_scrub_surrogates(text), *args)
+
+    # ------------------------------------------------------------------ encoding
+
+    def encode(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+    ) -> list[int]:
+        """Encodes ``text`` into ids.
+
+        As in tiktoken, text that looks like a special token raises :class:`SpecialTokenError`
+        unless the token is in ``allowed_special`` (then it becomes the special id) or left out of
+        ``disallowed_special`` (then it is encoded as ordinary text; ``disallowed_special=()``
+        treats all special-looking text as text).
+        """
+        return self._call(self._core.encode, text, *self._policy(allowed_special, disallowed_special))
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Encodes ``text`` treating special-token text as ordinary text (never raises on it)."""
+        return self._call(self._core.encode, text, list(self._always), [])
+
+    def encode_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+    ) -> list[list[int]]:
+        """Encodes many texts in parallel (GIL released); same result as a loop over :meth:`encode`."""
+        texts = self._batch_texts(texts)
+        threads = self._threads(num_threads)
+        return self._core.encode_batch(texts, *self._policy(allowed_special, disallowed_special), threads)
+
+    def encode_ordinary_batch(self, texts: Iterable[str], *, num_threads: int | None = None) -> list[list[int]]:
+        """:meth:`encode_ordinary` over many texts in parallel."""
+        return self._core.encode_batch(self._batch_texts(texts), list(self._always), [], self._threads(num_threads))
+
+    @staticmethod
+    def _batch_texts(texts: Iterable[str]) -> list[str]:
+        if isinstance(texts, str):
+            raise InvalidArgumentError("encode_batch takes a sequence of strings, not one string")
+        out = list(texts)
+        for i, t in enumerate(out):
+            if not isinstance(t, str):
+                raise InvalidArgumentError(f"texts[{i}] is {type(t).__name__}, expected str")
+        try:
+            for t in out:
+                t.encode("utf-8")
+        except UnicodeEncodeError:
+            out = [_scrub_surrogates(t) for t in out]
+        return out
+
+    @staticmethod
+    def _threads(num_threads: int | None) -> int:
+        if num_threads is None:
+            return _default_threads()
+        if not isinstance(num_threads, int) or num_threads < 1:
+            raise InvalidArgumentError(f"num_threads must be a positive integer, got {num_threads!r}")
+        return num_threads
+
+    def encode_to_numpy(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+    ) -> npt.NDArray[np.uint32]:
+        """Like :meth:`encode`, as a ``uint32`` numpy array (built from one buffer, no Python ints)."""
+        import numpy as np
+
+        raw = self._call(self._core.encode_u32_bytes, text, *self._policy(allowed_special, disallowed_special))
+        return np.frombuffer(raw, dtype="<u4")
+
+    def count(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+    ) -> int:
+        """``len(encode(text))`` without building the id list."""
+        return int(self._call(self._core.count, text, *self._policy(allowed_special, disallowed_special)))
+
+    def truncate(
+        self,
+        text: str,
+        max_tokens: int,
+        *,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+    ) -> str:
+        """The longest prefix of ``text`` that encodes to at most ``max_tokens`` tokens, cut at a
+        token boundary; its encoding is a prefix of ``encode(text)``.
+
+        If the tokenizer normalizes text (e.g. NFC) and ``text`` is not normalized, the prefix is
+        one of the normalized text.
+        """
+        if not isinstance(max_tokens, int) or max_tokens < 0:
+            raise InvalidArgumentError(f"max_tokens must be a non-negative integer, got {max_tokens!r}")
+        policy = self._policy(allowed_special, disallowed_special)
+        ids = self._call(self._core.encode, text, *policy)
+        if len(ids) <= max_tokens:
+            return text
+        data = self._core.decode_bytes(ids)
+        ends = []
+        end = 0
+        for token_id in ids[:max_tokens]:
+            end += len(self._core.token_bytes(token_id))
+            ends.append(end)
+        # Re-encoding a prefix can split differently at its end (regex look-ahead, merges across the
+        # cut), so each candidate is checked; in practice the first one almost always holds.
+        for k in range(max_tokens, 0, -1):
+            cut = ends[k - 1]
+            if cut < len(data) and (data[cut] & 0xC0) == 0x80:
+                continue  # inside a UTF-8 character
+            prefix = data[:cut].decode("utf-8")
+            again = self._call(self._core.encode, prefix, *policy)
+            if len(again) <= max_tokens and again == ids[: len(again)]:
+                return prefix
+        return ""
+
+    # ------------------------------------------------------------------ decoding
+
+    def decode_bytes(self, tokens: Sequence[int]) -> bytes:
+        """The bytes of ``tokens`` concatenated. Unknown ids raise :class:`InvalidTokenIdError`."""
+        return self._core.decode_bytes(self._ids(tokens))
+
+    def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
+        """Decodes ids to text; invalid UTF-8 (a cut inside a character) becomes U+FFFD by default."""
+        return self.decode_bytes(tokens).decode("utf-8", errors=errors)
+
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        """The bytes of one token."""
+        data = self._core.token_bytes(self._id(token)) if isinstance(token, int) and token >= 0 else None
+        if data is None:
+            raise InvalidTokenIdError(f"token id {token!r} is not in the vocabulary of {self.name!r}")
+        return data
+
+    def decode_tokens_bytes(self, tokens: Sequence[int]) -> list[bytes]:
+        """The bytes of each token."""
+        return [self.decode_single_token_bytes(t) for t in tokens]
+
+    @staticmethod
+    def _id(token: int) -> int:
+        if token >= 2**32:
+            raise InvalidTokenIdError(f"token id {token} is not in the vocabulary")
+        return token
+
+    @staticmethod
+    def _ids(tokens: Sequence[int]) -> list[int]:
+        try:
+            import numpy as np
+
+            if isinstance(tokens, np.ndarray):
+                tokens = tokens.tolist()
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            pass
+        ids = list(tokens)
+        for t in ids:
+            if not isinstance(t, int) or isinstance(t, bool) or t < 0 or t >= 2**32:
+                raise InvalidTokenIdError(f"token id {t!r} is not in the vocabulary")
+        return ids
+
+    # ------------------------------------------------------------------ vocabulary
+
+    def token_to_id(self, token: str | bytes) -> int | None:
+        """Id of a token given as its bytes, as a special token's text, or as its ``tokenizer.json``
+        vocabulary string (byte-level alphabet, e.g. ``"Ġthe"``). None if it is not a token."""
+        if isinstance(token, bytes):
+            special = self._special_tokens.get(token.decode("utf-8", "replace"))
+            return self._core.token_id(token) if special is None else special
+        if token in self._special_tokens:
+            return self._special_tokens[token]
+        data = token_str_to_bytes(token)
+        return None if data is None else self._core.token_id(data)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        """The ``tokenizer.json`` vocabulary string of an id (special tokens as their text), or None."""
+        for content, sid in self._special_tokens.items():
+            if sid == token_id:
+                return content
+        for added in self._spec.added_tokens:
+            if added.id == token_id:
+                return added.content
+        data = self._core.token_bytes(token_id) if 0 <= token_id < 2**32 else None
+        return None if data is None else bytes_to_token_str(data)
+
+    # ------------------------------------------------------------------ saving
+
+    def _full_spec(self) -> TokenizerSpec:
+        """The spec including the vocabulary and merges, read back from the engine."""
+        vocab = dict(self._core.model_vocab())
+        if self._spec.merges is None:
+            return replace(self._spec, vocab=vocab)
+        merges = tuple((a, b) for a, b, _priority, _merged in self._core.merge_entries())
+        return replace(self._spec, vocab=vocab, merges=merges)
+
+    def to_hf_json(self) -> dict[str, Any]:
+        """The ``tokenizer.json`` document: HF ``tokenizers`` loads it and encodes with identical ids."""
+        from .formats.hf_json import spec_to_hf_json
+
+        spec = self._full_spec()
+        vocab = spec.vocab
+        if spec.merges is None:
+            # tiktoken semantics as an explicit list: every split of a token into two tokens, in the
+            # merged token's rank order; whole tokens are emitted first (ignore_merges), as tiktoken does.
+            merges = [(a, b) for a, b, _priority, _merged in self._core.merge_entries()]
+            spec = replace(spec, ignore_merges=True)
+        else:
+            merges = list(spec.merges)
+        id_to_bytes = {token_id: data for data, token_id in vocab.items()}
+        return spec_to_hf_json(spec, vocab, merges, id_to_bytes)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes ``tokenizer.json`` (a directory gets ``tokenizer.json`` inside it); returns the path."""
+        from .formats.hf_json import write_hf_json
+
+        target = Path(path)
+        if target.is_dir():
+            target = target / "tokenizer.json"
+        write_hf_json(target, self.to_hf_json())
+        return target
