@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import AddedToken, ByteLevelStep, DigitsStep, PreTokenizerStep, SplitStep, TokenizerSpec
 from .bytelevel import bytes_to_token_str, token_str_to_bytes
+from .regex_dialect import engine_to_hf, hf_to_engine
 
 __all__ = ["parse_hf_json", "read_hf_json", "spec_to_hf_json", "write_hf_json"]
 
@@ -75,7 +76,7 @@ def _pre_tokenizer(node: Any, source: str) -> tuple[PreTokenizerStep, ...]:
     if kind == "Split":
         pattern = _expect(node.get("pattern"), dict, "Split.pattern", source)
         if "Regex" in pattern:
-            regex = _expect(pattern["Regex"], str, "Split.pattern.Regex", source)
+            regex = hf_to_engine(_expect(pattern["Regex"], str, "Split.pattern.Regex", source))
         elif "String" in pattern:
             regex = re.escape(_expect(pattern["String"], str, "Split.pattern.String", source))
         else:
@@ -99,15 +100,6 @@ def _is_byte_level(doc: Mapping[str, Any]) -> bool:
         return any(has_byte_level(c) for c in children)
 
     return has_byte_level(doc.get("pre_tokenizer")) or has_byte_level(doc.get("decoder"))
-
-
-def _vocab_bytes(token: str, source: str) -> bytes:
-    data = token_str_to_bytes(token)
-    if data is None:
-        raise InvalidVocabularyError(
-            f"{source}: vocabulary entry {token!r} has characters outside the byte-level alphabet"
-        )
-    return data
 
 
 def parse_hf_json(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", name: str | None = None) -> TokenizerSpec:
@@ -158,22 +150,6 @@ def parse_hf_json(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", n
         added.append(token)
     added_contents = {t.content for t in added}
 
-    vocab: dict[bytes, int] = {}
-    for token, token_id in raw_vocab.items():
-        if not isinstance(token_id, int) or token_id < 0:
-            raise InvalidVocabularyError(f"{source}: vocabulary id of {token!r} must be a non-negative integer")
-        data = token_str_to_bytes(token)
-        if data is None:
-            if token in added_contents:
-                continue  # an added token also listed in the model vocabulary; matched as added token
-            raise InvalidVocabularyError(
-                f"{source}: vocabulary entry {token!r} has characters outside the byte-level alphabet"
-            )
-        vocab[data] = token_id
-    if not vocab:
-        raise InvalidVocabularyError(f"{source}: the model vocabulary is empty")
-
-    by_str = raw_vocab
     merges: list[tuple[int, int]] = []
     for index, merge in enumerate(_expect(model.get("merges", []), list, "model.merges", source)):
         if isinstance(merge, str):
@@ -185,11 +161,33 @@ def parse_hf_json(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", n
         if len(pair) != 2 or not all(isinstance(p, str) for p in pair):
             raise InvalidVocabularyError(f"{source}: merge #{index} {merge!r} is not a pair of tokens")
         try:
-            merges.append((by_str[pair[0]], by_str[pair[1]]))
+            merges.append((raw_vocab[pair[0]], raw_vocab[pair[1]]))
         except KeyError as exc:
             raise InvalidVocabularyError(
                 f"{source}: merge #{index} {merge!r} uses {exc.args[0]!r}, which is not in the vocabulary"
             ) from exc
+
+    # Special tokens are often also listed in the model vocabulary (HF needs that to keep their ids
+    # when ids have holes). They are matched as specials; kept out of the BPE model so that
+    # special-looking text encoded as ordinary text never becomes the special id.
+    in_merges = {i for pair in merges for i in pair}
+    special_entries = {(t.content, t.id) for t in added if t.special}
+    vocab: dict[bytes, int] = {}
+    for token, token_id in raw_vocab.items():
+        if not isinstance(token_id, int) or isinstance(token_id, bool) or token_id < 0:
+            raise InvalidVocabularyError(f"{source}: vocabulary id of {token!r} must be a non-negative integer")
+        if (token, token_id) in special_entries and token_id not in in_merges:
+            continue
+        data = token_str_to_bytes(token)
+        if data is None:
+            if token in added_contents:
+                continue  # an added token also listed in the model vocabulary; matched as added token
+            raise InvalidVocabularyError(
+                f"{source}: vocabulary entry {token!r} has characters outside the byte-level alphabet"
+            )
+        vocab[data] = token_id
+    if not vocab:
+        raise InvalidVocabularyError(f"{source}: the model vocabulary is empty")
 
     unk = model.get("unk_token")
     if unk is not None and unk not in raw_vocab:
@@ -225,7 +223,7 @@ def _step_to_json(step: PreTokenizerStep) -> dict[str, Any]:
     if isinstance(step, SplitStep):
         return {
             "type": "Split",
-            "pattern": {"Regex": step.pattern},
+            "pattern": {"Regex": engine_to_hf(step.pattern)},
             "behavior": _BEHAVIOR_NAMES[step.behavior],
             "invert": step.invert,
         }
@@ -283,13 +281,23 @@ def spec_to_hf_json(
             "fuse_unk": False,
             "byte_fallback": False,
             "ignore_merges": spec.ignore_merges,
-            "vocab": {bytes_to_token_str(b): i for b, i in sorted(vocab.items(), key=lambda kv: kv[1])},
+            "vocab": _vocab_with_specials(vocab, spec.added_tokens),
             "merges": [[str_of[a], str_of[b]] for a, b in merges],
         },
     }
     if spec.metadata is not None:
         doc["tokenforge"] = dict(spec.metadata)
     return doc
+
+
+def _vocab_with_specials(vocab: Mapping[bytes, int], added: tuple[AddedToken, ...]) -> dict[str, int]:
+    """The model vocabulary plus the special tokens: HF gives an added token that is missing from the
+    vocabulary the next free id, so without this cl100k's <|endoftext|> (100257, after a hole at
+    100256) would load as 100256."""
+    out = {bytes_to_token_str(b): i for b, i in sorted(vocab.items(), key=lambda kv: kv[1])}
+    for token in sorted(added, key=lambda t: t.id):
+        out.setdefault(token.content, token.id)
+    return out
 
 
 def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:
