@@ -1,0 +1,49 @@
+"""The command line (run in-process through `main`, plus one real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tokenforge.cli import main
+
+
+def test_tokenize_ids_and_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tokenize", "-t", "cl100k_base", "hello world", "--format", "ids"]) == 0
+    assert capsys.readouterr().out.split() == ["15339", "1917"]
+    assert main(["tokenize", "-t", "cl100k_base", "hello world", "--format", "count"]) == 0
+    assert capsys.readouterr().out.strip() == "2"
+
+
+def test_tokenize_tokens_and_special_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tokenize", "-t", "o200k_base", "hi <|endoftext|>"]) == 2
+    assert "disallowed special token" in capsys.readouterr().err
+    assert main(["tokenize", "-t", "o200k_base", "hi <|endoftext|>", "--allow-special"]) == 0
+    tokens = json.loads(capsys.readouterr().out)
+    assert tokens[-1] == {"id": 199999, "token": "<|endoftext|>"}
+
+
+def test_info_list_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "llama3"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_vocab"] == 128256 and info["special_tokens"] == 256
+    assert main(["list"]) == 0
+    assert "cl100k_base" in capsys.readouterr().out
+    assert main(["convert", "qwen2", "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "tokenizer.json").is_file()
+
+
+def test_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tokenize", "-t", "nope_base", "x"]) == 2
+    assert "known" in capsys.readouterr().err
+    assert main(["fetch", "nope_base"]) == 2
+
+
+def test_module_entry_point_and_help() -> None:
+    out = subprocess.run([sys.executable, "-m", "tokenforge", "--help"], capture_output=True, text=True, check=True)
+    for command in ("fetch", "tokenize", "info", "convert", "list"):
+        assert command in out.stdout
