@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import tokenforge as tf  # noqa: E402
-from tokenforge import vocab_sources  # noqa: E402
+import tokenforge as tf
+from tokenforge import vocab_sources
 
 PARITY_VOCABS = ("cl100k_base", "o200k_base", "llama3", "qwen2")
 
@@ -21,7 +21,9 @@ PARITY_VOCABS = ("cl100k_base", "o200k_base", "llama3", "qwen2")
 def load_vocab(name: str) -> tf.Tokenizer:
     """A real vocabulary; fails (never skips) when it was not fetched, naming the fix."""
     if vocab_sources.find(name) is None:
-        pytest.fail(f"vocabulary {name!r} is not available offline: run `make vocab` (tokenforge fetch {name})")
+        pytest.fail(
+            f"vocabulary {name!r} is not available offline: run `make vocab` (tokenforge fetch {name})"
+        )
     return tf.load(name)
 
 

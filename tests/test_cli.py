@@ -44,6 +44,8 @@ def test_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_module_entry_point_and_help() -> None:
-    out = subprocess.run([sys.executable, "-m", "tokenforge", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "tokenforge", "--help"], capture_output=True, text=True, check=True
+    )
     for command in ("fetch", "tokenize", "info", "convert", "list"):
         assert command in out.stdout

@@ -9,9 +9,10 @@ import unicodedata
 
 import pytest
 
-import parity_corpus
 from tokenforge import data
 from tokenforge.errors import CorpusError, TokenforgeError
+
+import parity_corpus
 
 # --- UDHR -------------------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import tokenizers
-from conftest import load_vocab
 
 import tokenforge as tf
 from tokenforge import vocab_sources
 from tokenforge.formats.regex_dialect import engine_to_hf, hf_to_engine
+
+from conftest import load_vocab
 
 
 def _write_tiktoken(path: Path, tokens: list[bytes]) -> Path:
@@ -79,7 +80,12 @@ def _minimal_hf(**overrides: object) -> dict:
         "version": "1.0",
         "added_tokens": [],
         "normalizer": None,
-        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "pre_tokenizer": {
+            "type": "ByteLevel",
+            "add_prefix_space": False,
+            "trim_offsets": True,
+            "use_regex": True,
+        },
         "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
         "model": {"type": "BPE", "vocab": vocab, "merges": ["a b"]},
     }
@@ -106,9 +112,18 @@ def test_minimal_tokenizer_json_matches_hf(tmp_path: Path) -> None:
     ("change", "error", "message"),
     [
         ({"model": {"type": "WordPiece", "vocab": {}}}, tf.UnsupportedTokenizerError, "WordPiece"),
-        ({"pre_tokenizer": {"type": "Metaspace"}, "decoder": None}, tf.UnsupportedTokenizerError, "not byte-level"),
         (
-            {"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Punctuation"}, {"type": "ByteLevel"}]}},
+            {"pre_tokenizer": {"type": "Metaspace"}, "decoder": None},
+            tf.UnsupportedTokenizerError,
+            "not byte-level",
+        ),
+        (
+            {
+                "pre_tokenizer": {
+                    "type": "Sequence",
+                    "pretokenizers": [{"type": "Punctuation"}, {"type": "ByteLevel"}],
+                }
+            },
             tf.UnsupportedTokenizerError,
             "Punctuation",
         ),
@@ -176,10 +191,14 @@ def test_save_to_directory_and_hf_loads_it(tmp_path: Path) -> None:
     assert hf.id_to_token(128009) == "<|eot_id|>"
 
 
-@pytest.mark.parametrize("behavior", ["Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"])
+@pytest.mark.parametrize(
+    "behavior", ["Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"]
+)
 @pytest.mark.parametrize("invert", [False, True])
 @pytest.mark.parametrize("prefix_space", [False, True])
-def test_pre_tokenizer_sequence_matches_hf(tmp_path: Path, behavior: str, invert: bool, prefix_space: bool) -> None:
+def test_pre_tokenizer_sequence_matches_hf(
+    tmp_path: Path, behavior: str, invert: bool, prefix_space: bool
+) -> None:
     pre = {
         "type": "Sequence",
         "pretokenizers": [

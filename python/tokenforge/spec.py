@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 __all__ = [
     "AddedToken",
@@ -66,7 +66,7 @@ class DigitsStep:
     individual: bool = False
 
 
-PreTokenizerStep = Union[SplitStep, ByteLevelStep, DigitsStep]
+PreTokenizerStep = SplitStep | ByteLevelStep | DigitsStep
 
 
 @dataclass(frozen=True)

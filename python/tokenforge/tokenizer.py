@@ -55,7 +55,7 @@ class Tokenizer:
     (``allowed_special``, ``num_threads``...) are arguments, never state.
     """
 
-    __slots__ = ("_always", "_core", "_disallow_all", "_special_ids", "_special_tokens", "_spec")
+    __slots__ = ("_always", "_core", "_disallow_all", "_spec", "_special_ids", "_special_tokens")
 
     def __init__(self, spec: TokenizerSpec) -> None:
         """Builds the engine from a spec (validated in Rust; errors are :class:`TokenforgeError`)."""
@@ -73,7 +73,11 @@ class Tokenizer:
         set_(self, "_core", core)
         # The engine holds the vocabulary; keep only the small parts of the spec (for save/repr).
         set_(self, "_spec", replace(spec, vocab={}, merges=None if spec.merges is None else ()))
-        set_(self, "_special_tokens", MappingProxyType({t.content: t.id for t in spec.added_tokens if t.special}))
+        set_(
+            self,
+            "_special_tokens",
+            MappingProxyType({t.content: t.id for t in spec.added_tokens if t.special}),
+        )
         set_(self, "_special_ids", frozenset(self._special_tokens.values()))
         # HF non-special added tokens are always matched and never "disallowed".
         set_(self, "_always", tuple(t.id for t in spec.added_tokens if not t.special))
@@ -145,9 +149,13 @@ class Tokenizer:
         if allowed_special == "all":
             allowed_ids: set[int] = set(self._special_ids)
         else:
-            allowed_ids = {self._special_id(s, "allowed_special") for s in self._as_collection(allowed_special)}
+            allowed_ids = {
+                self._special_id(s, "allowed_special") for s in self._as_collection(allowed_special)
+            }
         if disallowed_special == "all":
-            disallowed: Any = self._disallow_all if not allowed_ids else sorted(self._special_ids - allowed_ids)
+            disallowed: Any = (
+                self._disallow_all if not allowed_ids else sorted(self._special_ids - allowed_ids)
+            )
         else:
             disallowed = sorted(
                 self._special_id(s, "disallowed_special") for s in self._as_collection(disallowed_special)
@@ -161,7 +169,7 @@ class Tokenizer:
     def _as_collection(value: AllowedSpecial) -> Collection[str]:
         if isinstance(value, str):
             raise InvalidArgumentError(
-                f"expected \"all\" or a collection of special tokens, got the string {value!r}; "
+                f'expected "all" or a collection of special tokens, got the string {value!r}; '
                 f"write {{{value!r}}} for a single token"
             )
         return value
@@ -217,9 +225,13 @@ class Tokenizer:
         threads = self._threads(num_threads)
         return self._core.encode_batch(texts, *self._policy(allowed_special, disallowed_special), threads)
 
-    def encode_ordinary_batch(self, texts: Iterable[str], *, num_threads: int | None = None) -> list[list[int]]:
+    def encode_ordinary_batch(
+        self, texts: Iterable[str], *, num_threads: int | None = None
+    ) -> list[list[int]]:
         """:meth:`encode_ordinary` over many texts in parallel."""
-        return self._core.encode_batch(self._batch_texts(texts), list(self._always), [], self._threads(num_threads))
+        return self._core.encode_batch(
+            self._batch_texts(texts), list(self._always), [], self._threads(num_threads)
+        )
 
     @staticmethod
     def _batch_texts(texts: Iterable[str]) -> list[str]:
@@ -254,7 +266,9 @@ class Tokenizer:
         """Like :meth:`encode`, as a ``uint32`` numpy array (built from one buffer, no Python ints)."""
         import numpy as np
 
-        raw = self._call(self._core.encode_u32_bytes, text, *self._policy(allowed_special, disallowed_special))
+        raw = self._call(
+            self._core.encode_u32_bytes, text, *self._policy(allowed_special, disallowed_special)
+        )
         return np.frombuffer(raw, dtype="<u4")
 
     def count(

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import tokenizers
+
+import tokenforge as tf
+
 from conftest import PARITY_VOCABS, load_vocab
 from parity_corpus import parity_texts, texts_without_specials
 from support_references import describe_mismatch, hf_encode, hf_reference, tiktoken_reference
-
-import tokenforge as tf
 
 TEXTS = parity_texts()
 

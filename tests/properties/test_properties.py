@@ -5,16 +5,20 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from conftest import load_vocab
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support_references import tiktoken_reference
 
 import tokenforge as tf
 
+from conftest import load_vocab
+from support_references import tiktoken_reference
+
 # Characters that stress pre-tokenization: whitespace kinds, apostrophes, digits of several scripts,
 # combining marks, CJK, emoji with joiners, special-token fragments.
-_TRICKY = list(" \t\n\r\x0b\x0c\x85\xa0\u2000\u2028\u3000'’sStTlLdD0123456789٣४\u0301\u0308中文かな한😀\u200d👍🏽<|>_-.,!?")
+_TRICKY = list(
+    " \t\n\r\x0b\x0c\x85\xa0\u2000\u2028\u3000'’sStTlLdD0123456789٣४\u0301\u0308"
+    "中文かな한😀\u200d👍🏽<|>_-.,!?"
+)
 _chars = st.one_of(
     st.sampled_from(_TRICKY),
     st.characters(blacklist_categories=("Cs",)),  # any code point that UTF-8 can encode
@@ -91,7 +95,9 @@ def test_decode_bytes_of_any_ids_is_the_concatenation(ids: list[int]) -> None:
 @given(text=texts)
 def test_encode_to_numpy_equals_encode(text: str) -> None:
     tok = load_vocab("o200k_base")
-    assert tok.encode_to_numpy(text, disallowed_special=()).tolist() == tok.encode(text, disallowed_special=())
+    assert tok.encode_to_numpy(text, disallowed_special=()).tolist() == tok.encode(
+        text, disallowed_special=()
+    )
 
 
 def test_surrogates_are_replaced_like_tiktoken() -> None:

@@ -103,11 +103,15 @@ impl Bpe {
                 )));
             };
             // The first occurrence of a duplicated merge wins, as in HF.
-            merges.entry(pair_key(a, b)).or_insert(((priority as u64) << 32) | new_id as u64);
+            merges
+                .entry(pair_key(a, b))
+                .or_insert(((priority as u64) << 32) | new_id as u64);
         }
         if let Some(unk) = unk_id {
             if unk as usize > max_id || by_id[unk as usize].is_none() {
-                return Err(Error::InvalidVocabulary(format!("unknown-token id {unk} is not in the vocabulary")));
+                return Err(Error::InvalidVocabulary(format!(
+                    "unknown-token id {unk} is not in the vocabulary"
+                )));
             }
         }
         Ok(Self::assemble(vocab, encoder, merges, ignore_merges, unk_id))
@@ -130,7 +134,15 @@ impl Bpe {
             tokens[id as usize] = Some(bytes);
         }
         let max_priority = merges.values().map(|&v| (v >> 32) as u32).max().unwrap_or(0);
-        Bpe { tokens, encoder, merges, byte_ids, exact_match, unk_id, max_priority }
+        Bpe {
+            tokens,
+            encoder,
+            merges,
+            byte_ids,
+            exact_match,
+            unk_id,
+            max_priority,
+        }
     }
 
     /// One past the highest model id.
@@ -160,7 +172,10 @@ impl Bpe {
 
     /// `(bytes, id)` of every model token, by id.
     pub fn vocab(&self) -> impl Iterator<Item = (&[u8], u32)> {
-        self.tokens.iter().enumerate().filter_map(|(i, t)| t.as_deref().map(|b| (b, i as u32)))
+        self.tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.as_deref().map(|b| (b, i as u32)))
     }
 
     /// All `(left, right, priority, merged)` entries, for exporting merges.
@@ -176,7 +191,9 @@ impl Bpe {
 
     #[inline]
     fn merge_of(&self, a: u32, b: u32) -> Option<(u32, u32)> {
-        self.merges.get(&pair_key(a, b)).map(|&v| ((v >> 32) as u32, v as u32))
+        self.merges
+            .get(&pair_key(a, b))
+            .map(|&v| ((v >> 32) as u32, v as u32))
     }
 
     /// Appends the ids of one piece to `out`.
@@ -202,7 +219,10 @@ impl Bpe {
     /// Initial parts: one id per byte. HF drops a byte that has no token when there is no unknown
     /// token, so this does too.
     fn initial_parts(&self, piece: &[u8]) -> Vec<u32> {
-        piece.iter().filter_map(|&b| self.byte_ids[b as usize].or(self.unk_id)).collect()
+        piece
+            .iter()
+            .filter_map(|&b| self.byte_ids[b as usize].or(self.unk_id))
+            .collect()
     }
 
     fn merge_small(&self, piece: &[u8], out: &mut Vec<u32>) {
@@ -422,7 +442,9 @@ fn build_encoder(vocab: &[(Vec<u8>, u32)]) -> Result<FxHashMap<Vec<u8>, u32>> {
     let mut seen = std::collections::HashSet::with_capacity(vocab.len());
     for (_, id) in vocab {
         if !seen.insert(*id) {
-            return Err(Error::InvalidVocabulary(format!("id {id} is assigned to two tokens")));
+            return Err(Error::InvalidVocabulary(format!(
+                "id {id} is assigned to two tokens"
+            )));
         }
     }
     Ok(encoder)
@@ -435,7 +457,10 @@ mod tests {
     /// A small tiktoken-style vocabulary: all bytes plus a few merges.
     fn toy() -> Bpe {
         let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
-        for (i, t) in ["ab", "bc", "abc", "aa", "aaaa", "cab", "ba", "aba"].iter().enumerate() {
+        for (i, t) in ["ab", "bc", "abc", "aa", "aaaa", "cab", "ba", "aba"]
+            .iter()
+            .enumerate()
+        {
             vocab.push((t.as_bytes().to_vec(), 256 + i as u32));
         }
         Bpe::from_ranks(vocab).unwrap()
@@ -470,7 +495,9 @@ mod tests {
             for _ in 0..5 {
                 let piece: Vec<u8> = (0..len)
                     .map(|_| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         b"abc"[(seed >> 33) as usize % 3]
                     })
                     .collect();
@@ -481,9 +508,24 @@ mod tests {
                 bpe.merge_heap(&piece, &mut heap);
                 let mut buckets = Vec::new();
                 bpe.merge_buckets(&piece, &mut buckets);
-                assert_eq!(small, want, "small merge differs on {:?}", String::from_utf8_lossy(&piece));
-                assert_eq!(heap, want, "heap merge differs on {:?}", String::from_utf8_lossy(&piece));
-                assert_eq!(buckets, want, "bucket merge differs on {:?}", String::from_utf8_lossy(&piece));
+                assert_eq!(
+                    small,
+                    want,
+                    "small merge differs on {:?}",
+                    String::from_utf8_lossy(&piece)
+                );
+                assert_eq!(
+                    heap,
+                    want,
+                    "heap merge differs on {:?}",
+                    String::from_utf8_lossy(&piece)
+                );
+                assert_eq!(
+                    buckets,
+                    want,
+                    "bucket merge differs on {:?}",
+                    String::from_utf8_lossy(&piece)
+                );
             }
         }
     }
@@ -524,7 +566,9 @@ mod tests {
             for _ in 0..4 {
                 let piece: Vec<u8> = (0..len)
                     .map(|_| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         b"xyz"[(seed >> 33) as usize % 3]
                     })
                     .collect();
@@ -563,7 +607,10 @@ mod tests {
     #[test]
     fn rejects_bad_vocabularies() {
         let missing_byte: Vec<(Vec<u8>, u32)> = (0..255u8).map(|b| (vec![b], b as u32)).collect();
-        assert!(matches!(Bpe::from_ranks(missing_byte), Err(Error::InvalidVocabulary(_))));
+        assert!(matches!(
+            Bpe::from_ranks(missing_byte),
+            Err(Error::InvalidVocabulary(_))
+        ));
         let dup = vec![(b"a".to_vec(), 0), (b"a".to_vec(), 1)];
         assert!(matches!(Bpe::from_ranks(dup), Err(Error::InvalidVocabulary(_))));
         let vocab = vec![(b"a".to_vec(), 0), (b"b".to_vec(), 1)];

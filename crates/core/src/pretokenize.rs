@@ -28,7 +28,11 @@ impl SplitBehavior {
             "mergedwithprevious" | "merged_with_previous" => Self::MergedWithPrevious,
             "mergedwithnext" | "merged_with_next" => Self::MergedWithNext,
             "contiguous" => Self::Contiguous,
-            other => return Err(Error::InvalidArgument(format!("unknown split behavior {other:?}"))),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "unknown split behavior {other:?}"
+                )))
+            }
         })
     }
 }
@@ -36,10 +40,17 @@ impl SplitBehavior {
 #[derive(Debug, Clone)]
 pub enum Step {
     /// Split by a regex.
-    Regex { regex: Regex, behavior: SplitBehavior, invert: bool },
+    Regex {
+        regex: Regex,
+        behavior: SplitBehavior,
+        invert: bool,
+    },
     /// HF `ByteLevel` pre-tokenizer: optionally prepend a space to each piece that does not start
     /// with one, then optionally split with the GPT-2 pattern.
-    ByteLevel { add_prefix_space: bool, regex: Option<Regex> },
+    ByteLevel {
+        add_prefix_space: bool,
+        regex: Option<Regex>,
+    },
     /// HF `Digits`: isolate each numeric char, or runs of them.
     Digits { individual: bool },
 }
@@ -56,16 +67,33 @@ pub fn compile(pattern: &str) -> Result<Regex> {
 
 impl Step {
     pub fn regex(pattern: &str, behavior: SplitBehavior, invert: bool) -> Result<Self> {
-        Ok(Step::Regex { regex: compile(pattern)?, behavior, invert })
+        Ok(Step::Regex {
+            regex: compile(pattern)?,
+            behavior,
+            invert,
+        })
     }
 
     pub fn byte_level(add_prefix_space: bool, use_regex: bool) -> Result<Self> {
-        let regex = if use_regex { Some(compile(HF_BYTE_LEVEL_PATTERN)?) } else { None };
-        Ok(Step::ByteLevel { add_prefix_space, regex })
+        let regex = if use_regex {
+            Some(compile(HF_BYTE_LEVEL_PATTERN)?)
+        } else {
+            None
+        };
+        Ok(Step::ByteLevel {
+            add_prefix_space,
+            regex,
+        })
     }
 
     fn is_noop(&self) -> bool {
-        matches!(self, Step::ByteLevel { add_prefix_space: false, regex: None })
+        matches!(
+            self,
+            Step::ByteLevel {
+                add_prefix_space: false,
+                regex: None
+            }
+        )
     }
 }
 
@@ -113,7 +141,11 @@ fn char_spans(text: &str, pred: impl Fn(char) -> bool) -> Vec<(usize, usize, boo
 /// Applies HF's delimiter behavior to spans covering a text in order. Consecutive delimiters are
 /// not merged into each other except by `Contiguous` ("a--b" with MergedWithNext gives
 /// "a", "-", "-b"), as in HF.
-fn apply_behavior(spans: Vec<(usize, usize, bool)>, behavior: SplitBehavior, invert: bool) -> Vec<(usize, usize)> {
+fn apply_behavior(
+    spans: Vec<(usize, usize, bool)>,
+    behavior: SplitBehavior,
+    invert: bool,
+) -> Vec<(usize, usize)> {
     let spans = spans.into_iter().map(|(s, e, m)| (s, e, m != invert));
     let mut out: Vec<(usize, usize)> = Vec::new();
     let mut prev_delim = false;
@@ -155,11 +187,17 @@ fn apply_behavior(spans: Vec<(usize, usize, bool)>, behavior: SplitBehavior, inv
 
 impl PreTokenizer {
     pub fn new(steps: Vec<Step>) -> Self {
-        PreTokenizer { steps: steps.into_iter().filter(|s| !s.is_noop()).collect() }
+        PreTokenizer {
+            steps: steps.into_iter().filter(|s| !s.is_noop()).collect(),
+        }
     }
 
     pub fn single_regex(pattern: &str) -> Result<Self> {
-        Ok(Self::new(vec![Step::regex(pattern, SplitBehavior::Isolated, false)?]))
+        Ok(Self::new(vec![Step::regex(
+            pattern,
+            SplitBehavior::Isolated,
+            false,
+        )?]))
     }
 
     /// Calls `f` on each piece of `text`, in order.
@@ -171,7 +209,11 @@ impl PreTokenizer {
                 }
                 Ok(())
             }
-            [Step::Regex { regex, behavior: SplitBehavior::Isolated, invert: false }] => {
+            [Step::Regex {
+                regex,
+                behavior: SplitBehavior::Isolated,
+                invert: false,
+            }] => {
                 let mut last = 0;
                 for m in regex.find_iter(text) {
                     let m = m.map_err(|e| Error::PatternFailure(e.to_string()))?;
@@ -206,6 +248,8 @@ impl PreTokenizer {
     }
 }
 
+// Takes the Cow itself: a borrowed piece yields borrowed sub-pieces (no copy), an owned one owned.
+#[allow(clippy::ptr_arg)]
 fn push_ranges<'a>(piece: &Cow<'a, str>, ranges: Vec<(usize, usize)>, out: &mut Vec<Cow<'a, str>>) {
     for (s, e) in ranges {
         if s == e {
@@ -220,11 +264,18 @@ fn push_ranges<'a>(piece: &Cow<'a, str>, ranges: Vec<(usize, usize)>, out: &mut 
 
 fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>) -> Result<()> {
     match step {
-        Step::Regex { regex, behavior, invert } => {
+        Step::Regex {
+            regex,
+            behavior,
+            invert,
+        } => {
             let ranges = apply_behavior(regex_spans(regex, &piece)?, *behavior, *invert);
             push_ranges(&piece, ranges, out);
         }
-        Step::ByteLevel { add_prefix_space, regex } => {
+        Step::ByteLevel {
+            add_prefix_space,
+            regex,
+        } => {
             let piece = if *add_prefix_space && !piece.starts_with(' ') {
                 Cow::Owned(format!(" {piece}"))
             } else {
@@ -239,7 +290,11 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>)
             }
         }
         Step::Digits { individual } => {
-            let behavior = if *individual { SplitBehavior::Isolated } else { SplitBehavior::Contiguous };
+            let behavior = if *individual {
+                SplitBehavior::Isolated
+            } else {
+                SplitBehavior::Contiguous
+            };
             let ranges = apply_behavior(char_spans(&piece, char::is_numeric), behavior, false);
             push_ranges(&piece, ranges, out);
         }
@@ -267,9 +322,15 @@ mod tests {
     fn behaviors() {
         let spans = vec![(0, 1, false), (1, 2, true), (2, 3, true), (3, 4, false)];
         let b = |beh, inv| apply_behavior(spans.clone(), beh, inv);
-        assert_eq!(b(SplitBehavior::Isolated, false), [(0, 1), (1, 2), (2, 3), (3, 4)]);
+        assert_eq!(
+            b(SplitBehavior::Isolated, false),
+            [(0, 1), (1, 2), (2, 3), (3, 4)]
+        );
         assert_eq!(b(SplitBehavior::Removed, false), [(0, 1), (3, 4)]);
-        assert_eq!(b(SplitBehavior::MergedWithPrevious, false), [(0, 2), (2, 3), (3, 4)]);
+        assert_eq!(
+            b(SplitBehavior::MergedWithPrevious, false),
+            [(0, 2), (2, 3), (3, 4)]
+        );
         assert_eq!(b(SplitBehavior::MergedWithNext, false), [(0, 1), (1, 2), (2, 4)]);
         assert_eq!(b(SplitBehavior::Contiguous, false), [(0, 1), (1, 3), (3, 4)]);
         assert_eq!(b(SplitBehavior::Removed, true), [(1, 2), (2, 3)]);
@@ -286,6 +347,9 @@ mod tests {
 
     #[test]
     fn bad_pattern_is_an_error() {
-        assert!(matches!(PreTokenizer::single_regex("(unclosed"), Err(Error::InvalidPattern(_))));
+        assert!(matches!(
+            PreTokenizer::single_regex("(unclosed"),
+            Err(Error::InvalidPattern(_))
+        ));
     }
 }

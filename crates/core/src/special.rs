@@ -56,13 +56,19 @@ impl SpecialTokens {
         let mut seen = std::collections::HashSet::new();
         for (i, (text, id)) in tokens.iter().enumerate() {
             if text.is_empty() {
-                return Err(Error::InvalidVocabulary(format!("special token with id {id} is empty")));
+                return Err(Error::InvalidVocabulary(format!(
+                    "special token with id {id} is empty"
+                )));
             }
             if !seen.insert(text.as_str()) {
-                return Err(Error::InvalidVocabulary(format!("special token {text:?} is listed twice")));
+                return Err(Error::InvalidVocabulary(format!(
+                    "special token {text:?} is listed twice"
+                )));
             }
             if by_id.insert(*id, i).is_some() {
-                return Err(Error::InvalidVocabulary(format!("two special tokens share id {id}")));
+                return Err(Error::InvalidVocabulary(format!(
+                    "two special tokens share id {id}"
+                )));
             }
         }
         let build = |kind| {
@@ -74,9 +80,17 @@ impl SpecialTokens {
         let (leftmost, overlapping) = if tokens.is_empty() {
             (None, None)
         } else {
-            (Some(build(MatchKind::LeftmostLongest)?), Some(build(MatchKind::Standard)?))
+            (
+                Some(build(MatchKind::LeftmostLongest)?),
+                Some(build(MatchKind::Standard)?),
+            )
         };
-        Ok(SpecialTokens { tokens, by_id, leftmost, overlapping })
+        Ok(SpecialTokens {
+            tokens,
+            by_id,
+            leftmost,
+            overlapping,
+        })
     }
 
     pub fn tokens(&self) -> &[(String, u32)] {
@@ -101,21 +115,37 @@ impl SpecialTokens {
     /// Fails with `DisallowedSpecial` if `text` contains a special of `disallowed`.
     pub fn check(&self, text: &str, disallowed: &SpecialSet) -> Result<()> {
         match self.find(text, disallowed) {
-            Some((position, token)) => Err(Error::DisallowedSpecial { token: token.to_string(), position }),
+            Some((position, token)) => Err(Error::DisallowedSpecial {
+                token: token.to_string(),
+                position,
+            }),
             None => Ok(()),
         }
     }
 
     /// Calls `f` on the text segments and allowed specials of `text`, in order.
-    pub fn split<'t>(&self, text: &'t str, allowed: &SpecialSet, f: &mut dyn FnMut(Segment<'t>) -> Result<()>) -> Result<()> {
+    pub fn split<'t>(
+        &self,
+        text: &'t str,
+        allowed: &SpecialSet,
+        f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
+    ) -> Result<()> {
         let ac = match &self.leftmost {
             Some(ac) if !allowed.is_empty() => ac,
-            _ => return if text.is_empty() { Ok(()) } else { f(Segment::Text(text)) },
+            _ => {
+                return if text.is_empty() {
+                    Ok(())
+                } else {
+                    f(Segment::Text(text))
+                }
+            }
         };
         let mut emitted = 0;
         let mut search = 0;
         while search < text.len() {
-            let Some(m) = ac.find(Input::new(text).span(search..text.len())) else { break };
+            let Some(m) = ac.find(Input::new(text).span(search..text.len())) else {
+                break;
+            };
             let index = m.pattern().as_usize();
             if allowed.contains(index) {
                 if m.start() > emitted {
@@ -141,7 +171,12 @@ mod tests {
     use super::*;
 
     fn table() -> SpecialTokens {
-        SpecialTokens::new(vec![("<|end|>".into(), 10), ("<|endoftext|>".into(), 11), ("<|x|>".into(), 12)]).unwrap()
+        SpecialTokens::new(vec![
+            ("<|end|>".into(), 10),
+            ("<|endoftext|>".into(), 11),
+            ("<|x|>".into(), 12),
+        ])
+        .unwrap()
     }
 
     fn segments(t: &SpecialTokens, text: &str, allowed: &SpecialSet) -> Vec<String> {
@@ -160,9 +195,15 @@ mod tests {
     #[test]
     fn longest_wins_and_mask_applies() {
         let t = table();
-        assert_eq!(segments(&t, "a<|endoftext|>b<|end|>", &SpecialSet::All), ["a", "#11", "b", "#10"]);
+        assert_eq!(
+            segments(&t, "a<|endoftext|>b<|end|>", &SpecialSet::All),
+            ["a", "#11", "b", "#10"]
+        );
         let only_x = SpecialSet::Only(vec![false, false, true]);
-        assert_eq!(segments(&t, "a<|endoftext|><|x|>", &only_x), ["a<|endoftext|>", "#12"]);
+        assert_eq!(
+            segments(&t, "a<|endoftext|><|x|>", &only_x),
+            ["a<|endoftext|>", "#12"]
+        );
         assert_eq!(segments(&t, "<|x|>", &SpecialSet::Nothing), ["<|x|>"]);
     }
 
@@ -175,7 +216,10 @@ mod tests {
         // ...and this fails at the right position.
         assert_eq!(
             t.check("ab<|end|>", &only_end),
-            Err(Error::DisallowedSpecial { token: "<|end|>".into(), position: 2 })
+            Err(Error::DisallowedSpecial {
+                token: "<|end|>".into(),
+                position: 2
+            })
         );
     }
 

@@ -57,8 +57,18 @@ impl PieceCache {
 }
 
 impl Tokenizer {
-    pub fn new(bpe: Bpe, pretokenizer: PreTokenizer, normalizers: Vec<Normalizer>, specials: SpecialTokens) -> Self {
-        Tokenizer { bpe, pretokenizer, normalizers, specials }
+    pub fn new(
+        bpe: Bpe,
+        pretokenizer: PreTokenizer,
+        normalizers: Vec<Normalizer>,
+        specials: SpecialTokens,
+    ) -> Self {
+        Tokenizer {
+            bpe,
+            pretokenizer,
+            normalizers,
+            specials,
+        }
     }
 
     pub fn bpe(&self) -> &Bpe {
@@ -71,7 +81,13 @@ impl Tokenizer {
 
     /// One past the highest id (model or special), as tiktoken's `n_vocab`.
     pub fn n_vocab(&self) -> usize {
-        let special_max = self.specials.tokens().iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0);
+        let special_max = self
+            .specials
+            .tokens()
+            .iter()
+            .map(|(_, id)| *id as usize + 1)
+            .max()
+            .unwrap_or(0);
         self.bpe.id_space().max(special_max)
     }
 
@@ -89,7 +105,8 @@ impl Tokenizer {
                 Segment::Special(id) => sink(&[id]),
                 Segment::Text(t) => {
                     let t = normalize(&self.normalizers, t);
-                    self.pretokenizer.for_each_piece(&t, &mut |piece| cache.encode(&self.bpe, piece.as_bytes(), sink))?;
+                    self.pretokenizer
+                        .for_each_piece(&t, &mut |piece| cache.encode(&self.bpe, piece.as_bytes(), sink))?;
                 }
             }
             Ok(())
@@ -150,7 +167,9 @@ pub fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     type Pools = Vec<(u32, usize, Arc<rayon::ThreadPool>)>;
     static POOLS: Mutex<Pools> = Mutex::new(Vec::new());
     if threads == 0 || threads > 1024 {
-        return Err(Error::InvalidArgument(format!("num_threads must be between 1 and 1024, got {threads}")));
+        return Err(Error::InvalidArgument(format!(
+            "num_threads must be between 1 and 1024, got {threads}"
+        )));
     }
     let pid = std::process::id();
     let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -178,7 +197,10 @@ mod tests {
 
     fn toy() -> Tokenizer {
         let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
-        for (i, t) in ["he", "ll", "hell", "hello", " w", " wo", "or", " world"].iter().enumerate() {
+        for (i, t) in ["he", "ll", "hell", "hello", " w", " wo", "or", " world"]
+            .iter()
+            .enumerate()
+        {
             vocab.push((t.as_bytes().to_vec(), 256 + i as u32));
         }
         let bpe = Bpe::from_ranks(vocab).unwrap();
@@ -190,10 +212,16 @@ mod tests {
     #[test]
     fn encode_decode_count() {
         let t = toy();
-        let ids = t.encode("hello world<|eot|>", &SpecialSet::All, &SpecialSet::Nothing).unwrap();
+        let ids = t
+            .encode("hello world<|eot|>", &SpecialSet::All, &SpecialSet::Nothing)
+            .unwrap();
         assert_eq!(ids, vec![259, 263, 1000]);
         assert_eq!(t.decode_bytes(&ids).unwrap(), b"hello world<|eot|>");
-        assert_eq!(t.count("hello world<|eot|>", &SpecialSet::All, &SpecialSet::Nothing).unwrap(), 3);
+        assert_eq!(
+            t.count("hello world<|eot|>", &SpecialSet::All, &SpecialSet::Nothing)
+                .unwrap(),
+            3
+        );
         assert_eq!(t.n_vocab(), 1001);
         assert_eq!(t.decode_bytes(&[5000]), Err(Error::InvalidTokenId(5000)));
     }
@@ -205,7 +233,9 @@ mod tests {
             t.encode("x<|eot|>", &SpecialSet::Nothing, &SpecialSet::All),
             Err(Error::DisallowedSpecial { position: 1, .. })
         ));
-        let ids = t.encode("<|eot|>", &SpecialSet::Nothing, &SpecialSet::Nothing).unwrap();
+        let ids = t
+            .encode("<|eot|>", &SpecialSet::Nothing, &SpecialSet::Nothing)
+            .unwrap();
         assert_eq!(t.decode_bytes(&ids).unwrap(), b"<|eot|>");
         assert!(!ids.contains(&1000));
     }
@@ -213,10 +243,18 @@ mod tests {
     #[test]
     fn batch_equals_loop() {
         let t = toy();
-        let texts: Vec<String> = (0..200).map(|i| format!("hello {i} world {}", "hell".repeat(i % 7))).collect();
-        let batch = t.encode_batch(&texts, &SpecialSet::Nothing, &SpecialSet::Nothing, 2).unwrap();
+        let texts: Vec<String> = (0..200)
+            .map(|i| format!("hello {i} world {}", "hell".repeat(i % 7)))
+            .collect();
+        let batch = t
+            .encode_batch(&texts, &SpecialSet::Nothing, &SpecialSet::Nothing, 2)
+            .unwrap();
         for (text, ids) in texts.iter().zip(&batch) {
-            assert_eq!(&t.encode(text, &SpecialSet::Nothing, &SpecialSet::Nothing).unwrap(), ids);
+            assert_eq!(
+                &t.encode(text, &SpecialSet::Nothing, &SpecialSet::Nothing)
+                    .unwrap(),
+                ids
+            );
         }
         assert!(thread_pool(0).is_err());
     }

@@ -40,7 +40,9 @@ fn special_set(core: &Tokenizer, spec: &Bound<'_, PyAny>) -> PyResult<SpecialSet
     if let Ok(s) = spec.cast::<PyString>() {
         return match s.to_str()? {
             "all" => Ok(SpecialSet::All),
-            other => Err(PyTypeError::new_err(format!("expected \"all\" or a list of ids, got {other:?}"))),
+            other => Err(PyTypeError::new_err(format!(
+                "expected \"all\" or a list of ids, got {other:?}"
+            ))),
         };
     }
     let ids: Vec<u32> = spec.extract()?;
@@ -58,13 +60,16 @@ fn build_step(spec: StepSpec) -> Result<Step, Error> {
     let (kind, pattern, behavior, a, b) = spec;
     match kind.as_str() {
         "regex" => {
-            let pattern = pattern.ok_or_else(|| Error::InvalidArgument("regex step needs a pattern".into()))?;
+            let pattern =
+                pattern.ok_or_else(|| Error::InvalidArgument("regex step needs a pattern".into()))?;
             let behavior = SplitBehavior::parse(behavior.as_deref().unwrap_or("isolated"))?;
             Step::regex(&pattern, behavior, a)
         }
         "byte_level" => Step::byte_level(a, b),
         "digits" => Ok(Step::Digits { individual: a }),
-        other => Err(Error::InvalidArgument(format!("unknown pre-tokenizer step {other:?}"))),
+        other => Err(Error::InvalidArgument(format!(
+            "unknown pre-tokenizer step {other:?}"
+        ))),
     }
 }
 
@@ -101,13 +106,21 @@ impl CoreTokenizer {
             let normalizers = normalizers
                 .iter()
                 .map(|n| {
-                    Normalizer::parse(n).ok_or_else(|| Error::InvalidArgument(format!("unknown normalizer {n:?}")))
+                    Normalizer::parse(n)
+                        .ok_or_else(|| Error::InvalidArgument(format!("unknown normalizer {n:?}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let specials = SpecialTokens::new(specials)?;
-            Ok(Tokenizer::new(bpe, PreTokenizer::new(steps), normalizers, specials))
+            Ok(Tokenizer::new(
+                bpe,
+                PreTokenizer::new(steps),
+                normalizers,
+                specials,
+            ))
         });
-        built.map(|inner| CoreTokenizer { inner }).map_err(|e| to_py(py, e))
+        built
+            .map(|inner| CoreTokenizer { inner })
+            .map_err(|e| to_py(py, e))
     }
 
     fn encode(
@@ -117,8 +130,12 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<u32>> {
-        let (a, d) = (special_set(&self.inner, allowed)?, special_set(&self.inner, disallowed)?);
-        py.detach(|| self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        py.detach(|| self.inner.encode(text, &a, &d))
+            .map_err(|e| to_py(py, e))
     }
 
     /// Ids as little-endian u32 bytes (for zero-parse numpy construction).
@@ -145,8 +162,12 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
-        let (a, d) = (special_set(&self.inner, allowed)?, special_set(&self.inner, disallowed)?);
-        py.detach(|| self.inner.count(text, &a, &d)).map_err(|e| to_py(py, e))
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        py.detach(|| self.inner.count(text, &a, &d))
+            .map_err(|e| to_py(py, e))
     }
 
     fn encode_batch(
@@ -157,12 +178,18 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
         num_threads: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
-        let (a, d) = (special_set(&self.inner, allowed)?, special_set(&self.inner, disallowed)?);
-        py.detach(|| self.inner.encode_batch(&texts, &a, &d, num_threads)).map_err(|e| to_py(py, e))
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        py.detach(|| self.inner.encode_batch(&texts, &a, &d, num_threads))
+            .map_err(|e| to_py(py, e))
     }
 
     fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<u32>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py.detach(|| self.inner.decode_bytes(&ids)).map_err(|e| to_py(py, e))?;
+        let bytes = py
+            .detach(|| self.inner.decode_bytes(&ids))
+            .map_err(|e| to_py(py, e))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -188,7 +215,11 @@ impl CoreTokenizer {
 
     /// `(bytes, id)` of every model (non-special) token, by id.
     fn model_vocab<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u32)> {
-        self.inner.bpe().vocab().map(|(b, id)| (PyBytes::new(py, b), id)).collect()
+        self.inner
+            .bpe()
+            .vocab()
+            .map(|(b, id)| (PyBytes::new(py, b), id))
+            .collect()
     }
 
     /// `(left, right, priority, merged)` for every merge, by priority.

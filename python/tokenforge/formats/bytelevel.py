@@ -10,7 +10,11 @@ __all__ = ["BYTE_TO_CHAR", "CHAR_TO_BYTE", "bytes_to_token_str", "token_str_to_b
 
 
 def _table() -> list[str]:
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     table: list[str] = [""] * 256
     extra = 0
     for b in range(256):

@@ -55,7 +55,8 @@ def _normalizers(node: Any, source: str) -> tuple[str, ...]:
     if kind in _NORMALIZERS:
         return (kind,)
     raise UnsupportedTokenizerError(
-        f"{source}: normalizer {kind!r} is not supported (supported: {', '.join(sorted(_NORMALIZERS))}, Sequence)"
+        f"{source}: normalizer {kind!r} is not supported "
+        f"(supported: {', '.join(sorted(_NORMALIZERS))}, Sequence)"
     )
 
 
@@ -80,7 +81,9 @@ def _pre_tokenizer(node: Any, source: str) -> tuple[PreTokenizerStep, ...]:
         elif "String" in pattern:
             regex = re.escape(_expect(pattern["String"], str, "Split.pattern.String", source))
         else:
-            raise InvalidVocabularyError(f"{source}: Split.pattern needs 'Regex' or 'String', got {sorted(pattern)}")
+            raise InvalidVocabularyError(
+                f"{source}: Split.pattern needs 'Regex' or 'String', got {sorted(pattern)}"
+            )
         behavior = node.get("behavior", "Isolated")
         if behavior not in _BEHAVIORS:
             raise InvalidVocabularyError(f"{source}: unknown Split behavior {behavior!r}")
@@ -102,13 +105,17 @@ def _is_byte_level(doc: Mapping[str, Any]) -> bool:
     return has_byte_level(doc.get("pre_tokenizer")) or has_byte_level(doc.get("decoder"))
 
 
-def parse_hf_json(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", name: str | None = None) -> TokenizerSpec:
+def parse_hf_json(
+    doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", name: str | None = None
+) -> TokenizerSpec:
     """Turns a parsed ``tokenizer.json`` document into a spec (validating everything it uses)."""
     _expect(doc, dict, "the document", source)
     model = _expect(doc.get("model"), dict, "'model'", source)
     kind = model.get("type", "BPE" if "merges" in model else None)
     if kind != "BPE":
-        raise UnsupportedTokenizerError(f"{source}: model type {kind!r} is not supported (only byte-level BPE)")
+        raise UnsupportedTokenizerError(
+            f"{source}: model type {kind!r} is not supported (only byte-level BPE)"
+        )
     if not _is_byte_level(doc):
         raise UnsupportedTokenizerError(
             f"{source}: this BPE model is not byte-level (no ByteLevel pre-tokenizer or decoder); "
@@ -116,14 +123,20 @@ def parse_hf_json(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", n
         )
     for option in ("continuing_subword_prefix", "end_of_word_suffix"):
         if model.get(option):
-            raise UnsupportedTokenizerError(f"{source}: BPE option {option}={model[option]!r} is not supported")
+            raise UnsupportedTokenizerError(
+                f"{source}: BPE option {option}={model[option]!r} is not supported"
+            )
     if model.get("dropout") not in (None, 0, 0.0):
-        raise UnsupportedTokenizerError(f"{source}: BPE dropout is random, so it cannot be reproduced exactly")
+        raise UnsupportedTokenizerError(
+            f"{source}: BPE dropout is random, so it cannot be reproduced exactly"
+        )
     if model.get("byte_fallback"):
         raise UnsupportedTokenizerError(f"{source}: byte_fallback is not supported for byte-level models")
     decoder = doc.get("decoder")
     if decoder is not None and decoder.get("type") != "ByteLevel":
-        raise UnsupportedTokenizerError(f"{source}: decoder {decoder.get('type')!r} is not supported (only ByteLevel)")
+        raise UnsupportedTokenizerError(
+            f"{source}: decoder {decoder.get('type')!r} is not supported (only ByteLevel)"
+        )
 
     raw_vocab = _expect(model.get("vocab"), dict, "model.vocab", source)
     added_raw = _expect(doc.get("added_tokens") or [], list, "added_tokens", source)
@@ -175,7 +188,9 @@ def parse_hf_json(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", n
     vocab: dict[bytes, int] = {}
     for token, token_id in raw_vocab.items():
         if not isinstance(token_id, int) or isinstance(token_id, bool) or token_id < 0:
-            raise InvalidVocabularyError(f"{source}: vocabulary id of {token!r} must be a non-negative integer")
+            raise InvalidVocabularyError(
+                f"{source}: vocabulary id of {token!r} must be a non-negative integer"
+            )
         if (token, token_id) in special_entries and token_id not in in_merges:
             continue
         data = token_str_to_bytes(token)
@@ -193,7 +208,9 @@ def parse_hf_json(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", n
     if unk is not None and unk not in raw_vocab:
         raise InvalidVocabularyError(f"{source}: unk_token {unk!r} is not in the vocabulary")
 
-    extra = {k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None}
+    extra = {
+        k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
+    }
     return TokenizerSpec(
         name=name or "tokenizer",
         vocab=vocab,
@@ -228,7 +245,12 @@ def _step_to_json(step: PreTokenizerStep) -> dict[str, Any]:
             "invert": step.invert,
         }
     if isinstance(step, ByteLevelStep):
-        return {"type": "ByteLevel", "add_prefix_space": step.add_prefix_space, "trim_offsets": True, "use_regex": step.use_regex}
+        return {
+            "type": "ByteLevel",
+            "add_prefix_space": step.add_prefix_space,
+            "trim_offsets": True,
+            "use_regex": step.use_regex,
+        }
     return {"type": "Digits", "individual_digits": step.individual}
 
 
@@ -244,7 +266,11 @@ def spec_to_hf_json(
     # regex of its own and without a prefix space it does not change the pieces.
     if not any(isinstance(s, ByteLevelStep) for s in steps):
         steps.append(ByteLevelStep(add_prefix_space=False, use_regex=False))
-    pre = _step_to_json(steps[0]) if len(steps) == 1 else {"type": "Sequence", "pretokenizers": [_step_to_json(s) for s in steps]}
+    pre = (
+        _step_to_json(steps[0])
+        if len(steps) == 1
+        else {"type": "Sequence", "pretokenizers": [_step_to_json(s) for s in steps]}
+    )
     if not spec.normalizers:
         normalizer = None
     elif len(spec.normalizers) == 1:

@@ -16,7 +16,7 @@ import re
 
 from ..errors import InvalidVocabularyError
 
-__all__ = ["hf_to_engine", "engine_to_hf"]
+__all__ = ["engine_to_hf", "hf_to_engine"]
 
 _BOUNDED = re.compile(r"\{\d+(?:,\d*)?\}")
 

@@ -43,11 +43,15 @@ def parse_tiktoken(data: bytes, *, source: str = "<bytes>") -> dict[bytes, int]:
         try:
             token = base64.b64decode(parts[0], validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise InvalidVocabularyError(f"{source}, line {lineno}: invalid base64 {parts[0][:40]!r}") from exc
+            raise InvalidVocabularyError(
+                f"{source}, line {lineno}: invalid base64 {parts[0][:40]!r}"
+            ) from exc
         try:
             rank = int(parts[1])
         except ValueError as exc:
-            raise InvalidVocabularyError(f"{source}, line {lineno}: rank {parts[1][:20]!r} is not an integer") from exc
+            raise InvalidVocabularyError(
+                f"{source}, line {lineno}: rank {parts[1][:20]!r} is not an integer"
+            ) from exc
         if rank < 0 or rank >= 2**32 - 1:
             raise InvalidVocabularyError(f"{source}, line {lineno}: rank {rank} is out of range")
         if not token:
@@ -57,7 +61,9 @@ def parse_tiktoken(data: bytes, *, source: str = "<bytes>") -> dict[bytes, int]:
                 f"{source}, line {lineno}: token {token!r} already has rank {ranks[token]} (line repeated?)"
             )
         if rank in seen_ranks:
-            raise InvalidVocabularyError(f"{source}, line {lineno}: rank {rank} already used on line {seen_ranks[rank]}")
+            raise InvalidVocabularyError(
+                f"{source}, line {lineno}: rank {rank} already used on line {seen_ranks[rank]}"
+            )
         ranks[token] = rank
         seen_ranks[rank] = lineno
     if not ranks:
@@ -73,5 +79,8 @@ def read_tiktoken(path: str | os.PathLike[str]) -> tuple[dict[bytes, int], str]:
 
 def dump_tiktoken(ranks: Mapping[bytes, int]) -> bytes:
     """The ``.tiktoken`` bytes for ``ranks``, in rank order (the layout of OpenAI's files)."""
-    lines = [base64.b64encode(token) + b" " + str(rank).encode() for token, rank in sorted(ranks.items(), key=lambda kv: kv[1])]
+    lines = [
+        base64.b64encode(token) + b" " + str(rank).encode()
+        for token, rank in sorted(ranks.items(), key=lambda kv: kv[1])
+    ]
     return b"\n".join(lines) + b"\n"
