@@ -47,13 +47,13 @@ test-python: vocab
 lint: $(VENV)/.deps
 	cargo fmt --all -- --check
 	cargo clippy --quiet --all-targets -- -D warnings
-	$(VENV)/bin/ruff check python tests bench examples scripts
-	$(VENV)/bin/ruff format --check python tests bench examples scripts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 fmt: $(VENV)/.deps
 	cargo fmt --all
-	$(VENV)/bin/ruff format python tests bench examples scripts
-	$(VENV)/bin/ruff check --fix python tests bench examples scripts
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 bench: vocab $(VENV)/.bench-deps
 	$(PY) bench/encode.py
