@@ -1,0 +1,596 @@
+"""Encode throughput of tokenforge against other BPE encoders, on the same vocabulary and the same text.
+
+Methodology
+-----------
+* Vocabulary: every library encodes with the same ranks. tiktoken gets a ``tiktoken.Encoding`` built
+  from the verified ``.tiktoken`` file that tokenforge loads (``tokenforge.vocab_sources.find``), with
+  tokenforge's pattern and special tokens; HF ``tokenizers`` loads the ``tokenizer.json`` that
+  tokenforge writes (``Tokenizer.save``); kitoken reads the same ``.tiktoken`` file
+  (``Kitoken.from_tiktoken_file``); quicktok can only use its bundled copies of cl100k_base and
+  o200k_base, which are compared token by token with the file before they are used.
+* Text: English prose (the shipped Brown corpus paragraphs) and source code (the shipped code
+  documents), each repeated cyclically to about ``--mb`` MB of UTF-8. Throughput is input bytes
+  (10**6 per MB) divided by wall time.
+* Modes: ``threads=1`` encodes the documents joined into one string with each library's
+  single-text call (``encode_ordinary`` or its equivalent; HF with ``TOKENIZERS_PARALLELISM=false``).
+  ``threads=N`` (``--threads``, default 2) encodes the list of documents with each library's batch
+  call limited to N threads: tiktoken and tokenforge ``encode_ordinary_batch(num_threads=N)``,
+  HF ``encode_batch`` with ``TOKENIZERS_PARALLELISM=true`` and ``RAYON_NUM_THREADS=N`` (set before
+  ``tokenizers`` is imported), quicktok ``encode_batch(texts, N)``, and for kitoken, whose
+  ``encode_all`` runs on one thread, its ``encode`` mapped over a pool of N Python threads (it
+  releases the GIL), which is also how tiktoken's own batch call works.
+* Output: every call is timed until it has returned its ids. All return Python lists of ints except
+  quicktok's batch call, which returns one flat ``uint32`` numpy array plus offsets (its native batch
+  API); that saves it building Python ints, which the table notes.
+* Correctness: the untimed warm-up call's output is compared with tiktoken's ids for the same text
+  (per document in batch mode). A library that disagrees is still timed, and its ``match`` column
+  says ``no`` with the number of differing texts.
+* Timing: one warm-up call per library, then ``--repeat`` rounds in which each library's call is
+  timed once (``time.perf_counter``, garbage collector paused as in ``timeit``); taking turns
+  spreads a burst of load elsewhere on the machine over all libraries. The table shows the best
+  run (least disturbed by other load) and the median; the ratio compares best runs with tiktoken's.
+  Results also go to a JSON file with the machine, Python and library versions and the arguments.
+
+A library that is not installed or cannot load a vocabulary appears as ``unavailable: reason``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.metadata
+import itertools
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = ("tiktoken", "tokenforge", "tokenizers", "kitoken", "quicktok")
+DEFAULT_VOCABS = ("cl100k_base", "o200k_base")
+QUICK_MB = 0.5
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+Ids = list[int]
+BatchIds = list[list[int]]
+
+
+@dataclass
+class Peer:
+    """One library set up for one vocabulary: a single-text call, a batch call and how to read it."""
+
+    library: str
+    single: Callable[[str], Ids]
+    batch: Callable[[list[str], int], Any]
+    batch_ids: Callable[[Any], BatchIds] = lambda out: out
+    before: Callable[[int], None] = lambda threads: None
+    note: str = ""
+
+
+@dataclass
+class Row:
+    vocab: str
+    text: str
+    threads: int
+    library: str
+    status: str = "ok"
+    megabytes: float = 0.0
+    n_texts: int = 0
+    times_s: list[float] = field(default_factory=list)
+    best_mb_s: float | None = None
+    median_mb_s: float | None = None
+    ratio_to_tiktoken: float | None = None
+    match: str = "-"
+    differing_texts: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Context:
+    vocab: str
+    tokenforge: Any
+    tiktoken_path: Path
+    workdir: Path
+
+
+# ------------------------------------------------------------------------------------------ libraries
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+DISTRIBUTIONS = {
+    "tiktoken": "tiktoken",
+    "tokenforge": "tokenforge",
+    "tokenizers": "tokenizers",
+    "kitoken": "kitoken",
+    "quicktok": "quicktok-v1",
+}
+
+
+def _set_hf_parallelism(threads: int) -> None:
+    # tokenizers reads this variable on every call, so it can change between rows.
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+
+
+def _thread_pool_map(encode: Callable[[str], Ids]) -> Callable[[list[str], int], BatchIds]:
+    def run(texts: list[str], threads: int) -> BatchIds:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return list(pool.map(encode, texts))
+
+    return run
+
+
+def make_tiktoken(ctx: Context) -> Peer:
+    import tiktoken
+    import tiktoken.load
+
+    pattern = ctx.tokenforge.pattern
+    if pattern is None:
+        raise RuntimeError(f"{ctx.vocab} has no single pre-tokenization regex")
+    enc = tiktoken.Encoding(
+        name=f"{ctx.vocab}-file",
+        pat_str=pattern,
+        mergeable_ranks=tiktoken.load.load_tiktoken_bpe(str(ctx.tiktoken_path)),
+        special_tokens=dict(ctx.tokenforge.special_tokens),
+    )
+    return Peer(
+        "tiktoken",
+        single=enc.encode_ordinary,
+        batch=lambda texts, threads: enc.encode_ordinary_batch(texts, num_threads=threads),
+    )
+
+
+def make_tokenforge(ctx: Context) -> Peer:
+    tok = ctx.tokenforge
+    return Peer(
+        "tokenforge",
+        single=tok.encode_ordinary,
+        batch=lambda texts, threads: tok.encode_ordinary_batch(texts, num_threads=threads),
+    )
+
+
+def make_tokenizers(ctx: Context) -> Peer:
+    from tokenizers import Tokenizer
+
+    path = ctx.tokenforge.save(ctx.workdir / f"{ctx.vocab}.tokenizer.json")
+    hf = Tokenizer.from_file(str(path))
+
+    def single(text: str) -> Ids:
+        return hf.encode(text, add_special_tokens=False).ids
+
+    def batch(texts: list[str], threads: int) -> BatchIds:
+        return [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+
+    return Peer(
+        "tokenizers",
+        single=single,
+        batch=batch,
+        before=_set_hf_parallelism,
+        note="tokenizer.json written by tokenforge; batch threads from RAYON_NUM_THREADS",
+    )
+
+
+def make_kitoken(ctx: Context) -> Peer:
+    from kitoken import Kitoken
+
+    kit = Kitoken.from_tiktoken_file(str(ctx.tiktoken_path))
+
+    def single(text: str) -> Ids:
+        return kit.encode(text, False)
+
+    return Peer(
+        "kitoken",
+        single=single,
+        batch=_thread_pool_map(single),
+        note="batch: encode() over a Python thread pool (encode_all is single-threaded)",
+    )
+
+
+def make_quicktok(ctx: Context) -> Peer:
+    import quicktok
+
+    try:
+        enc = quicktok.get_encoding(ctx.vocab)
+    except Exception as exc:
+        raise RuntimeError(f"no bundled {ctx.vocab}: {exc}") from exc
+    _check_same_vocabulary(ctx.tokenforge, enc)
+
+    def batch_ids(out: Any) -> BatchIds:
+        tokens, offsets = out
+        return [tokens[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+
+    return Peer(
+        "quicktok",
+        single=enc.encode_ordinary,
+        batch=lambda texts, threads: enc.encode_batch(texts, threads),
+        batch_ids=batch_ids,
+        note="bundled vocabulary (checked identical); batch returns a flat uint32 numpy array",
+    )
+
+
+def _check_same_vocabulary(tok: Any, other: Any) -> None:
+    """Raises unless ``other`` maps every ordinary id of ``tok`` to the same bytes."""
+    if int(other.n_vocab) != tok.n_vocab:
+        raise RuntimeError(f"bundled vocabulary has n_vocab {other.n_vocab}, the file {tok.n_vocab}")
+    specials = set(tok.special_tokens.values())
+    for token_id in range(tok.n_vocab):
+        if token_id in specials:
+            continue
+        try:
+            expected = tok.decode_single_token_bytes(token_id)
+        except Exception:
+            continue  # an unused id
+        if other.decode_single_token_bytes(token_id) != expected:
+            raise RuntimeError(f"bundled vocabulary differs from the file at id {token_id}")
+
+
+FACTORIES: dict[str, Callable[[Context], Peer]] = {
+    "tiktoken": make_tiktoken,
+    "tokenforge": make_tokenforge,
+    "tokenizers": make_tokenizers,
+    "kitoken": make_kitoken,
+    "quicktok": make_quicktok,
+}
+
+
+# ------------------------------------------------------------------------------------------ texts
+
+
+def _cycle_to(items: Sequence[str], megabytes: float) -> list[str]:
+    """Items repeated in order until their UTF-8 size reaches ``megabytes``."""
+    if not items:
+        raise RuntimeError("empty text collection")
+    target = int(megabytes * 1e6)
+    out: list[str] = []
+    size = 0
+    for item in itertools.cycle(items):
+        out.append(item)
+        size += len(item.encode("utf-8"))
+        if size >= target:
+            return out
+    raise AssertionError("unreachable")
+
+
+def build_texts(megabytes: float) -> dict[str, tuple[list[str], str]]:
+    """Text name -> (documents for batch mode, the same documents joined for single-text mode)."""
+    from tokenforge import data
+
+    english = _cycle_to(data.english_paragraphs(), megabytes)
+    code = _cycle_to([doc["text"] for doc in data.code_documents()], megabytes)
+    return {"english": (english, "\n\n".join(english)), "code": (code, "\n".join(code))}
+
+
+# ------------------------------------------------------------------------------------------ timing
+
+
+def time_once(fn: Callable[[], Any]) -> float:
+    """Wall time of one call until it has returned, garbage collector paused (as in ``timeit``)."""
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        out = fn()
+        elapsed = time.perf_counter() - start
+        del out
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return elapsed
+
+
+def _compare(ids: BatchIds, reference: BatchIds) -> int:
+    if len(ids) != len(reference):
+        return max(len(ids), len(reference))
+    return sum(1 for a, b in zip(ids, reference, strict=True) if list(a) != list(b))
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def run_vocab(
+    vocab: str,
+    libraries: Sequence[str],
+    texts: dict[str, tuple[list[str], str]],
+    threads: int,
+    repeat: int,
+    workdir: Path,
+    log: Callable[[str], None],
+) -> list[Row]:
+    import tokenforge
+    from tokenforge import vocab_sources
+
+    tok = tokenforge.load(vocab)
+    path = vocab_sources.find(vocab)
+    if path is None:
+        raise RuntimeError(f"no verified .tiktoken file for {vocab}")
+    ctx = Context(vocab, tok, path, workdir)
+
+    peers: dict[str, Peer | str] = {}
+    for library in libraries:
+        try:
+            peers[library] = FACTORIES[library](ctx)
+        except Exception as exc:
+            peers[library] = f"unavailable: {_short(exc)}"
+        log(f"  {vocab}: {library} {'ready' if isinstance(peers[library], Peer) else peers[library]}")
+    reference_peer = peers.get("tiktoken")
+    normalizers = tuple(getattr(tok.spec, "normalizers", ()))
+    if isinstance(reference_peer, Peer) and normalizers:
+        # tiktoken has no normalization step, so it is a different tokenizer for such vocabularies.
+        reference_peer.note = (
+            f"{vocab} applies {'+'.join(map(str, normalizers))} first and tiktoken does not, so text that "
+            "changes under it differs"
+        )
+
+    rows: list[Row] = []
+    for text_name, (documents, joined) in texts.items():
+        for mode_threads in (1, threads):
+            inputs: list[str] = [joined] if mode_threads == 1 else documents
+            megabytes = sum(len(t.encode("utf-8")) for t in inputs) / 1e6
+            group: list[tuple[Row, Peer, Callable[[], Any]]] = []
+            reference: BatchIds | None = None
+            # Warm-up call of each library, whose output is checked against tiktoken's.
+            for library in libraries:
+                peer = peers[library]
+                row = Row(vocab, text_name, mode_threads, library, megabytes=megabytes, n_texts=len(inputs))
+                rows.append(row)
+                if not isinstance(peer, Peer):
+                    row.status = peer
+                    continue
+                row.note = peer.note
+                log(f"  {vocab} {text_name} threads={mode_threads} {library}")
+                call: Callable[[], Any] = (
+                    partial(peer.single, joined)
+                    if mode_threads == 1
+                    else partial(peer.batch, documents, mode_threads)
+                )
+                try:
+                    peer.before(mode_threads)
+                    first = call()
+                    ids: BatchIds = [first] if mode_threads == 1 else peer.batch_ids(first)
+                except Exception as exc:
+                    row.status = f"failed: {_short(exc)}"
+                    continue
+                del first
+                if library == "tiktoken":
+                    reference = ids
+                    row.match = "ref"
+                elif reference is not None:
+                    differing = _compare(ids, reference)
+                    row.differing_texts = differing
+                    row.match = "yes" if differing == 0 else f"no ({differing}/{len(inputs)})"
+                del ids
+                group.append((row, peer, call))
+            reference = None
+            # Timed runs in rounds over the libraries, so a burst of load elsewhere on the machine
+            # slows one round of every library rather than all runs of one.
+            for _ in range(repeat):
+                for row, peer, call in group:
+                    if row.status != "ok":
+                        continue
+                    try:
+                        peer.before(mode_threads)
+                        row.times_s.append(round(time_once(call), 6))
+                    except Exception as exc:
+                        row.status = f"failed: {_short(exc)}"
+            timed = [row for row, _, _ in group if row.status == "ok" and row.times_s]
+            for row in timed:
+                row.best_mb_s = megabytes / min(row.times_s)
+                row.median_mb_s = megabytes / statistics.median(row.times_s)
+            base = next((row.best_mb_s for row in timed if row.library == "tiktoken"), None)
+            for row in timed:
+                if base and row.best_mb_s is not None:
+                    row.ratio_to_tiktoken = row.best_mb_s / base
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    header = ("vocab", "text", "threads", "library", "MB/s", "median", "vs tiktoken", "match")
+    numeric = {2, 4, 5, 6}
+    # A row without timings shows its status across the number columns (which it does not widen).
+    body: list[tuple[tuple[str, ...], bool]] = []
+    for r in rows:
+        if r.best_mb_s is None or r.median_mb_s is None:
+            status = r.status if len(r.status) <= 70 else r.status[:67] + "..."
+            threads = str(r.threads) if r.threads else "-"
+            body.append(((r.vocab, r.text, threads, r.library, status), True))
+            continue
+        ratio = "-" if r.ratio_to_tiktoken is None else f"{r.ratio_to_tiktoken:.2f}x"
+        cells = (r.vocab, r.text, str(r.threads), r.library, f"{r.best_mb_s:.2f}", f"{r.median_mb_s:.2f}")
+        body.append(((*cells, ratio, r.match), False))
+    widths = [len(h) for h in header]
+    for cells, is_status in body:
+        for i, cell in enumerate(cells[:4] if is_status else cells):
+            widths[i] = max(widths[i], len(cell))
+
+    def fmt(cells: tuple[str, ...], is_status: bool = False) -> str:
+        out = [c.rjust(widths[i]) if i in numeric else c.ljust(widths[i]) for i, c in enumerate(cells[:4])]
+        if is_status:
+            out.append(cells[4])
+        else:
+            out.extend(
+                c.rjust(widths[i]) if i in numeric else c.ljust(widths[i])
+                for i, c in enumerate(cells)
+                if i >= 4
+            )
+        return "  ".join(out).rstrip()
+
+    lines = [fmt(header), "  ".join("-" * w for w in widths)]
+    previous: tuple[str, str, int] | None = None
+    for r, (cells, is_status) in zip(rows, body, strict=True):
+        key = (r.vocab, r.text, r.threads)
+        if previous is not None and key != previous:
+            lines.append("")
+        previous = key
+        lines.append(fmt(cells, is_status))
+    return "\n".join(lines)
+
+
+def format_notes(rows: Sequence[Row]) -> str:
+    notes = dict.fromkeys((r.library, r.note) for r in rows if r.note)
+    return "\n".join(f"  {library}: {note}" for library, note in notes)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def machine_info(libraries: Sequence[str]) -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "machine": platform.machine(),
+        "processor": _cpu_model() or platform.processor(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "versions": {lib: _version(DISTRIBUTIONS[lib]) for lib in libraries},
+        "env": {k: os.environ.get(k) for k in ("RAYON_NUM_THREADS", "RAYON_RS_NUM_CPUS")},
+        "tokenizers_parallelism": "false in threads=1 rows, true in batch rows",
+    }
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Encode throughput of tokenforge vs tiktoken, HF tokenizers, kitoken and quicktok "
+        "on the same vocabulary and text."
+    )
+    parser.add_argument(
+        "--vocab",
+        action="append",
+        metavar="NAME",
+        help=f"vocabulary to use (repeatable; default: {', '.join(DEFAULT_VOCABS)})",
+    )
+    parser.add_argument("--mb", type=float, default=4.0, help="MB of each text (default 4)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (default 3)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for the batch rows (default 2)")
+    parser.add_argument(
+        "--libraries",
+        default=",".join(LIBRARIES),
+        help=f"comma-separated subset of {','.join(LIBRARIES)} (tiktoken is the reference)",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"~{QUICK_MB} MB of text and 1 timed run")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="where to write results (default bench/results/encode.json, encode-quick.json with --quick)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log progress to stderr")
+    args = parser.parse_args(argv)
+    args.vocab = args.vocab or list(DEFAULT_VOCABS)
+    libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
+    unknown = [name for name in libraries if name not in LIBRARIES]
+    if unknown or not libraries:
+        parser.error(
+            f"--libraries: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(LIBRARIES)}"
+        )
+    args.libraries = sorted(set(libraries), key=LIBRARIES.index)
+    if args.quick:
+        args.mb = QUICK_MB
+        args.repeat = 1
+    if args.mb <= 0 or args.repeat < 1 or args.threads < 2:
+        parser.error("--mb must be positive, --repeat at least 1 and --threads at least 2")
+    if args.json is None:
+        args.json = RESULTS_DIR / ("encode-quick.json" if args.quick else "encode.json")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Must precede the first import of tokenizers: its rayon pool reads the size once.
+    if "tokenizers" in sys.modules:
+        print("note: tokenizers was imported before the benchmark set RAYON_NUM_THREADS", file=sys.stderr)
+    os.environ["RAYON_NUM_THREADS"] = str(args.threads)
+    os.environ["RAYON_RS_NUM_CPUS"] = str(args.threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+    def log(message: str) -> None:
+        if args.verbose:
+            print(message, file=sys.stderr, flush=True)
+
+    texts = build_texts(args.mb)
+    machine = machine_info(args.libraries)
+    started = time.time()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="tokenforge-bench-") as tmp:
+        for vocab in args.vocab:
+            try:
+                rows.extend(
+                    run_vocab(vocab, args.libraries, texts, args.threads, args.repeat, Path(tmp), log)
+                )
+            except Exception as exc:
+                rows.append(Row(vocab, "all", 0, "all", status=f"unavailable: {_short(exc)}"))
+
+    sizes = ", ".join(f"{name} {len(docs)} docs" for name, (docs, _) in texts.items())
+    print(
+        f"encode throughput, MB/s of UTF-8 input (best of {args.repeat}; median beside it); "
+        f"~{args.mb:g} MB per text ({sizes})"
+    )
+    print(format_table(rows))
+    notes = format_notes(rows)
+    if notes:
+        print("notes:\n" + notes)
+
+    report = {
+        "benchmark": "encode",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "elapsed_s": round(time.time() - started, 1),
+        "args": {
+            "vocab": args.vocab,
+            "mb": args.mb,
+            "repeat": args.repeat,
+            "threads": args.threads,
+            "libraries": args.libraries,
+            "quick": args.quick,
+        },
+        "machine": machine,
+        "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "texts": {
+            name: {"documents": len(docs), "joined_bytes": len(joined.encode())}
+            for name, (docs, joined) in texts.items()
+        },
+        "rows": [asdict(r) for r in rows],
+    }
+    try:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"results written to {args.json}")
+    except OSError as exc:
+        print(f"could not write {args.json}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
