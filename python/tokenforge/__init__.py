@@ -21,6 +21,7 @@ from .errors import (
 from .formats.presets import PATTERNS
 from .loader import load, load_tiktoken
 from .tokenizer import Tokenizer
+from .train import Counts, count, extend, train, verify
 from .vocab_sources import fetch
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PATTERNS",
     "CorpusError",
+    "Counts",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
@@ -37,7 +39,11 @@ __all__ = [
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",
+    "count",
+    "extend",
     "fetch",
     "load",
     "load_tiktoken",
+    "train",
+    "verify",
 ]
