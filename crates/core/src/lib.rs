@@ -4,8 +4,10 @@
 //! interpreter. The pipeline is special-token split -> normalize -> pre-tokenize -> BPE -> ids.
 
 pub mod bpe;
+pub mod charclass;
 pub mod error;
 pub mod normalize;
+pub mod presets;
 pub mod pretokenize;
 pub mod special;
 pub mod tokenizer;

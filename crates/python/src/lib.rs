@@ -4,6 +4,7 @@
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
+use tokenforge_core::presets::Preset;
 use tokenforge_core::{
     Bpe, Error, Normalizer, PreTokenizer, SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer,
 };
@@ -228,9 +229,32 @@ impl CoreTokenizer {
     }
 }
 
+/// Pieces of `text` under `pattern` (an isolated regex split). `scanner=True` uses the hand-written
+/// scanner when the pattern is a preset, `False` always the regex engine: for differential tests.
+#[pyfunction]
+#[pyo3(signature = (pattern, text, scanner=true))]
+fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyResult<Vec<String>> {
+    let built = if scanner {
+        Step::regex(pattern, SplitBehavior::Isolated, false)
+    } else {
+        Step::regex_only(pattern, SplitBehavior::Isolated, false)
+    };
+    let pre = PreTokenizer::new(vec![built.map_err(|e| to_py(py, e))?]);
+    let mut pieces = Vec::new();
+    py.detach(|| pre.for_each_piece(text, &mut |p| pieces.push(p.to_string())))
+        .map_err(|e| to_py(py, e))?;
+    Ok(pieces)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreTokenizer>()?;
+    m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
+    let presets: Vec<(&str, &str)> = Preset::ALL
+        .iter()
+        .map(|(_, name, pattern)| (*name, *pattern))
+        .collect();
+    m.add("PRESET_PATTERNS", presets)?;
     m.add("HEAP_THRESHOLD", tokenforge_core::bpe::HEAP_THRESHOLD)?;
     Ok(())
 }
