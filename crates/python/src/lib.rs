@@ -55,6 +55,35 @@ fn special_set(core: &Tokenizer, spec: &Bound<'_, PyAny>) -> PyResult<SpecialSet
     Ok(SpecialSet::Only(mask))
 }
 
+/// Little-endian bytes of integers, for `numpy.frombuffer`.
+trait LeBytes: Copy {
+    const SIZE: usize;
+    fn write(self, out: &mut [u8]);
+}
+
+impl LeBytes for u32 {
+    const SIZE: usize = 4;
+    fn write(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl LeBytes for u64 {
+    const SIZE: usize = 8;
+    fn write(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+fn le_bytes<'py, T: LeBytes>(py: Python<'py>, values: &[T]) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, values.len() * T::SIZE, |buf| {
+        for (chunk, v) in buf.chunks_exact_mut(T::SIZE).zip(values) {
+            v.write(chunk);
+        }
+        Ok(())
+    })
+}
+
 type StepSpec = (String, Option<String>, Option<String>, bool, bool);
 
 fn build_step(spec: StepSpec) -> Result<Step, Error> {
@@ -148,12 +177,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let ids = self.encode(py, text, allowed, disallowed)?;
-        PyBytes::new_with(py, ids.len() * 4, |buf| {
-            for (chunk, id) in buf.chunks_exact_mut(4).zip(&ids) {
-                chunk.copy_from_slice(&id.to_le_bytes());
-            }
-            Ok(())
-        })
+        le_bytes(py, &ids)
     }
 
     fn count(
@@ -185,6 +209,68 @@ impl CoreTokenizer {
         );
         py.detach(|| self.inner.encode_batch(&texts, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
+    }
+
+    fn count_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        num_threads: usize,
+    ) -> PyResult<Vec<usize>> {
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        py.detach(|| self.inner.count_batch(&texts, &a, &d, num_threads))
+            .map_err(|e| to_py(py, e))
+    }
+
+    fn truncate(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        max_tokens: usize,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+    ) -> PyResult<String> {
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        py.detach(|| {
+            self.inner
+                .truncate(text, max_tokens, &a, &d)
+                .map(|p| p.into_owned())
+        })
+        .map_err(|e| to_py(py, e))
+    }
+
+    /// Flat ids (little-endian u32 bytes) and `len(texts) + 1` offsets (little-endian u64 bytes).
+    #[pyo3(signature = (texts, allowed, disallowed, num_threads, separator=None))]
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        num_threads: usize,
+        separator: Option<u32>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        // Borrow the UTF-8 of each str (no copy); the list keeps them alive.
+        let views: Vec<&str> = texts.iter().map(|t| t.to_str()).collect::<PyResult<_>>()?;
+        let (ids, offsets) = py
+            .detach(|| {
+                self.inner
+                    .encode_batch_flat(&views, &a, &d, num_threads, separator)
+            })
+            .map_err(|e| to_py(py, e))?;
+        Ok((le_bytes(py, &ids)?, le_bytes(py, &offsets)?))
     }
 
     fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<u32>) -> PyResult<Bound<'py, PyBytes>> {
