@@ -39,7 +39,7 @@ demo: vocab $(VENV)/.bench-deps
 test: test-rust test-python
 
 test-rust:
-	cargo test --quiet -p tokenforge-core
+	cargo test --release --quiet -p tokenforge-core
 
 test-python: vocab
 	$(PY) -m pytest -q

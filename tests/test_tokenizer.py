@@ -173,3 +173,27 @@ def test_from_ranks_custom_tokenizer() -> None:
         tf.Tokenizer.from_ranks(ranks, r"(unclosed")
     with pytest.raises(tf.InvalidVocabularyError, match="byte 0x"):
         tf.Tokenizer.from_ranks({b"a": 0}, r"\S+")
+
+
+def test_batch_to_numpy_and_count_batch(cl100k: tf.Tokenizer) -> None:
+    texts = ["first doc", "", "third <|endoftext|> doc", "😀" * 5]
+    ids, offsets = cl100k.encode_batch_to_numpy(texts, num_threads=2, disallowed_special=())
+    assert ids.dtype == "uint32" and offsets.dtype == "uint64" and len(offsets) == len(texts) + 1
+    for i, text in enumerate(texts):
+        assert ids[offsets[i] : offsets[i + 1]].tolist() == cl100k.encode_ordinary(text)
+    eos = cl100k.special_tokens["<|endoftext|>"]
+    ids, offsets = cl100k.encode_batch_to_numpy(texts, separator=eos, disallowed_special=())
+    assert [ids[offsets[i + 1] - 1] for i in range(len(texts))] == [eos] * len(texts)
+    with pytest.raises(tf.InvalidTokenIdError):
+        cl100k.encode_batch_to_numpy(texts, separator=100256)
+    assert cl100k.count_batch(texts, disallowed_special=()) == [len(cl100k.encode_ordinary(t)) for t in texts]
+    empty_ids, empty_offsets = cl100k.encode_batch_to_numpy([])
+    assert empty_ids.size == 0 and empty_offsets.tolist() == [0]
+
+
+def test_truncate_normalizing_tokenizer() -> None:
+    qwen = load_vocab("qwen2")
+    decomposed = "cafe\u0301 " * 20
+    cut = qwen.truncate(decomposed, 5)
+    assert cut.startswith("café")  # a prefix of the NFC text
+    assert qwen.encode(cut) == qwen.encode(decomposed)[: len(qwen.encode(cut))]

@@ -290,34 +290,50 @@ class Tokenizer:
         disallowed_special: AllowedSpecial = "all",
     ) -> str:
         """The longest prefix of ``text`` that encodes to at most ``max_tokens`` tokens, cut at a
-        token boundary; its encoding is a prefix of ``encode(text)``.
+        token boundary; its encoding is a prefix of ``encode(text)``. Builds no id list in Python.
 
         If the tokenizer normalizes text (e.g. NFC) and ``text`` is not normalized, the prefix is
         one of the normalized text.
         """
-        if not isinstance(max_tokens, int) or max_tokens < 0:
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
             raise InvalidArgumentError(f"max_tokens must be a non-negative integer, got {max_tokens!r}")
         policy = self._policy(allowed_special, disallowed_special)
-        ids = self._call(self._core.encode, text, *policy)
-        if len(ids) <= max_tokens:
-            return text
-        data = self._core.decode_bytes(ids)
-        ends = []
-        end = 0
-        for token_id in ids[:max_tokens]:
-            end += len(self._core.token_bytes(token_id))
-            ends.append(end)
-        # Re-encoding a prefix can split differently at its end (regex look-ahead, merges across the
-        # cut), so each candidate is checked; in practice the first one almost always holds.
-        for k in range(max_tokens, 0, -1):
-            cut = ends[k - 1]
-            if cut < len(data) and (data[cut] & 0xC0) == 0x80:
-                continue  # inside a UTF-8 character
-            prefix = data[:cut].decode("utf-8")
-            again = self._call(self._core.encode, prefix, *policy)
-            if len(again) <= max_tokens and again == ids[: len(again)]:
-                return prefix
-        return ""
+        return self._call(self._core.truncate, text, max_tokens, *policy)
+
+    def count_batch(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+    ) -> list[int]:
+        """:meth:`count` of many texts, in parallel."""
+        policy = self._policy(allowed_special, disallowed_special)
+        return self._core.count_batch(self._batch_texts(texts), *policy, self._threads(num_threads))
+
+    def encode_batch_to_numpy(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        separator: int | None = None,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+        """Encodes many texts in parallel into one flat ``uint32`` array and ``len(texts) + 1``
+        offsets: text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``. ``separator`` (an id, e.g. the
+        end-of-text token) is appended after every text. No Python int is created per token, so
+        this is the fast path for bulk encoding."""
+        import numpy as np
+
+        if separator is not None and self._core.token_bytes(self._id(separator)) is None:
+            raise InvalidTokenIdError(f"separator id {separator} is not in the vocabulary of {self.name!r}")
+        policy = self._policy(allowed_special, disallowed_special)
+        ids, offsets = self._core.encode_batch_flat(
+            self._batch_texts(texts), *policy, self._threads(num_threads), separator
+        )
+        return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
 
     # ------------------------------------------------------------------ decoding
 

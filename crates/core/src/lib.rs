@@ -6,9 +6,11 @@
 //! feeding a trainer ([`train`]).
 
 pub mod bpe;
+pub mod charclass;
 pub mod count;
 pub mod error;
 pub mod normalize;
+pub mod presets;
 pub mod pretokenize;
 pub mod special;
 pub mod tokenizer;

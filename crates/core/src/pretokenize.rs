@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use fancy_regex::Regex;
 
 use crate::error::{Error, Result};
+use crate::presets::Preset;
 
 /// What happens to the matched delimiters of a split (HF's `SplitDelimiterBehavior`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub enum Step {
     },
     /// HF `Digits`: isolate each numeric char, or runs of them.
     Digits { individual: bool },
+    /// A preset pattern split by its hand-written scanner (same pieces as `Regex` with that
+    /// pattern, `Isolated`, not inverted).
+    Preset(Preset),
 }
 
 /// The GPT-2 pattern as HF's `ByteLevel` pre-tokenizer spells it.
@@ -66,7 +70,19 @@ pub fn compile(pattern: &str) -> Result<Regex> {
 }
 
 impl Step {
+    /// A regex split; a preset pattern used as an isolated split gets its hand-written scanner.
     pub fn regex(pattern: &str, behavior: SplitBehavior, invert: bool) -> Result<Self> {
+        if behavior == SplitBehavior::Isolated && !invert {
+            if let Some(preset) = Preset::from_pattern(pattern) {
+                crate::charclass::warm_up();
+                return Ok(Step::Preset(preset));
+            }
+        }
+        Self::regex_only(pattern, behavior, invert)
+    }
+
+    /// A regex split that always runs the regex engine (for differential tests of the scanners).
+    pub fn regex_only(pattern: &str, behavior: SplitBehavior, invert: bool) -> Result<Self> {
         Ok(Step::Regex {
             regex: compile(pattern)?,
             behavior,
@@ -209,6 +225,10 @@ impl PreTokenizer {
                 }
                 Ok(())
             }
+            [Step::Preset(preset)] => {
+                preset.split(text, &mut *f);
+                Ok(())
+            }
             [Step::Regex {
                 regex,
                 behavior: SplitBehavior::Isolated,
@@ -289,6 +309,10 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>)
                 None => out.push(piece),
             }
         }
+        Step::Preset(preset) => match &piece {
+            Cow::Borrowed(b) => preset.split(b, |p| out.push(Cow::Borrowed(p))),
+            Cow::Owned(o) => preset.split(o, |p| out.push(Cow::Owned(p.to_string()))),
+        },
         Step::Digits { individual } => {
             let behavior = if *individual {
                 SplitBehavior::Isolated

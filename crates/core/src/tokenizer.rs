@@ -1,12 +1,13 @@
 //! The encode/decode pipeline: special-token split -> normalize -> pre-tokenize -> BPE -> ids.
 //! A `Tokenizer` is immutable after construction and `Sync`, so one instance serves all threads.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::bpe::Bpe;
+use crate::bpe::{short_key, Bpe};
 use crate::error::{Error, Result};
 use crate::normalize::{normalize, Normalizer};
 use crate::pretokenize::PreTokenizer;
@@ -24,10 +25,11 @@ pub struct Tokenizer {
 const MAX_CACHED_PIECE: usize = 64;
 
 /// Per-call cache of piece -> ids for pieces that are not whole tokens (those are answered by the
-/// exact-match lookup, which is as cheap as a cache probe).
+/// exact-match lookup, which is as cheap as a cache probe). Short pieces use integer keys.
 #[derive(Default)]
 struct PieceCache {
-    map: FxHashMap<Box<[u8]>, (u32, u32)>,
+    short: FxHashMap<(u64, u64), (u32, u32)>,
+    long: FxHashMap<Box<[u8]>, (u32, u32)>,
     store: Vec<u32>,
     scratch: Vec<u32>,
 }
@@ -45,13 +47,21 @@ impl PieceCache {
             bpe.encode_piece(piece, &mut self.scratch);
             return sink(&self.scratch);
         }
-        if let Some(&(start, len)) = self.map.get(piece) {
+        let key = short_key(piece);
+        let hit = match key {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(piece),
+        };
+        if let Some(&(start, len)) = hit {
             return sink(&self.store[start as usize..(start + len) as usize]);
         }
         let start = self.store.len();
         bpe.encode_piece(piece, &mut self.store);
-        let len = self.store.len() - start;
-        self.map.insert(piece.into(), (start as u32, len as u32));
+        let entry = (start as u32, (self.store.len() - start) as u32);
+        match key {
+            Some(k) => self.short.insert(k, entry),
+            None => self.long.insert(piece.into(), entry),
+        };
         sink(&self.store[start..]);
     }
 }
@@ -144,6 +154,90 @@ impl Tokenizer {
             thread_pool(threads)?.install(|| texts.par_iter().map(one).collect())
         };
         results.into_iter().collect()
+    }
+
+    /// Token counts of many texts, on `threads` threads (no id lists are built).
+    pub fn count_batch<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        threads: usize,
+    ) -> Result<Vec<usize>> {
+        let one = |t: &S| self.count(t.as_ref(), allowed, disallowed);
+        let results: Vec<Result<usize>> = if threads <= 1 || texts.len() <= 1 {
+            texts.iter().map(one).collect()
+        } else {
+            thread_pool(threads)?.install(|| texts.par_iter().map(one).collect())
+        };
+        results.into_iter().collect()
+    }
+
+    /// The longest prefix of `text`, cut at a token boundary, whose encoding has at most
+    /// `max_tokens` ids and is a prefix of `text`'s encoding. If the tokenizer normalizes its input
+    /// and that changes `text`, the prefix is one of the normalized text.
+    ///
+    /// Candidates are token boundaries from the end of the budget backwards; each is re-encoded,
+    /// because a cut can change how the tail splits (regex look-ahead, merges across the cut).
+    /// Almost always the first candidate holds, so this costs about two encodes of the prefix.
+    pub fn truncate<'t>(
+        &self,
+        text: &'t str,
+        max_tokens: usize,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+    ) -> Result<Cow<'t, str>> {
+        let ids = self.encode(text, allowed, disallowed)?;
+        if ids.len() <= max_tokens {
+            return Ok(Cow::Borrowed(text));
+        }
+        let text = normalize(&self.normalizers, text);
+        let mut ends = Vec::with_capacity(max_tokens);
+        let mut end = 0usize;
+        for &id in &ids[..max_tokens] {
+            end += self.token_bytes(id).map_or(0, <[u8]>::len);
+            ends.push(end);
+        }
+        for k in (1..=max_tokens).rev() {
+            let cut = ends[k - 1];
+            if !text.is_char_boundary(cut) {
+                continue;
+            }
+            let again = self.encode(&text[..cut], allowed, disallowed)?;
+            if again.len() <= max_tokens && again[..] == ids[..again.len()] {
+                return Ok(match text {
+                    Cow::Borrowed(t) => Cow::Borrowed(&t[..cut]),
+                    Cow::Owned(t) => Cow::Owned(t[..cut].to_string()),
+                });
+            }
+        }
+        Ok(Cow::Borrowed(""))
+    }
+
+    /// Encodes many texts on `threads` threads into one flat id array plus `texts.len() + 1`
+    /// offsets (text `i` is `ids[offsets[i]..offsets[i + 1]]`), appending `separator` after each
+    /// text when given (e.g. an end-of-text id).
+    pub fn encode_batch_flat<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        threads: usize,
+        separator: Option<u32>,
+    ) -> Result<(Vec<u32>, Vec<u64>)> {
+        let parts = self.encode_batch(texts, allowed, disallowed, threads)?;
+        let total: usize = parts.iter().map(|p| p.len() + separator.is_some() as usize).sum();
+        let mut ids = Vec::with_capacity(total);
+        let mut offsets = Vec::with_capacity(parts.len() + 1);
+        offsets.push(0u64);
+        for part in parts {
+            ids.extend_from_slice(&part);
+            if let Some(sep) = separator {
+                ids.push(sep);
+            }
+            offsets.push(ids.len() as u64);
+        }
+        Ok((ids, offsets))
     }
 
     /// Bytes of one token (model or special).

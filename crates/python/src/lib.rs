@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
+use tokenforge_core::presets::Preset;
 use tokenforge_core::{
     Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet, SpecialTokens,
     SplitBehavior, Step, Tokenizer, TrainOptions,
@@ -60,6 +61,35 @@ fn special_set(core: &Tokenizer, spec: &Bound<'_, PyAny>) -> PyResult<SpecialSet
     let table = core.specials().tokens();
     let mask = table.iter().map(|(_, id)| ids.contains(id)).collect();
     Ok(SpecialSet::Only(mask))
+}
+
+/// Little-endian bytes of integers, for `numpy.frombuffer`.
+trait LeBytes: Copy {
+    const SIZE: usize;
+    fn write(self, out: &mut [u8]);
+}
+
+impl LeBytes for u32 {
+    const SIZE: usize = 4;
+    fn write(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl LeBytes for u64 {
+    const SIZE: usize = 8;
+    fn write(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_le_bytes());
+    }
+}
+
+fn le_bytes<'py, T: LeBytes>(py: Python<'py>, values: &[T]) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, values.len() * T::SIZE, |buf| {
+        for (chunk, v) in buf.chunks_exact_mut(T::SIZE).zip(values) {
+            v.write(chunk);
+        }
+        Ok(())
+    })
 }
 
 type StepSpec = (String, Option<String>, Option<String>, bool, bool);
@@ -155,12 +185,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let ids = self.encode(py, text, allowed, disallowed)?;
-        PyBytes::new_with(py, ids.len() * 4, |buf| {
-            for (chunk, id) in buf.chunks_exact_mut(4).zip(&ids) {
-                chunk.copy_from_slice(&id.to_le_bytes());
-            }
-            Ok(())
-        })
+        le_bytes(py, &ids)
     }
 
     fn count(
@@ -192,6 +217,68 @@ impl CoreTokenizer {
         );
         py.detach(|| self.inner.encode_batch(&texts, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
+    }
+
+    fn count_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        num_threads: usize,
+    ) -> PyResult<Vec<usize>> {
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        py.detach(|| self.inner.count_batch(&texts, &a, &d, num_threads))
+            .map_err(|e| to_py(py, e))
+    }
+
+    fn truncate(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        max_tokens: usize,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+    ) -> PyResult<String> {
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        py.detach(|| {
+            self.inner
+                .truncate(text, max_tokens, &a, &d)
+                .map(|p| p.into_owned())
+        })
+        .map_err(|e| to_py(py, e))
+    }
+
+    /// Flat ids (little-endian u32 bytes) and `len(texts) + 1` offsets (little-endian u64 bytes).
+    #[pyo3(signature = (texts, allowed, disallowed, num_threads, separator=None))]
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        num_threads: usize,
+        separator: Option<u32>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let (a, d) = (
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        );
+        // Borrow the UTF-8 of each str (no copy); the list keeps them alive.
+        let views: Vec<&str> = texts.iter().map(|t| t.to_str()).collect::<PyResult<_>>()?;
+        let (ids, offsets) = py
+            .detach(|| {
+                self.inner
+                    .encode_batch_flat(&views, &a, &d, num_threads, separator)
+            })
+            .map_err(|e| to_py(py, e))?;
+        Ok((le_bytes(py, &ids)?, le_bytes(py, &offsets)?))
     }
 
     fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<u32>) -> PyResult<Bound<'py, PyBytes>> {
@@ -473,11 +560,34 @@ impl CoreBpeTrainer {
     }
 }
 
+/// Pieces of `text` under `pattern` (an isolated regex split). `scanner=True` uses the hand-written
+/// scanner when the pattern is a preset, `False` always the regex engine: for differential tests.
+#[pyfunction]
+#[pyo3(signature = (pattern, text, scanner=true))]
+fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyResult<Vec<String>> {
+    let built = if scanner {
+        Step::regex(pattern, SplitBehavior::Isolated, false)
+    } else {
+        Step::regex_only(pattern, SplitBehavior::Isolated, false)
+    };
+    let pre = PreTokenizer::new(vec![built.map_err(|e| to_py(py, e))?]);
+    let mut pieces = Vec::new();
+    py.detach(|| pre.for_each_piece(text, &mut |p| pieces.push(p.to_string())))
+        .map_err(|e| to_py(py, e))?;
+    Ok(pieces)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreTokenizer>()?;
     m.add_class::<PieceCounter>()?;
     m.add_class::<CoreBpeTrainer>()?;
+    m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
+    let presets: Vec<(&str, &str)> = Preset::ALL
+        .iter()
+        .map(|(_, name, pattern)| (*name, *pattern))
+        .collect();
+    m.add("PRESET_PATTERNS", presets)?;
     m.add("HEAP_THRESHOLD", tokenforge_core::bpe::HEAP_THRESHOLD)?;
     Ok(())
 }

@@ -1,0 +1,503 @@
+//! Hand-written pre-tokenizers for the preset patterns: each splits text exactly like its regex,
+//! without a regex engine. The regex step dominates encode time (fancy-regex needs its
+//! backtracking VM for `\s+(?!\S)`), so this is where most of the speed comes from.
+//!
+//! Each scanner returns the end of the piece that starts at a byte position, trying the pattern's
+//! alternatives in order with the same greedy/possessive/backtracking outcome as the regex. The
+//! reasoning for each alternative is written beside it. Differential tests run every scanner
+//! against the regex on the whole parity corpus and on arbitrary Unicode (hypothesis), and a Rust
+//! unit test does the same on generated strings.
+
+use crate::charclass::{class_of, LETTER, LOWERISH, NUMBER, SPACE, UPPERISH};
+
+/// tiktoken's `r50k_base`/`p50k_base` pattern.
+pub const GPT2: &str = r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+/// tiktoken's `cl100k_base` pattern.
+pub const CL100K: &str = r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s";
+/// tiktoken's `o200k_base` pattern.
+pub const O200K: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}",
+    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"|\s*[\r\n]+",
+    r"|\s+(?!\S)",
+    r"|\s+",
+);
+/// Llama-3's pattern.
+pub const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// Qwen2's pattern (Llama-3's with single digits).
+pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Gpt2,
+    Cl100k,
+    O200k,
+    Llama3,
+    Qwen2,
+}
+
+impl Preset {
+    pub const ALL: [(Preset, &'static str, &'static str); 5] = [
+        (Preset::Gpt2, "gpt2", GPT2),
+        (Preset::Cl100k, "cl100k", CL100K),
+        (Preset::O200k, "o200k", O200K),
+        (Preset::Llama3, "llama3", LLAMA3),
+        (Preset::Qwen2, "qwen2", QWEN2),
+    ];
+
+    /// The preset whose pattern is exactly `pattern`.
+    pub fn from_pattern(pattern: &str) -> Option<Preset> {
+        Self::ALL
+            .iter()
+            .find(|(_, _, p)| *p == pattern)
+            .map(|(preset, _, _)| *preset)
+    }
+
+    /// Calls `f` on each piece of `text`, in order.
+    #[inline]
+    pub fn split<'t>(self, text: &'t str, mut f: impl FnMut(&'t str)) {
+        let mut i = 0;
+        while i < text.len() {
+            let end = match self {
+                Preset::Gpt2 => gpt2_next(text, i),
+                Preset::Cl100k => cl100k_next(text, i),
+                Preset::O200k => o200k_next(text, i),
+                Preset::Llama3 => llama3_next(text, i, 3),
+                Preset::Qwen2 => llama3_next(text, i, 1),
+            };
+            debug_assert!(end > i);
+            f(&text[i..end]);
+            i = end;
+        }
+    }
+}
+
+/// The char at byte `i` (a char boundary, `i < s.len()`) and its length.
+#[inline(always)]
+fn char_at(s: &str, i: usize) -> (char, usize) {
+    let b = s.as_bytes()[i];
+    if b < 0x80 {
+        return (b as char, 1);
+    }
+    // SAFETY-free slow path: decoding through `chars` on a boundary slice.
+    let c = s[i..]
+        .chars()
+        .next()
+        .expect("i is a char boundary before the end");
+    (c, c.len_utf8())
+}
+
+#[inline(always)]
+fn class_at(s: &str, i: usize) -> (char, usize, u8) {
+    let b = s.as_bytes()[i];
+    if b < 0x80 {
+        return (b as char, 1, ASCII[b as usize]);
+    }
+    let (c, l) = char_at(s, i);
+    (c, l, class_of(c))
+}
+
+/// ASCII classes, spelled out (the BMP table would give the same; this avoids its lookup).
+static ASCII: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_uppercase() {
+            LETTER | UPPERISH
+        } else if c.is_ascii_lowercase() {
+            LETTER | LOWERISH
+        } else if c.is_ascii_digit() {
+            NUMBER
+        } else if matches!(c, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ') {
+            SPACE
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn is_punct(k: u8) -> bool {
+    k & (LETTER | NUMBER | SPACE) == 0
+}
+
+/// End of the run of chars whose class has any of `bits`, from `i`.
+#[inline(always)]
+fn run_end(s: &str, mut i: usize, bits: u8) -> usize {
+    while i < s.len() {
+        let (_, l, k) = class_at(s, i);
+        if k & bits == 0 {
+            break;
+        }
+        i += l;
+    }
+    i
+}
+
+/// End of the run of punctuation-like chars (`[^\s\p{L}\p{N}]`) from `i`.
+#[inline(always)]
+fn punct_end(s: &str, mut i: usize) -> usize {
+    while i < s.len() {
+        let (_, l, k) = class_at(s, i);
+        if !is_punct(k) {
+            break;
+        }
+        i += l;
+    }
+    i
+}
+
+/// End of the run of bytes in `set` (all ASCII) from `i`.
+#[inline(always)]
+fn ascii_run_end(s: &str, mut i: usize, set: &[u8]) -> usize {
+    let b = s.as_bytes();
+    while i < b.len() && set.contains(&b[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// Up to `max` chars of `\p{N}` from `i` (at least one is there).
+#[inline(always)]
+fn digits_end(s: &str, mut i: usize, max: usize) -> usize {
+    let mut n = 0;
+    while i < s.len() && n < max {
+        let (_, l, k) = class_at(s, i);
+        if k & NUMBER == 0 {
+            break;
+        }
+        i += l;
+        n += 1;
+    }
+    i
+}
+
+/// Matches the contraction alternatives after an apostrophe at `i - 1`; returns the end.
+/// `(?i:[sdmt]|ll|ve|re)` and `(?i:'s|'t|'re|'ve|'m|'ll|'d)` accept the same strings; under
+/// Unicode case folding `s` also matches U+017F LATIN SMALL LETTER LONG S.
+#[inline]
+fn contraction_end(s: &str, i: usize, ignore_case: bool) -> Option<usize> {
+    let b = s.as_bytes();
+    let at = |k: usize| -> u8 {
+        let c = b.get(i + k).copied().unwrap_or(0);
+        if ignore_case {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        }
+    };
+    match at(0) {
+        b's' | b'd' | b'm' | b't' => Some(i + 1),
+        b'l' if at(1) == b'l' => Some(i + 2),
+        b'v' if at(1) == b'e' => Some(i + 2),
+        b'r' if at(1) == b'e' => Some(i + 2),
+        0xC5 if ignore_case && b.get(i + 1) == Some(&0xBF) => Some(i + 2), // 'ſ'
+        _ => None,
+    }
+}
+
+/// The whitespace alternatives shared by the tiktoken-era patterns, at a whitespace char `i`.
+/// `end_run_first`: cl100k/gpt2 try `\s++$` first (a trailing run is one piece); Llama-3, Qwen2
+/// and o200k instead try `\s*[\r\n]+` first.
+#[inline]
+fn whitespace_end(s: &str, i: usize, first_len: usize, end_run_first: bool, crlf: bool) -> usize {
+    let j = run_end(s, i, SPACE);
+    if end_run_first && j == s.len() {
+        return j; // \s++$
+    }
+    if crlf {
+        // \s*[\r\n] / \s*[\r\n]+ : greedy \s* backs off to the last CR/LF of the run; the
+        // following [\r\n]+ then has just that char (the run continues with no CR/LF after it).
+        if let Some(p) = s.as_bytes()[i..j].iter().rposition(|&c| c == b'\r' || c == b'\n') {
+            return i + p + 1;
+        }
+    }
+    if j == s.len() {
+        return j; // \s+(?!\S) at the end of text
+    }
+    // \s+(?!\S): the char at j is non-space, so the match stops one char short of it, which
+    // needs a run of at least two chars; otherwise the single-char alternative applies.
+    let last = s[i..j].chars().next_back().map_or(0, char::len_utf8);
+    if j - last > i {
+        j - last
+    } else {
+        i + first_len
+    }
+}
+
+/// `'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s`
+fn gpt2_next(s: &str, i: usize) -> usize {
+    let (c, l, k) = class_at(s, i);
+    if c == '\'' {
+        if let Some(e) = contraction_end(s, i + 1, false) {
+            return e;
+        }
+    }
+    // The optional space belongs to the following run of one class.
+    let (start, k) = if c == ' ' && i + 1 < s.len() {
+        (i + 1, class_at(s, i + 1).2)
+    } else {
+        (i, k)
+    };
+    if k & LETTER != 0 {
+        return run_end(s, start, LETTER);
+    }
+    if k & NUMBER != 0 {
+        return run_end(s, start, NUMBER);
+    }
+    if is_punct(k) {
+        return punct_end(s, start);
+    }
+    whitespace_end(s, i, l, true, false)
+}
+
+/// `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`
+fn cl100k_next(s: &str, i: usize) -> usize {
+    let (c, l, k) = class_at(s, i);
+    if c == '\'' {
+        if let Some(e) = contraction_end(s, i + 1, true) {
+            return e;
+        }
+    }
+    if k & LETTER != 0 {
+        return run_end(s, i + l, LETTER);
+    }
+    // One char that is not CR, LF, a letter or a number, then letters (possessive: if no letter
+    // follows, the alternative fails; it never retries without the char, which could not help).
+    if k & (LETTER | NUMBER) == 0 && c != '\r' && c != '\n' && i + l < s.len() {
+        let (_, l2, k2) = class_at(s, i + l);
+        if k2 & LETTER != 0 {
+            return run_end(s, i + l + l2, LETTER);
+        }
+    }
+    if k & NUMBER != 0 {
+        return digits_end(s, i, 3);
+    }
+    if c == ' ' && i + 1 < s.len() && is_punct(class_at(s, i + 1).2) {
+        return ascii_run_end(s, punct_end(s, i + 1), b"\r\n");
+    }
+    if is_punct(k) {
+        return ascii_run_end(s, punct_end(s, i + l), b"\r\n");
+    }
+    whitespace_end(s, i, l, true, true)
+}
+
+/// Llama-3 (`digits` = 3) and Qwen2 (`digits` = 1):
+/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+/// Without possessive quantifiers the outcomes are the same as cl100k's for the first four
+/// alternatives (backing off the optional char cannot make `\p{L}+` match a non-letter).
+fn llama3_next(s: &str, i: usize, digits: usize) -> usize {
+    let (c, l, k) = class_at(s, i);
+    if c == '\'' {
+        if let Some(e) = contraction_end(s, i + 1, true) {
+            return e;
+        }
+    }
+    if k & LETTER != 0 {
+        return run_end(s, i + l, LETTER);
+    }
+    if k & (LETTER | NUMBER) == 0 && c != '\r' && c != '\n' && i + l < s.len() {
+        let (_, l2, k2) = class_at(s, i + l);
+        if k2 & LETTER != 0 {
+            return run_end(s, i + l + l2, LETTER);
+        }
+    }
+    if k & NUMBER != 0 {
+        return digits_end(s, i, digits);
+    }
+    if c == ' ' && i + 1 < s.len() && is_punct(class_at(s, i + 1).2) {
+        return ascii_run_end(s, punct_end(s, i + 1), b"\r\n");
+    }
+    if is_punct(k) {
+        return ascii_run_end(s, punct_end(s, i + l), b"\r\n");
+    }
+    whitespace_end(s, i, l, false, true)
+}
+
+/// o200k's optional contraction suffix `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` at `e`.
+#[inline]
+fn o200k_suffix(s: &str, e: usize) -> usize {
+    if s.as_bytes().get(e) == Some(&b'\'') {
+        contraction_end(s, e + 1, true).unwrap_or(e)
+    } else {
+        e
+    }
+}
+
+/// `U*W+` then the suffix, from `p` (U = UPPERISH, W = LOWERISH; they share Lm, Lo and M).
+/// Greedy `U*` takes the whole U run; if `W+` cannot start after it, `U*` gives back chars one
+/// at a time until a given-back char is also in W: `W+` then matches just that char (the chars
+/// after it in the run are U-only, and the char after the run is not in W).
+#[inline]
+fn upper_then_lower(s: &str, p: usize) -> Option<usize> {
+    let mut a = p;
+    let mut last_shared: Option<usize> = None; // end of the last run char that is also in W
+    while a < s.len() {
+        let (_, l, k) = class_at(s, a);
+        if k & UPPERISH == 0 {
+            break;
+        }
+        if k & LOWERISH != 0 {
+            last_shared = Some(a + l);
+        }
+        a += l;
+    }
+    if a < s.len() && class_at(s, a).2 & LOWERISH != 0 {
+        return Some(o200k_suffix(s, run_end(s, a, LOWERISH)));
+    }
+    last_shared.map(|e| o200k_suffix(s, e))
+}
+
+/// `U+W*` then the suffix, from `p`: no backtracking can be needed (W* may be empty).
+#[inline]
+fn upper_plus(s: &str, p: usize) -> Option<usize> {
+    let a = run_end(s, p, UPPERISH);
+    (a > p).then(|| o200k_suffix(s, run_end(s, a, LOWERISH)))
+}
+
+/// o200k: two word alternatives (each first with the optional leading char, then without),
+/// `\p{N}{1,3}`, ` ?[^\s\p{L}\p{N}]+[\r\n/]*`, then whitespace as Llama-3.
+fn o200k_next(s: &str, i: usize) -> usize {
+    let (c, l, k) = class_at(s, i);
+    let prefix = k & (LETTER | NUMBER) == 0 && c != '\r' && c != '\n' && i + l < s.len();
+    if k & (UPPERISH | LOWERISH) != 0 || prefix {
+        if prefix {
+            if let Some(e) = upper_then_lower(s, i + l) {
+                return e;
+            }
+        }
+        if let Some(e) = upper_then_lower(s, i) {
+            return e;
+        }
+        if prefix {
+            if let Some(e) = upper_plus(s, i + l) {
+                return e;
+            }
+        }
+        if let Some(e) = upper_plus(s, i) {
+            return e;
+        }
+    }
+    if k & NUMBER != 0 {
+        return digits_end(s, i, 3);
+    }
+    if c == ' ' && i + 1 < s.len() && is_punct(class_at(s, i + 1).2) {
+        return ascii_run_end(s, punct_end(s, i + 1), b"\r\n/");
+    }
+    if is_punct(k) {
+        return ascii_run_end(s, punct_end(s, i + l), b"\r\n/");
+    }
+    whitespace_end(s, i, l, false, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_regex(re: &fancy_regex::Regex, text: &str) -> Vec<String> {
+        re.find_iter(text)
+            .map(|m| m.unwrap().as_str().to_string())
+            .collect()
+    }
+
+    fn by_preset(preset: Preset, text: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        preset.split(text, |p| v.push(p.to_string()));
+        v
+    }
+
+    const ALPHABET: &[&str] = &[
+        "a",
+        "B",
+        "z",
+        "É",
+        "é",
+        "ß",
+        "ǅ",
+        "ʰ",
+        "中",
+        "ก",
+        "\u{301}",
+        "\u{93f}",
+        "1",
+        "٣",
+        "Ⅻ",
+        "½",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\u{a0}",
+        "\u{2028}",
+        "\u{3000}",
+        "\u{85}",
+        "\u{b}",
+        "'",
+        "’",
+        "s",
+        "S",
+        "t",
+        "ll",
+        "LL",
+        "ve",
+        "re",
+        "RE",
+        "m",
+        "d",
+        "ſ",
+        "!",
+        ".",
+        ",",
+        "/",
+        "-",
+        "_",
+        "@",
+        "😀",
+        "\u{200d}",
+        "\u{fe0f}",
+        "𝔸",
+        "𝟙",
+        "\u{e0100}",
+        "<|",
+        "|>",
+        "x",
+    ];
+
+    #[test]
+    fn scanners_match_their_regex_on_generated_text() {
+        let mut seed = 0x9E3779B97F4A7C15u64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for (preset, name, pattern) in Preset::ALL {
+            let re = fancy_regex::Regex::new(pattern).unwrap();
+            for round in 0..3000 {
+                let len = 1 + rnd(12 + round % 40);
+                let text: String = (0..len).map(|_| ALPHABET[rnd(ALPHABET.len())]).collect();
+                assert_eq!(
+                    by_preset(preset, &text),
+                    by_regex(&re, &text),
+                    "{name} on {text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn known_patterns_are_recognised() {
+        for (preset, _, pattern) in Preset::ALL {
+            assert_eq!(Preset::from_pattern(pattern), Some(preset));
+        }
+        assert_eq!(Preset::from_pattern(r"\w+"), None);
+    }
+}
