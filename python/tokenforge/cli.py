@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
     p.add_argument("-o", "--output", required=True, help="output file or directory")
     p.set_defaults(run=_cmd_convert)
+
+    from .train.cli import add_train_commands
+
+    add_train_commands(sub)
     return parser
 
 

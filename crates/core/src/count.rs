@@ -312,19 +312,36 @@ impl Counter {
             }
             cut_tasks(t, self.line_boundaries, &mut tasks);
         }
-        let this = &*self;
-        let run = |task: &&'t str| -> Result<TaskCounts<'t>> { this.count_one(task) };
-        let results: Vec<Result<TaskCounts<'t>>> = if threads <= 1 || tasks.len() <= 1 {
-            tasks.iter().map(run).collect()
+        // Under a memory cap, tasks run in waves of two per thread and each wave is folded in
+        // before the next, so only a wave's local maps exist at once (a 4 MiB batch of unique
+        // words made 16 maps of ~1 MiB each when all tasks were collected first). Without a cap
+        // the whole batch runs at once: waves cost 1.7x wall time on 2 threads (100 MB English:
+        // 3.3 s -> 5.8 s, same CPU time) because each wave waits for its slowest task. The first
+        // failing task in order decides a batch's error.
+        let pool = if threads > 1 {
+            Some(thread_pool(threads)?)
         } else {
-            thread_pool(threads)?.install(|| tasks.par_iter().map(run).collect())
+            None
         };
-        let mut per_task = Vec::with_capacity(results.len());
-        for r in results {
-            per_task.push(r?);
-        }
-        for task in per_task {
-            self.fold_in(task);
+        let wave = if self.max_memory.is_some() {
+            (threads * 2).max(1)
+        } else {
+            tasks.len().max(1)
+        };
+        for chunk in tasks.chunks(wave) {
+            let this = &*self;
+            let run = |task: &&'t str| -> Result<TaskCounts<'t>> { this.count_one(task) };
+            let results: Vec<Result<TaskCounts<'t>>> = match &pool {
+                Some(pool) if chunk.len() > 1 => pool.install(|| chunk.par_iter().map(run).collect()),
+                _ => chunk.iter().map(run).collect(),
+            };
+            let mut per_task = Vec::with_capacity(results.len());
+            for r in results {
+                per_task.push(r?);
+            }
+            for task in per_task {
+                self.fold_in(task);
+            }
         }
         Ok(())
     }

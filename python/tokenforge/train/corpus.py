@@ -58,6 +58,8 @@ def _describe(path: Path) -> CorpusSource:
 def _expand(item: str | os.PathLike[str]) -> list[Path]:
     """Files named by one path, directory or glob (sorted, so reading order is reproducible)."""
     text = os.fspath(item)
+    if not text:
+        raise CorpusError("an empty string is not a corpus path (pass texts in a list)")
     path = Path(text)
     if path.is_file():
         return [path]
@@ -87,7 +89,7 @@ def _expand(item: str | os.PathLike[str]) -> list[Path]:
 
 
 def _is_path_like(item: str) -> bool:
-    if "\n" in item or len(item) > 4096:
+    if not item or "\n" in item or len(item) > 4096:
         return False
     path = Path(item)
     try:
@@ -280,11 +282,11 @@ class Corpus:
             if not text:
                 continue
             self._sample(text)
-            batch.append(text)
-            size += len(text)
-            if size >= self.batch_bytes:
+            if batch and size + len(text) > self.batch_bytes:
                 yield batch
                 batch, size = [], 0
+            batch.append(text)
+            size += len(text)
         if batch:
             yield batch
 
