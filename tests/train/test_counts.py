@@ -30,6 +30,10 @@ def test_save_load_and_train_from_counts(tmp_path: Path) -> None:
     direct = tf.train(texts, vocab_size=800)
     from_file = tf.train(from_counts=path, vocab_size=800)
     assert _merges(from_file) == _merges(direct)
+    # A Counts object can be trained from many times (the table is not consumed).
+    first = tf.train(from_counts=loaded, vocab_size=700)
+    assert _merges(tf.train(from_counts=loaded, vocab_size=700)) == _merges(first)
+    assert loaded.fingerprint() == counts.fingerprint()
     assert from_file.spec.metadata["corpus"]["subword"] == direct.spec.metadata["corpus"]["subword"]  # type: ignore[index]
     # Saving is canonical: the same counts give the same bytes.
     assert loaded.save(tmp_path / "again.tfc").read_bytes() == path.read_bytes()

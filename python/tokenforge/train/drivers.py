@@ -76,7 +76,9 @@ def _run_trainer(
     threads: int,
     progress: Progress,
     phase: str,
+    keep_counts: bool,
 ) -> _Stage:
+    # The trainer takes the table over (no copy) unless the caller's Counts must stay usable.
     trainer = _core.CoreBpeTrainer(
         counter,
         base,
@@ -89,6 +91,7 @@ def _run_trainer(
         forbid_colon_space,
         skip_existing,
         threads,
+        keep_counts,
     )
     progress.start(phase, total=budget, unit="merges")
     while trainer.step(STEP_MERGES):
@@ -200,6 +203,9 @@ def train(
     threads = _threads(num_threads)
     report = _progress(progress)
     counts: Counts | None = None
+    # A Counts object the caller passed in stays usable (trained from again); counts read here
+    # are handed to the trainer without a copy.
+    keep = isinstance(from_counts, Counts)
     if from_counts is not None:
         if inputs is not None:
             raise InvalidArgumentError("pass either inputs or from_counts, not both")
@@ -292,6 +298,7 @@ def train(
         "max_token_chars": config.max_token_chars,
         "threads": threads,
         "progress": report,
+        "keep_counts": keep,
     }
     stage1 = _run_trainer(
         counts.table("subword"),
@@ -468,6 +475,7 @@ def extend(
         threads=threads,
         progress=report,
         phase="extend",
+        keep_counts=isinstance(from_counts, Counts),
     )
     vocab = dict(full.vocab)
     vocab.update(stage.new_vocab)
