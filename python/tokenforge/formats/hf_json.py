@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import AddedToken, ByteLevelStep, DigitsStep, PreTokenizerStep, SplitStep, TokenizerSpec
 from .bytelevel import bytes_to_token_str, token_str_to_bytes
+from .presets import PATTERNS
 from .regex_dialect import engine_to_hf, hf_to_engine
 
 __all__ = ["parse_hf_json", "read_hf_json", "spec_to_hf_json", "write_hf_json"]
@@ -33,6 +34,7 @@ _BEHAVIORS = {
 }
 _BEHAVIOR_NAMES = {v: k for k, v in _BEHAVIORS.items()}
 _NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase"}
+_PRESET_BY_HF_SPELLING = {engine_to_hf(p): p for p in PATTERNS.values()}
 # HF's ByteLevel defaults, written out so saved files do not depend on a library version's defaults.
 _BYTE_LEVEL_DECODER = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
 
@@ -78,7 +80,11 @@ def _pre_tokenizer(node: Any, source: str) -> tuple[PreTokenizerStep, ...]:
     if kind == "Split":
         pattern = _expect(node.get("pattern"), dict, "Split.pattern", source)
         if "Regex" in pattern:
-            regex = hf_to_engine(_expect(pattern["Regex"], str, "Split.pattern.Regex", source))
+            hf_regex = _expect(pattern["Regex"], str, "Split.pattern.Regex", source)
+            # A preset written by `engine_to_hf` (cl100k's `\p{N}{1,3}+` becomes an atomic group) is
+            # read back as the preset's own spelling, so the engine recognises it and uses the
+            # hand-written pre-tokenizer instead of the regex (measured 5x faster encoding).
+            regex = _PRESET_BY_HF_SPELLING.get(hf_regex) or hf_to_engine(hf_regex)
         elif "String" in pattern:
             regex = re.escape(_expect(pattern["String"], str, "Split.pattern.String", source))
         else:
