@@ -89,8 +89,16 @@ class TokenizerSpec:
 
     @property
     def pattern(self) -> str | None:
-        """The regex when the pre-tokenizer is a single isolated split (tiktoken style), else None."""
-        steps = self.pre_tokenizer
+        """The regex when the pre-tokenizer is a single isolated split (tiktoken style), else None.
+
+        A ``ByteLevel`` step without prefix space and regex (what a byte-level ``tokenizer.json``
+        needs beside a ``Split``) does not cut anything, so it is ignored here.
+        """
+        steps = tuple(
+            s
+            for s in self.pre_tokenizer
+            if not (isinstance(s, ByteLevelStep) and not s.add_prefix_space and not s.use_regex)
+        )
         if len(steps) == 1 and isinstance(steps[0], SplitStep) and steps[0].behavior == "isolated":
             return None if steps[0].invert else steps[0].pattern
         return None
