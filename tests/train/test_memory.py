@@ -1,6 +1,7 @@
 """Training under a memory cap: a generated corpus larger than the cap (almost every word unique,
 the worst case for a count table) is trained in a fresh process whose peak RSS growth stays under
-the cap. Without the cap the same kind of corpus needs over 15x more (60 MB: +976 MiB peak)."""
+the cap. Without the cap the same kind of corpus needs over 15x more (60 MB: +976 MiB peak); with
+it, about +45 MiB."""
 
 from __future__ import annotations
 
