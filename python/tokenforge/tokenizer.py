@@ -4,6 +4,8 @@ two overlap, with the engine in Rust (``tokenforge._core``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -138,6 +140,20 @@ class Tokenizer:
     def spec(self) -> TokenizerSpec:
         """The tokenizer's description without its vocabulary tables (use :meth:`to_hf_json` for all)."""
         return self._spec
+
+    def fingerprint(self) -> str:
+        """sha256 identifying what this tokenizer does: vocabulary, merges, pre-tokenizer,
+        normalizers and special tokens (not its name). Equal fingerprints encode identically."""
+        digest = hashlib.sha256(self._core.model_canonical_bytes())
+        spec = self._spec
+        described = {
+            "pre_tokenizer": [[type(s).__name__, *vars(s).values()] for s in spec.pre_tokenizer],
+            "normalizers": list(spec.normalizers),
+            "added": sorted([t.content, t.id, t.special] for t in spec.added_tokens),
+            "unk": spec.unk_token,
+        }
+        digest.update(json.dumps(described, sort_keys=True).encode())
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         return f"<Tokenizer {self.name!r} n_vocab={self.n_vocab} specials={len(self._special_tokens)}>"

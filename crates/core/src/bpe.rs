@@ -170,6 +170,24 @@ impl Bpe {
         self.encoder.is_empty()
     }
 
+    /// A canonical serialization of the model (tokens by id, then merges by priority), for
+    /// fingerprinting: equal models give equal bytes whatever file they came from.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(self.exact_match as u8);
+        for (bytes, id) in self.vocab() {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        for (a, b, p, m) in self.merge_entries() {
+            for v in [a, b, p, m] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
     /// `(bytes, id)` of every model token, by id.
     pub fn vocab(&self) -> impl Iterator<Item = (&[u8], u32)> {
         self.tokens

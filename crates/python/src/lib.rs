@@ -309,6 +309,12 @@ impl CoreTokenizer {
             .collect()
     }
 
+    /// Canonical bytes of the model tables (see `Bpe::canonical_bytes`), for fingerprints.
+    fn model_canonical_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let bytes = py.detach(|| self.inner.bpe().canonical_bytes());
+        PyBytes::new(py, &bytes)
+    }
+
     /// `(left, right, priority, merged)` for every merge, by priority.
     fn merge_entries(&self) -> Vec<(u32, u32, u32, u32)> {
         self.inner.bpe().merge_entries()
