@@ -121,7 +121,7 @@ def test_bad_inputs(tmp_path: Path, cl100k: tf.Tokenizer) -> None:
         encode_corpus(cl100k, [bad_json], tmp_path / "o3")
     wrong_field = tmp_path / "field.jsonl"
     wrong_field.write_text('{"content": "ok"}\n')
-    with pytest.raises(tf.CorpusError, match="no field 'text'.*content"):
+    with pytest.raises(tf.CorpusError, match=r"no field 'text'.*content"):
         encode_corpus(cl100k, [wrong_field], tmp_path / "o4")
     encode_corpus(cl100k, [wrong_field], tmp_path / "o5", field="content")
 
