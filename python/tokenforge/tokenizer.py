@@ -237,32 +237,36 @@ class Tokenizer:
         disallowed_special: AllowedSpecial = "all",
     ) -> list[list[int]]:
         """Encodes many texts in parallel (GIL released); same result as a loop over :meth:`encode`."""
-        texts = self._batch_texts(texts)
-        threads = self._threads(num_threads)
-        return self._core.encode_batch(texts, *self._policy(allowed_special, disallowed_special), threads)
+        policy = self._policy(allowed_special, disallowed_special)
+        return self._call_batch(
+            self._core.encode_batch, self._batch_texts(texts), *policy, self._threads(num_threads)
+        )
 
     def encode_ordinary_batch(
         self, texts: Iterable[str], *, num_threads: int | None = None
     ) -> list[list[int]]:
         """:meth:`encode_ordinary` over many texts in parallel."""
-        return self._core.encode_batch(
-            self._batch_texts(texts), list(self._always), [], self._threads(num_threads)
+        threads = self._threads(num_threads)
+        return self._call_batch(
+            self._core.encode_batch, self._batch_texts(texts), list(self._always), [], threads
         )
 
     @staticmethod
     def _batch_texts(texts: Iterable[str]) -> list[str]:
         if isinstance(texts, str):
             raise InvalidArgumentError("encode_batch takes a sequence of strings, not one string")
-        out = list(texts)
-        for i, t in enumerate(out):
-            if not isinstance(t, str):
-                raise InvalidArgumentError(f"texts[{i}] is {type(t).__name__}, expected str")
-        try:
-            for t in out:
-                t.encode("utf-8")
-        except UnicodeEncodeError:
-            out = [_scrub_surrogates(t) for t in out]
+        out = texts if isinstance(texts, list) else list(texts)
+        if not all(type(t) is str for t in out):
+            for i, t in enumerate(out):
+                if not isinstance(t, str):
+                    raise InvalidArgumentError(f"texts[{i}] is {type(t).__name__}, expected str")
         return out
+
+    def _call_batch(self, method: Any, texts: list[str], *args: Any) -> Any:
+        try:
+            return method(texts, *args)
+        except UnicodeEncodeError:
+            return method([_scrub_surrogates(t) for t in texts], *args)
 
     @staticmethod
     def _threads(num_threads: int | None) -> int:
@@ -326,7 +330,9 @@ class Tokenizer:
     ) -> list[int]:
         """:meth:`count` of many texts, in parallel."""
         policy = self._policy(allowed_special, disallowed_special)
-        return self._core.count_batch(self._batch_texts(texts), *policy, self._threads(num_threads))
+        return self._call_batch(
+            self._core.count_batch, self._batch_texts(texts), *policy, self._threads(num_threads)
+        )
 
     def encode_batch_to_numpy(
         self,
@@ -346,8 +352,12 @@ class Tokenizer:
         if separator is not None and self._core.token_bytes(self._id(separator)) is None:
             raise InvalidTokenIdError(f"separator id {separator} is not in the vocabulary of {self.name!r}")
         policy = self._policy(allowed_special, disallowed_special)
-        ids, offsets = self._core.encode_batch_flat(
-            self._batch_texts(texts), *policy, self._threads(num_threads), separator
+        ids, offsets = self._call_batch(
+            self._core.encode_batch_flat,
+            self._batch_texts(texts),
+            *policy,
+            self._threads(num_threads),
+            separator,
         )
         return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
 

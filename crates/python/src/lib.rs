@@ -84,6 +84,12 @@ fn le_bytes<'py, T: LeBytes>(py: Python<'py>, values: &[T]) -> PyResult<Bound<'p
     })
 }
 
+/// The UTF-8 of each str, borrowed (no copy; the caller's list keeps them alive). A str with lone
+/// surrogates raises UnicodeEncodeError, which the Python layer answers by replacing them.
+fn str_views<'a>(texts: &'a [Bound<'_, PyString>]) -> PyResult<Vec<&'a str>> {
+    texts.iter().map(|t| t.to_str()).collect()
+}
+
 type StepSpec = (String, Option<String>, Option<String>, bool, bool);
 
 fn build_step(spec: StepSpec) -> Result<Step, Error> {
@@ -198,7 +204,7 @@ impl CoreTokenizer {
     fn encode_batch(
         &self,
         py: Python<'_>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'_, PyString>>,
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
         num_threads: usize,
@@ -207,14 +213,15 @@ impl CoreTokenizer {
             special_set(&self.inner, allowed)?,
             special_set(&self.inner, disallowed)?,
         );
-        py.detach(|| self.inner.encode_batch(&texts, &a, &d, num_threads))
+        let views = str_views(&texts)?;
+        py.detach(|| self.inner.encode_batch(&views, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
     }
 
     fn count_batch(
         &self,
         py: Python<'_>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'_, PyString>>,
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
         num_threads: usize,
@@ -223,7 +230,8 @@ impl CoreTokenizer {
             special_set(&self.inner, allowed)?,
             special_set(&self.inner, disallowed)?,
         );
-        py.detach(|| self.inner.count_batch(&texts, &a, &d, num_threads))
+        let views = str_views(&texts)?;
+        py.detach(|| self.inner.count_batch(&views, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
     }
 
@@ -262,8 +270,7 @@ impl CoreTokenizer {
             special_set(&self.inner, allowed)?,
             special_set(&self.inner, disallowed)?,
         );
-        // Borrow the UTF-8 of each str (no copy); the list keeps them alive.
-        let views: Vec<&str> = texts.iter().map(|t| t.to_str()).collect::<PyResult<_>>()?;
+        let views = str_views(&texts)?;
         let (ids, offsets) = py
             .detach(|| {
                 self.inner
