@@ -1,0 +1,2 @@
+def render_html(result):
+    return ""
