@@ -15,7 +15,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..categories import CATEGORIES
-from .svg import PALETTE, grouped_hbars, scatter, stacked_hbars
+from .svg import PALETTE, WIDE_PALETTE, grouped_hbars, scatter, stacked_hbars
 
 if TYPE_CHECKING:
     from ..result import CorpusResult, EvalResult
@@ -268,7 +268,7 @@ def _categories_section(result: EvalResult) -> str:
         + "</p>"
     )
     scripts = sorted({s for _l, c in cats for s in c["script_shares"]}, key=lambda s: (s == "Other", s))
-    script_colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(scripts)}
+    script_colors = {s: WIDE_PALETTE[i % len(WIDE_PALETTE)] for i, s in enumerate(scripts)}
     script_rows = [(label, sorted(c["script_shares"].items(), key=lambda kv: -kv[1])) for label, c in cats]
     script_legend = (
         '<p class="legend">'

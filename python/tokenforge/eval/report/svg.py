@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-__all__ = ["PALETTE", "grouped_hbars", "scatter", "stacked_hbars"]
+__all__ = ["PALETTE", "WIDE_PALETTE", "grouped_hbars", "scatter", "stacked_hbars"]
 
 # Distinguishable on white and for the common colour-vision deficiencies (Okabe-Ito, then extras).
 PALETTE = (
@@ -23,6 +23,23 @@ PALETTE = (
     "#000000",
     "#7F7F7F",
     "#8C564B",
+)
+# More colours for charts with many categories (scripts).
+WIDE_PALETTE = (
+    *PALETTE[:7],
+    "#8C564B",
+    "#7F7F7F",
+    "#17BECF",
+    "#BCBD22",
+    "#9467BD",
+    "#1F3A93",
+    "#2CA02C",
+    "#FF9896",
+    "#C49C94",
+    "#393B79",
+    "#AD494A",
+    "#637939",
+    "#843C39",
 )
 
 
@@ -38,6 +55,30 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
             ticks.append(t)
         t *= 2
     return ticks
+
+
+def _nice(v: float, up: bool) -> float:
+    """The nearest 1-2-5 × 10^n at or above (``up``) or below ``v``."""
+    e = math.floor(math.log10(v))
+    steps = [m * 10.0**k for k in (e - 1, e, e + 1) for m in (1, 2, 5)]
+    return min(s for s in steps if s >= v * 0.9999) if up else max(s for s in steps if s <= v * 1.0001)
+
+
+def _nice_ticks(lo: float, hi: float) -> list[float]:
+    ticks = []
+    e = math.floor(math.log10(lo))
+    while 10.0**e <= hi * 10:
+        ticks += [m * 10.0**e for m in (1, 2, 5) if lo * 0.9999 <= m * 10.0**e <= hi * 1.0001]
+        e += 1
+    return ticks
+
+
+def _short(v: float) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:g}M"
+    if v >= 1e3:
+        return f"{v / 1e3:g}k"
+    return f"{v:g}"
 
 
 def grouped_hbars(
@@ -166,9 +207,9 @@ def scatter(
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]
     if log_x:
-        x_lo, x_hi = 2.0 ** math.floor(math.log2(min(xs))), 2.0 ** math.ceil(math.log2(max(xs)))
+        x_lo, x_hi = _nice(min(xs), up=False), _nice(max(xs), up=True)
         if x_lo == x_hi:
-            x_hi *= 2
+            x_hi = _nice(x_hi * 1.01, up=True)
     else:
         x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     y_lo, y_hi = min(ys), max(ys)
@@ -190,9 +231,9 @@ def scatter(
         f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
     ]
-    xticks = _log_ticks(x_lo, x_hi) if log_x else [x_lo + (x_hi - x_lo) * k / 4 for k in range(5)]
+    xticks = _nice_ticks(x_lo, x_hi) if log_x else [x_lo + (x_hi - x_lo) * k / 4 for k in range(5)]
     for t in xticks:
-        label = f"{t / 1000:g}k" if t >= 1000 else f"{t:g}"
+        label = _short(t)
         out.append(
             f'<line x1="{px(t):.1f}" y1="{top}" x2="{px(t):.1f}" y2="{height - bottom}" class="grid"/>'
         )
@@ -225,5 +266,8 @@ def scatter(
                 f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="5" fill="{color}">'
                 f"<title>{escape(name)}: {a:g} → {b:.3f}</title></circle>"
             )
+        if ordered and not lines:
+            a, b = ordered[-1]
+            out.append(f'<text x="{px(a) + 8:.1f}" y="{py(b) + 4:.1f}" class="label">{escape(name)}</text>')
     out.append("</svg>")
     return "".join(out)
