@@ -79,7 +79,7 @@ DEFINITIONS = {
 }
 
 # Parts shown in the side-by-side token view, when present.
-SAMPLE_PARTS = ("eng", "deu_1996", "rus", "arb", "hin", "cmn_hans", "jpn", "tha", "amh", "tam", "kor", "tur")
+SAMPLE_PARTS = ("eng", "deu_1996", "rus", "arb", "hin", "cmn_hans", "jpn", "tha", "tir", "tam", "kor", "tur")
 SAMPLE_CHARS = 280
 
 
