@@ -7,12 +7,13 @@ import math
 
 import numpy as np
 import pytest
-from toys import toy
 
 from tokenforge.eval import Corpus, CorpusPart, evaluate
 from tokenforge.eval import metrics as m
 from tokenforge.eval.adapters import vocab_table
 from tokenforge.eval.categories import classify_token
+
+from toys import toy
 
 # "the cat sat." with the toy vocabulary:  the | ␠cat | ␠ | s | a | t | .
 TEXT = "the cat sat."

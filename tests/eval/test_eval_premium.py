@@ -6,11 +6,12 @@ import unicodedata
 
 import pytest
 import tiktoken
-from conftest import load_vocab
 
 from tokenforge import data
 from tokenforge.eval import evaluate
 from tokenforge.eval.premium import gini, premiums, spread
+
+from conftest import load_vocab
 
 CODES = ("eng", "deu_1996", "fra", "rus", "hin", "cmn_hans", "tir")
 

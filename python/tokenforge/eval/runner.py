@@ -13,7 +13,7 @@ import itertools
 import operator
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -310,6 +310,8 @@ def evaluate(
     num_threads: int | None = None,
     morphology_languages: Sequence[str] | None = None,
     morphology_items: int = 2000,
+    lexicons: Mapping[str, Any] | None = None,
+    segmentations: Mapping[str, Any] | None = None,
     samples: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> EvalResult:
@@ -322,7 +324,10 @@ def evaluate(
     :class:`~tokenforge.eval.corpora.Corpus` objects. ``metrics``: metric groups from
     :data:`ALL_METRICS` (default: all but ``morphology``), ``"all"`` for everything. ``alpha`` is
     the Rényi order; ``reference`` the premium reference part (default ``eng``/``en``);
-    ``morphology_languages`` limits the morphology metrics to these part keys or language tags.
+    ``morphology_languages`` limits the morphology metrics to these part keys or language tags;
+    ``lexicons`` and ``segmentations`` (language tag → :class:`~tokenforge.eval.morphology.Lexicon` /
+    :class:`~tokenforge.eval.morphology.Segmentation`) supply morphology resources of your own,
+    used before the installed packages.
     """
     wall = time.perf_counter()
     say = progress or (lambda _msg: None)
@@ -352,7 +357,12 @@ def evaluate(
     if "morphology" in groups:
         from .morphology import MorphologyContext
 
-        morph = MorphologyContext(languages=morphology_languages, max_items=morphology_items)
+        morph = MorphologyContext(
+            languages=morphology_languages,
+            max_items=morphology_items,
+            lexicons=lexicons,
+            segmentations=segmentations,
+        )
 
     tok_results: list[TokenizerResult] = []
     results: list[CorpusResult] = []
