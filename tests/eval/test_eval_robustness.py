@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import pytest
 
@@ -84,7 +85,7 @@ class BadIds:
 
     name = "bad-ids"
     n_vocab = 300
-    special_tokens: dict[str, int] = {}
+    special_tokens: Mapping[str, int] = MappingProxyType({})
 
     def encode_ordinary_batch(
         self, texts: Iterable[str], *, num_threads: int | None = None
