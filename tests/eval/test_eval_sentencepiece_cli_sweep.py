@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,10 +54,8 @@ def test_cli_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = tmp_path / "p.tsv"
     corpus.write_text("eng\tdeu\nAll human beings are born free.\tAlle Menschen sind frei geboren.\n")
     report, out_json = tmp_path / "r.html", tmp_path / "r.json"
-    code = main(
-        ["eval", "-t", "cl100k_base", "-t", "no-such-tokenizer", "--corpus", str(corpus), "--report", str(report),
-         "--json", str(out_json), "-q", "--languages"]
-    )  # fmt: skip
+    args = ["eval", "-t", "cl100k_base", "-t", "no-such-tokenizer", "--corpus", str(corpus)]
+    code = main([*args, "--report", str(report), "--json", str(out_json), "-q", "--languages"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "| cl100k_base | p.tsv |" in printed and "could not load" in printed
@@ -87,7 +86,7 @@ def test_sweep_with_a_fake_trainer() -> None:
     assert result.vocab_sizes == [300, 600, 1200, 2400]
     for key in ("eng", "deu_1996", "fra"):
         tokens = result.tokens[key]
-        assert all(a is not None and b is not None and a > b for a, b in zip(tokens, tokens[1:]))
+        assert all(a is not None and b is not None and a > b for a, b in itertools.pairwise(tokens))
         assert all(b is not None and b > 1 for b in result.bytes_per_token[key])
     assert result.premiums["eng"] == [1.0] * 4
     assert result.target_tokens == result.tokens["eng"][-1]
