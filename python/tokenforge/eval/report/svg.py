@@ -194,7 +194,7 @@ def scatter(
     x_label: str,
     y_label: str,
     log_x: bool = True,
-    width: int = 560,
+    width: int = 620,
     height: int = 320,
     lines: bool = False,
     title: str = "",
@@ -203,7 +203,8 @@ def scatter(
     pts = [p for _name, ps in series for p in ps]
     if not pts:
         return "<p class='na'>no values to plot</p>"
-    left, right, top, bottom = 60, 20, 16, 44
+    # Room on the right for the point labels (one point per series) or the last tick.
+    left, right, top, bottom = 60, (20 if lines else 110), 16, 44
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]
     if log_x:
