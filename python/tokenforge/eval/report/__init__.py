@@ -338,7 +338,9 @@ def _morphology_section(result: EvalResult) -> str:
                 + _num(mo.get("boundary_recall"), "pct")
                 + _num(mo.get("unique_tokens"))
                 + _num(mo.get("items"))
-                + f"<td>{escape(mo.get('resources', ''))}</td></tr>"
+                + f"<td>{escape(mo.get('resources', ''))}"
+                + (f"<br><span class='help'>{escape(mo['note'])}</span>" if mo.get("note") else "")
+                + "</td></tr>"
             )
     if "morphology" not in result.config.get("metrics", []):
         return (
