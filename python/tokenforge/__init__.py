@@ -18,6 +18,7 @@ from .errors import (
     UnsupportedTokenizerError,
     VocabularyNotFoundError,
 )
+from .eval import evaluate
 from .formats.presets import PATTERNS
 from .loader import load, load_tiktoken
 from .tokenizer import Tokenizer
@@ -37,6 +38,7 @@ __all__ = [
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",
+    "evaluate",
     "fetch",
     "load",
     "load_tiktoken",

@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
     p.add_argument("-o", "--output", required=True, help="output file or directory")
     p.set_defaults(run=_cmd_convert)
+
+    from .eval.cli import add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 
