@@ -57,11 +57,23 @@ class Tokenizer:
     (``allowed_special``, ``num_threads``...) are arguments, never state.
     """
 
-    __slots__ = ("_always", "_core", "_disallow_all", "_spec", "_special_ids", "_special_tokens")
+    __slots__ = (
+        "__weakref__",
+        "_always",
+        "_core",
+        "_disallow_all",
+        "_spec",
+        "_special_ids",
+        "_special_tokens",
+        "_unk",
+    )
 
     def __init__(self, spec: TokenizerSpec) -> None:
         """Builds the engine from a spec (validated in Rust; errors are :class:`TokenforgeError`)."""
         specials = [(t.content, t.id) for t in spec.added_tokens]
+        unk = None
+        if spec.unk_token is not None:
+            unk = spec.vocab.get(token_str_to_bytes(spec.unk_token) or spec.unk_token.encode("utf-8"))
         core = _core.CoreTokenizer(
             list(spec.vocab.items()),
             None if spec.merges is None else list(spec.merges),
@@ -69,10 +81,11 @@ class Tokenizer:
             list(spec.normalizers),
             specials,
             spec.ignore_merges,
-            None if spec.unk_token is None else spec.vocab.get(spec.unk_token.encode("utf-8")),
+            unk,
         )
         set_ = object.__setattr__
         set_(self, "_core", core)
+        set_(self, "_unk", unk)
         # The engine holds the vocabulary; keep only the small parts of the spec (for save/repr).
         set_(self, "_spec", replace(spec, vocab={}, merges=None if spec.merges is None else ()))
         set_(
@@ -126,6 +139,11 @@ class Tokenizer:
     def special_tokens(self) -> Mapping[str, int]:
         """Special token text -> id (read-only)."""
         return self._special_tokens
+
+    @property
+    def unk_token_id(self) -> int | None:
+        """Id of the unknown token (HF models that have one), else None. Byte-level models rarely do."""
+        return self._unk
 
     @property
     def special_tokens_set(self) -> frozenset[str]:
