@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import AddedToken, ByteLevelStep, DigitsStep, PreTokenizerStep, SplitStep, TokenizerSpec
 from .bytelevel import bytes_to_token_str, token_str_to_bytes
+from .presets import PATTERNS
 from .regex_dialect import engine_to_hf, hf_to_engine
 
 __all__ = ["parse_hf_json", "read_hf_json", "spec_to_hf_json", "write_hf_json"]
@@ -77,7 +78,7 @@ def _pre_tokenizer(node: Any, source: str) -> tuple[PreTokenizerStep, ...]:
     if kind == "Split":
         pattern = _expect(node.get("pattern"), dict, "Split.pattern", source)
         if "Regex" in pattern:
-            regex = hf_to_engine(_expect(pattern["Regex"], str, "Split.pattern.Regex", source))
+            regex = _engine_pattern(_expect(pattern["Regex"], str, "Split.pattern.Regex", source))
         elif "String" in pattern:
             regex = re.escape(_expect(pattern["String"], str, "Split.pattern.String", source))
         else:
@@ -91,6 +92,15 @@ def _pre_tokenizer(node: Any, source: str) -> tuple[PreTokenizerStep, ...]:
     raise UnsupportedTokenizerError(
         f"{source}: pre-tokenizer {kind!r} is not supported (supported: ByteLevel, Split, Digits, Sequence)"
     )
+
+
+def _engine_pattern(hf_pattern: str) -> str:
+    """The engine spelling of an HF pattern; a preset written out by :func:`spec_to_hf_json` maps back
+    to the preset's own string, so it gets the preset's hand-written pre-tokenizer again."""
+    for preset in PATTERNS.values():
+        if hf_pattern == engine_to_hf(preset):
+            return preset
+    return hf_to_engine(hf_pattern)
 
 
 def _is_byte_level(doc: Mapping[str, Any]) -> bool:
