@@ -46,12 +46,16 @@ fn special_set(core: &Tokenizer, spec: &Bound<'_, PyAny>) -> PyResult<SpecialSet
             ))),
         };
     }
-    let ids: Vec<u32> = spec.extract()?;
+    let mut ids: Vec<u32> = spec.extract()?;
     if ids.is_empty() {
         return Ok(SpecialSet::Nothing);
     }
+    ids.sort_unstable(); // 256 Llama-3 specials: a binary search each, not a scan of the list each
     let table = core.specials().tokens();
-    let mask = table.iter().map(|(_, id)| ids.contains(id)).collect();
+    let mask = table
+        .iter()
+        .map(|(_, id)| ids.binary_search(id).is_ok())
+        .collect();
     Ok(SpecialSet::Only(mask))
 }
 
@@ -115,6 +119,19 @@ struct CoreTokenizer {
     inner: Tokenizer,
 }
 
+impl CoreTokenizer {
+    fn policy(
+        &self,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+    ) -> PyResult<(SpecialSet, SpecialSet)> {
+        Ok((
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        ))
+    }
+}
+
 #[pymethods]
 impl CoreTokenizer {
     /// `merges=None` means tiktoken semantics (priority = rank of the merged token).
@@ -166,10 +183,7 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<u32>> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         py.detach(|| self.inner.encode(text, &a, &d))
             .map_err(|e| to_py(py, e))
     }
@@ -193,10 +207,7 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         py.detach(|| self.inner.count(text, &a, &d))
             .map_err(|e| to_py(py, e))
     }
@@ -209,10 +220,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
         num_threads: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
         py.detach(|| self.inner.encode_batch(&views, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
@@ -226,10 +234,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
         num_threads: usize,
     ) -> PyResult<Vec<usize>> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
         py.detach(|| self.inner.count_batch(&views, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
@@ -243,10 +248,7 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         py.detach(|| {
             self.inner
                 .truncate(text, max_tokens, &a, &d)
@@ -266,10 +268,7 @@ impl CoreTokenizer {
         num_threads: usize,
         separator: Option<u32>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
         let (ids, offsets) = py
             .detach(|| {
