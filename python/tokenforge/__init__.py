@@ -22,6 +22,7 @@ from .eval import evaluate
 from .formats.presets import PATTERNS
 from .loader import load, load_tiktoken
 from .tokenizer import Tokenizer
+from .train import Counts, count, extend, train, verify
 from .vocab_sources import fetch
 
 __version__ = "0.1.0"
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PATTERNS",
     "CorpusError",
+    "Counts",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
@@ -38,8 +40,12 @@ __all__ = [
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",
+    "count",
     "evaluate",
+    "extend",
     "fetch",
     "load",
     "load_tiktoken",
+    "train",
+    "verify",
 ]

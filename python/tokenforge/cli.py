@@ -182,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_convert)
 
     from .eval.cli import add_eval_parser
+    from .train.cli import add_train_commands
 
     add_eval_parser(sub)
+    add_train_commands(sub)
     return parser
 
 

@@ -424,13 +424,17 @@ class Tokenizer:
     # ------------------------------------------------------------------ vocabulary
 
     def token_to_id(self, token: str | bytes) -> int | None:
-        """Id of a token given as its bytes, as a special token's text, or as its ``tokenizer.json``
-        vocabulary string (byte-level alphabet, e.g. ``"Ġthe"``). None if it is not a token."""
+        """Id of a token given as its bytes, as a special or added token's text, or as its
+        ``tokenizer.json`` vocabulary string (byte-level alphabet, e.g. ``"Ġthe"``). None if it is
+        not a token."""
         if isinstance(token, bytes):
             special = self._special_tokens.get(token.decode("utf-8", "replace"))
             return self._core.token_id(token) if special is None else special
         if token in self._special_tokens:
             return self._special_tokens[token]
+        for added in self._spec.added_tokens:  # non-special added tokens (e.g. domain tokens)
+            if added.content == token:
+                return added.id
         data = token_str_to_bytes(token)
         return None if data is None else self._core.token_id(data)
 

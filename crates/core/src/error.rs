@@ -17,6 +17,10 @@ pub enum Error {
     InvalidTokenId(u32),
     /// A configuration value is out of range (e.g. thread count).
     InvalidArgument(String),
+    /// Training input is unusable: a corrupt or truncated counts file, an empty corpus.
+    Corpus(String),
+    /// Reading or writing a stream failed.
+    Io(String),
 }
 
 impl fmt::Display for Error {
@@ -31,6 +35,8 @@ impl fmt::Display for Error {
             ),
             Error::InvalidTokenId(id) => write!(f, "token id {id} is not in the vocabulary"),
             Error::InvalidArgument(m) => write!(f, "{m}"),
+            Error::Corpus(m) => write!(f, "{m}"),
+            Error::Io(m) => write!(f, "I/O error: {m}"),
         }
     }
 }

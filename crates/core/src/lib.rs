@@ -1,20 +1,26 @@
 //! tokenforge's engine: byte-level BPE with exact tiktoken / HF `tokenizers` semantics.
 //!
 //! Pure Rust (no Python types), so it is tested with `cargo test` and benchmarked without an
-//! interpreter. The pipeline is special-token split -> normalize -> pre-tokenize -> BPE -> ids.
+//! interpreter. The pipeline is special-token split -> normalize -> pre-tokenize -> BPE -> ids;
+//! training is the same front half (split -> normalize -> pre-tokenize -> count, in [`count`])
+//! feeding a trainer ([`train`]).
 
 pub mod bpe;
 pub mod charclass;
+pub mod count;
 pub mod error;
 pub mod normalize;
 pub mod presets;
 pub mod pretokenize;
 pub mod special;
 pub mod tokenizer;
+pub mod train;
 
 pub use bpe::Bpe;
+pub use count::{Counter, PieceCounts};
 pub use error::{Error, Result};
 pub use normalize::Normalizer;
 pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
 pub use special::{SpecialSet, SpecialTokens};
 pub use tokenizer::Tokenizer;
+pub use train::{BpeTrainer, TrainOptions};

@@ -1,6 +1,7 @@
-//! Hand-written pre-tokenizers for the preset patterns: each splits text exactly like its regex,
-//! without a regex engine. The regex step dominates encode time (fancy-regex needs its
-//! backtracking VM for `\s+(?!\S)`), so this is where most of the speed comes from.
+//! Hand-written pre-tokenizers for the preset patterns (the encoding presets and SuperBPE's two
+//! training stages): each splits text exactly like its regex, without a regex engine. The regex
+//! step dominates encode time (fancy-regex needs its backtracking VM for `\s+(?!\S)`), so this is
+//! where most of the speed comes from.
 //!
 //! Each scanner returns the end of the piece that starts at a byte position, trying the pattern's
 //! alternatives in order with the same greedy/possessive/backtracking outcome as the regex. The
@@ -28,6 +29,19 @@ pub const O200K: &str = concat!(
 pub const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 /// Qwen2's pattern (Llama-3's with single digits).
 pub const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// SuperBPE's stage-1 (subword) pattern: o200k without the contraction suffixes.
+pub const SUPERBPE_STAGE1: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*",
+    r"|\p{N}{1,3}",
+    r"| ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"|\s*[\r\n]+",
+    r"|\s+(?!\S)",
+    r"|\s+",
+);
+/// SuperBPE's stage-2 (superword) pattern: only digit groups, runs of two or more punctuation
+/// marks and trailing space runs are cut out; the text between matches stays whole.
+pub const SUPERWORD: &str = r"\p{N}{1,3}| ?[^\s\p{L}\p{N}]{2,}[\r\n/]*| +(?!\S)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
@@ -36,15 +50,19 @@ pub enum Preset {
     O200k,
     Llama3,
     Qwen2,
+    SuperbpeStage1,
+    Superword,
 }
 
 impl Preset {
-    pub const ALL: [(Preset, &'static str, &'static str); 5] = [
+    pub const ALL: [(Preset, &'static str, &'static str); 7] = [
         (Preset::Gpt2, "gpt2", GPT2),
         (Preset::Cl100k, "cl100k", CL100K),
         (Preset::O200k, "o200k", O200K),
         (Preset::Llama3, "llama3", LLAMA3),
         (Preset::Qwen2, "qwen2", QWEN2),
+        (Preset::SuperbpeStage1, "superbpe_stage1", SUPERBPE_STAGE1),
+        (Preset::Superword, "superword", SUPERWORD),
     ];
 
     /// The preset whose pattern is exactly `pattern`.
@@ -58,14 +76,19 @@ impl Preset {
     /// Calls `f` on each piece of `text`, in order.
     #[inline]
     pub fn split<'t>(self, text: &'t str, mut f: impl FnMut(&'t str)) {
+        if self == Preset::Superword {
+            return superword_split(text, f);
+        }
         let mut i = 0;
         while i < text.len() {
             let end = match self {
                 Preset::Gpt2 => gpt2_next(text, i),
                 Preset::Cl100k => cl100k_next(text, i, 3, true),
-                Preset::O200k => o200k_next(text, i),
+                Preset::O200k => o200k_next(text, i, true),
+                Preset::SuperbpeStage1 => o200k_next(text, i, false),
                 Preset::Llama3 => cl100k_next(text, i, 3, false),
                 Preset::Qwen2 => cl100k_next(text, i, 1, false),
+                Preset::Superword => unreachable!("handled above"),
             };
             debug_assert!(end > i);
             f(&text[i..end]);
@@ -292,10 +315,11 @@ fn cl100k_next(s: &str, i: usize, digits: usize, trailing_run: bool) -> usize {
     whitespace_end(s, i, l, trailing_run, true)
 }
 
-/// o200k's optional contraction suffix `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` at `e`.
+/// o200k's optional contraction suffix `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` at `e` (when `suffix`;
+/// SuperBPE's stage-1 pattern has none).
 #[inline]
-fn o200k_suffix(s: &str, e: usize) -> usize {
-    if s.as_bytes().get(e) == Some(&b'\'') {
+fn o200k_suffix(s: &str, e: usize, suffix: bool) -> usize {
+    if suffix && s.as_bytes().get(e) == Some(&b'\'') {
         contraction_end(s, e + 1, true).unwrap_or(e)
     } else {
         e
@@ -307,7 +331,7 @@ fn o200k_suffix(s: &str, e: usize) -> usize {
 /// at a time until a given-back char is also in W: `W+` then matches just that char (the chars
 /// after it in the run are U-only, and the char after the run is not in W).
 #[inline]
-fn upper_then_lower(s: &str, p: usize) -> Option<usize> {
+fn upper_then_lower(s: &str, p: usize, suffix: bool) -> Option<usize> {
     let mut a = p;
     let mut last_shared: Option<usize> = None; // end of the last run char that is also in W
     while a < s.len() {
@@ -321,38 +345,39 @@ fn upper_then_lower(s: &str, p: usize) -> Option<usize> {
         a += l;
     }
     if a < s.len() && class_at(s, a).2 & LOWERISH != 0 {
-        return Some(o200k_suffix(s, run_end(s, a, LOWERISH)));
+        return Some(o200k_suffix(s, run_end(s, a, LOWERISH), suffix));
     }
-    last_shared.map(|e| o200k_suffix(s, e))
+    last_shared.map(|e| o200k_suffix(s, e, suffix))
 }
 
 /// `U+W*` then the suffix, from `p`: no backtracking can be needed (W* may be empty).
 #[inline]
-fn upper_plus(s: &str, p: usize) -> Option<usize> {
+fn upper_plus(s: &str, p: usize, suffix: bool) -> Option<usize> {
     let a = run_end(s, p, UPPERISH);
-    (a > p).then(|| o200k_suffix(s, run_end(s, a, LOWERISH)))
+    (a > p).then(|| o200k_suffix(s, run_end(s, a, LOWERISH), suffix))
 }
 
 /// o200k: two word alternatives (each first with the optional leading char, then without),
-/// `\p{N}{1,3}`, ` ?[^\s\p{L}\p{N}]+[\r\n/]*`, then whitespace as Llama-3.
-fn o200k_next(s: &str, i: usize) -> usize {
+/// `\p{N}{1,3}`, ` ?[^\s\p{L}\p{N}]+[\r\n/]*`, then whitespace as Llama-3. `suffix`: the word
+/// alternatives end with the contraction suffix (o200k) or not (SuperBPE stage 1).
+fn o200k_next(s: &str, i: usize, suffix: bool) -> usize {
     let (c, l, k) = class_at(s, i);
     let prefix = k & (LETTER | NUMBER) == 0 && c != '\r' && c != '\n' && i + l < s.len();
     if k & (UPPERISH | LOWERISH) != 0 || prefix {
         if prefix {
-            if let Some(e) = upper_then_lower(s, i + l) {
+            if let Some(e) = upper_then_lower(s, i + l, suffix) {
                 return e;
             }
         }
-        if let Some(e) = upper_then_lower(s, i) {
+        if let Some(e) = upper_then_lower(s, i, suffix) {
             return e;
         }
         if prefix {
-            if let Some(e) = upper_plus(s, i + l) {
+            if let Some(e) = upper_plus(s, i + l, suffix) {
                 return e;
             }
         }
-        if let Some(e) = upper_plus(s, i) {
+        if let Some(e) = upper_plus(s, i, suffix) {
             return e;
         }
     }
@@ -368,14 +393,80 @@ fn o200k_next(s: &str, i: usize) -> usize {
     whitespace_end(s, i, l, false, true)
 }
 
+/// The match of `\p{N}{1,3}| ?[^\s\p{L}\p{N}]{2,}[\r\n/]*| +(?!\S)` that starts at `i`, if any
+/// (alternatives in order, as the regex tries them).
+#[inline]
+fn superword_match_at(s: &str, i: usize) -> Option<usize> {
+    let (c, _, k) = class_at(s, i);
+    if k & NUMBER != 0 {
+        return Some(digits_end(s, i, 3));
+    }
+    // ` ?[^\s\p{L}\p{N}]{2,}[\r\n/]*`: the optional space is taken when present; backing it off
+    // cannot help (the space itself is not punctuation). The punctuation run is greedy and
+    // cannot end in `/` or CR/LF's place, so `[\r\n/]*` only adds the CR/LF that follow it.
+    let p = if c == ' ' { i + 1 } else { i };
+    if p < s.len() {
+        let (_, l1, k1) = class_at(s, p);
+        if is_punct(k1) && p + l1 < s.len() && is_punct(class_at(s, p + l1).2) {
+            return Some(ascii_run_end(s, punct_end(s, p), b"\r\n/"));
+        }
+    }
+    // ` +(?!\S)`: the whole run of spaces when the text ends or whitespace follows it, else the
+    // run minus its last space (which then is the whitespace that follows), if that leaves one.
+    if c == ' ' {
+        let j = ascii_run_end(s, i, b" ");
+        if j == s.len() || class_at(s, j).2 & SPACE != 0 {
+            return Some(j);
+        }
+        if j - i >= 2 {
+            return Some(j - 1);
+        }
+    }
+    None
+}
+
+/// Splits like the superword regex: matches and the text between them, in order.
+fn superword_split<'t>(s: &'t str, mut f: impl FnMut(&'t str)) {
+    let mut gap = 0;
+    let mut i = 0;
+    while i < s.len() {
+        match superword_match_at(s, i) {
+            Some(e) => {
+                if gap < i {
+                    f(&s[gap..i]);
+                }
+                f(&s[i..e]);
+                i = e;
+                gap = e;
+            }
+            None => i += char_at(s, i).1,
+        }
+    }
+    if gap < s.len() {
+        f(&s[gap..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Matches and the text between them (what an isolated split yields).
     fn by_regex(re: &fancy_regex::Regex, text: &str) -> Vec<String> {
-        re.find_iter(text)
-            .map(|m| m.unwrap().as_str().to_string())
-            .collect()
+        let mut out = Vec::new();
+        let mut last = 0;
+        for m in re.find_iter(text) {
+            let m = m.unwrap();
+            if m.start() > last {
+                out.push(text[last..m.start()].to_string());
+            }
+            out.push(m.as_str().to_string());
+            last = m.end();
+        }
+        if last < text.len() {
+            out.push(text[last..].to_string());
+        }
+        out
     }
 
     fn by_preset(preset: Preset, text: &str) -> Vec<String> {

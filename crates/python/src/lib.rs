@@ -1,12 +1,18 @@
 //! Python bindings: type conversion, GIL release and error mapping only. All logic lives in
 //! `tokenforge-core`; the Python package wraps `CoreTokenizer` in the public `Tokenizer`.
 
-use pyo3::exceptions::PyTypeError;
+use std::fs::File;
+use std::io::BufWriter;
+
+use pyo3::exceptions::{PyOSError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyBytes, PyDict, PyString};
+use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    Bpe, Error, Normalizer, PreTokenizer, SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer,
+    Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet, SpecialTokens,
+    SplitBehavior, Step, Tokenizer, TrainOptions,
 };
 
 /// Raises the matching class of `tokenforge.errors` (one error family, defined in Python).
@@ -25,6 +31,8 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
         ),
         Error::InvalidTokenId(_) => ("InvalidTokenIdError", err.to_string()),
         Error::InvalidArgument(_) => ("InvalidArgumentError", err.to_string()),
+        Error::Corpus(_) => ("CorpusError", err.to_string()),
+        Error::Io(m) => return PyOSError::new_err(m.clone()),
     };
     let made = py
         .import("tokenforge.errors")
@@ -327,6 +335,243 @@ impl CoreTokenizer {
     }
 }
 
+fn build_pretokenizer(steps: Vec<StepSpec>) -> Result<PreTokenizer, Error> {
+    let steps = steps.into_iter().map(build_step).collect::<Result<Vec<_>, _>>()?;
+    Ok(PreTokenizer::new(steps))
+}
+
+fn build_normalizers(names: &[String]) -> Result<Vec<Normalizer>, Error> {
+    names
+        .iter()
+        .map(|n| {
+            Normalizer::parse(n).ok_or_else(|| Error::InvalidArgument(format!("unknown normalizer {n:?}")))
+        })
+        .collect()
+}
+
+/// Streaming pre-tokenize + count (a mutable builder; one thread at a time).
+#[pyclass(module = "tokenforge._core")]
+struct PieceCounter {
+    inner: Counter,
+}
+
+#[pymethods]
+impl PieceCounter {
+    #[new]
+    #[pyo3(signature = (steps, normalizers, excluded, line_boundaries=true, max_memory=None))]
+    fn new(
+        py: Python<'_>,
+        steps: Vec<StepSpec>,
+        normalizers: Vec<String>,
+        excluded: Vec<String>,
+        line_boundaries: bool,
+        max_memory: Option<usize>,
+    ) -> PyResult<Self> {
+        let built = (|| -> Result<Counter, Error> {
+            Counter::new(
+                build_pretokenizer(steps)?,
+                build_normalizers(&normalizers)?,
+                &excluded,
+                line_boundaries,
+                max_memory,
+            )
+        })();
+        built
+            .map(|inner| PieceCounter { inner })
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Counts a batch of texts (GIL released while counting).
+    fn add(&mut self, py: Python<'_>, texts: Vec<PyBackedStr>, num_threads: usize) -> PyResult<()> {
+        let inner = &mut self.inner;
+        py.detach(|| inner.add_texts(&texts, num_threads))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Adds the counts (and statistics) of another counter.
+    fn merge_from(&mut self, other: PyRef<'_, PieceCounter>) {
+        let stats = other.inner.stats();
+        self.inner.add_counts(other.inner.counts(), stats);
+    }
+
+    /// Corpus statistics and table size.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let s = self.inner.stats();
+        let p = self.inner.prune_stats();
+        let c = self.inner.counts();
+        d.set_item("bytes", s.bytes)?;
+        d.set_item("lines", s.lines)?;
+        d.set_item("texts", s.texts)?;
+        d.set_item("distinct", c.len())?;
+        d.set_item("total", c.total())?;
+        d.set_item("memory_bytes", c.memory_bytes())?;
+        d.set_item("prune_passes", p.passes)?;
+        d.set_item("pruned_pieces", p.pieces)?;
+        d.set_item("pruned_occurrences", p.occurrences)?;
+        d.set_item("prune_max_threshold", p.max_threshold)?;
+        d.set_item("prune_threshold_sum", p.threshold_sum)?;
+        Ok(d)
+    }
+
+    /// SHA-256 (hex) of the sorted piece counts.
+    fn fingerprint(&self, py: Python<'_>) -> String {
+        let counts = self.inner.counts();
+        let digest = py.detach(|| counts.fingerprint());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Count of one piece (0 when absent).
+    fn get(&self, piece: &[u8]) -> u64 {
+        self.inner.counts().get(piece).unwrap_or(0)
+    }
+
+    /// The `n` most frequent pieces, ties by bytes.
+    fn most_common<'py>(&self, py: Python<'py>, n: usize) -> Vec<(Bound<'py, PyBytes>, u64)> {
+        let mut all = self.inner.counts().sorted();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        all.into_iter()
+            .take(n)
+            .map(|(p, c)| (PyBytes::new(py, p), c))
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.counts().len()
+    }
+
+    /// Writes counters to a `.tfc` file with `header` (JSON text).
+    #[staticmethod]
+    fn write(py: Python<'_>, path: &str, header: &str, tables: Vec<PyRef<'_, PieceCounter>>) -> PyResult<()> {
+        let refs: Vec<&PieceCounts> = tables.iter().map(|t| t.inner.counts()).collect();
+        py.detach(|| -> Result<(), Error> {
+            let file = File::create(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
+            write_counts(BufWriter::with_capacity(1 << 20, file), header, &refs)
+        })
+        .map_err(|e| to_py(py, e))
+    }
+
+    /// Reads a `.tfc` file: `(header, tables)`; each table comes back as a counter without a
+    /// pre-tokenizer (it only holds counts).
+    #[staticmethod]
+    fn read(py: Python<'_>, path: &str) -> PyResult<(String, Vec<PieceCounter>)> {
+        let (header, tables) = py
+            .detach(|| -> Result<(String, Vec<PieceCounts>), Error> {
+                let file = File::open(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
+                read_counts(file).map_err(|e| match e {
+                    Error::Corpus(m) => Error::Corpus(format!("{path}: {m}")),
+                    other => other,
+                })
+            })
+            .map_err(|e| to_py(py, e))?;
+        let mut out = Vec::with_capacity(tables.len());
+        for table in tables {
+            let mut inner =
+                Counter::new(PreTokenizer::default(), vec![], &[], true, None).map_err(|e| to_py(py, e))?;
+            inner.add_counts(&table, CorpusStats::default());
+            out.push(PieceCounter { inner });
+        }
+        Ok((header, out))
+    }
+}
+
+/// The BPE trainer (a mutable builder). Consumes a counter's table.
+#[pyclass(module = "tokenforge._core")]
+struct CoreBpeTrainer {
+    inner: BpeTrainer,
+}
+
+type BaseSpec = (Vec<(Vec<u8>, u32)>, Option<Vec<(u32, u32)>>, bool);
+
+#[pymethods]
+impl CoreBpeTrainer {
+    /// `base = (vocab, merges or None for ranks, ignore_merges)` continues from a model.
+    #[new]
+    #[pyo3(signature = (counter, base, next_id, max_new_tokens, min_frequency=2, max_token_bytes=None,
+                        max_token_chars=None, max_words=None, forbid_colon_space=false, skip_existing=false,
+                        num_threads=1, keep_counts=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        mut counter: PyRefMut<'_, PieceCounter>,
+        base: Option<BaseSpec>,
+        next_id: u32,
+        max_new_tokens: usize,
+        min_frequency: u64,
+        max_token_bytes: Option<usize>,
+        max_token_chars: Option<usize>,
+        max_words: Option<usize>,
+        forbid_colon_space: bool,
+        skip_existing: bool,
+        num_threads: usize,
+        keep_counts: bool,
+    ) -> PyResult<Self> {
+        let counts = if keep_counts {
+            counter.inner.counts().clone()
+        } else {
+            counter.inner.take_counts()
+        };
+        let options = TrainOptions {
+            max_new_tokens,
+            min_frequency,
+            max_token_bytes,
+            max_token_chars,
+            max_words,
+            forbid_colon_space,
+            skip_existing,
+        };
+        py.detach(|| -> Result<BpeTrainer, Error> {
+            let base = match base {
+                None => None,
+                Some((vocab, None, _)) => Some(Bpe::from_ranks(vocab)?),
+                Some((vocab, Some(merges), ignore)) => Some(Bpe::from_merges(vocab, &merges, ignore, None)?),
+            };
+            BpeTrainer::new(counts.into_sorted(), base.as_ref(), next_id, options, num_threads)
+        })
+        .map(|inner| CoreBpeTrainer { inner })
+        .map_err(|e| to_py(py, e))
+    }
+
+    /// Makes up to `n` merges (GIL released); returns how many were made, 0 once finished.
+    fn step(&mut self, py: Python<'_>, n: usize) -> usize {
+        let inner = &mut self.inner;
+        py.detach(|| inner.step(n))
+    }
+
+    /// `(left, right, id, count)` of every merge so far, in order.
+    fn merges(&self) -> Vec<(u32, u32, u32, u64)> {
+        self.inner
+            .merges()
+            .iter()
+            .map(|m| (m.left, m.right, m.id, m.count))
+            .collect()
+    }
+
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
+        self.inner.token_bytes(id).map(|b| PyBytes::new(py, b))
+    }
+
+    #[getter]
+    fn finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    #[getter]
+    fn new_tokens(&self) -> usize {
+        self.inner.new_tokens()
+    }
+
+    #[getter]
+    fn word_count(&self) -> usize {
+        self.inner.word_count()
+    }
+
+    #[getter]
+    fn pair_count(&self) -> usize {
+        self.inner.pair_count()
+    }
+}
+
 /// Pieces of `text` under `pattern` (an isolated regex split). `scanner=True` uses the hand-written
 /// scanner when the pattern is a preset, `False` always the regex engine: for differential tests.
 #[pyfunction]
@@ -347,6 +592,8 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreTokenizer>()?;
+    m.add_class::<PieceCounter>()?;
+    m.add_class::<CoreBpeTrainer>()?;
     m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
     let presets: Vec<(&str, &str)> = Preset::ALL
         .iter()

@@ -1,8 +1,9 @@
 """HF ``tokenizer.json`` for byte-level BPE models: reading into a spec and writing one back.
 
 Supported: model ``BPE`` (merges as ``"a b"`` strings or ``["a", "b"]`` pairs, ``ignore_merges``,
-``unk_token``), pre-tokenizers ``ByteLevel``, ``Split``, ``Digits`` and ``Sequence`` of them,
-normalizers ``NFC``/``NFD``/``NFKC``/``NFKD``/``Lowercase`` and ``Sequence`` of them, added tokens,
+``unk_token``; tokenforge's metadata block lives under ``model.tokenforge``), pre-tokenizers
+``ByteLevel``, ``Split``, ``Digits`` and ``Sequence`` of them, normalizers
+``NFC``/``NFD``/``NFKC``/``NFKD``/``Lowercase`` and ``Sequence`` of them, added tokens,
 and the ``ByteLevel`` decoder. Anything else raises :class:`UnsupportedTokenizerError` naming the
 component, because an approximate tokenizer would silently give wrong ids.
 """
@@ -231,7 +232,7 @@ def parse_hf_json(
         ignore_merges=bool(model.get("ignore_merges", False)),
         unk_token=unk,
         hf_extra=extra,
-        metadata=doc.get("tokenforge"),
+        metadata=model.get("tokenforge", doc.get("tokenforge")),
     )
 
 
@@ -322,7 +323,9 @@ def spec_to_hf_json(
         },
     }
     if spec.metadata is not None:
-        doc["tokenforge"] = dict(spec.metadata)
+        # Inside "model", not at the top level: HF `tokenizers` (0.23) rejects unknown top-level
+        # keys ("expected `,` or `}`") but ignores unknown keys of the BPE model.
+        doc["model"]["tokenforge"] = dict(spec.metadata)
     return doc
 
 

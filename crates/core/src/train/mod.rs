@@ -1,0 +1,7 @@
+//! Trainers. A trainer is a mutable builder fed with piece counts (see [`crate::count`]) that emits
+//! merges and new tokens; the caller freezes the result into a tokenizer.
+
+pub mod bpe;
+pub mod heap;
+
+pub use bpe::{BpeTrainer, TrainOptions};

@@ -1,0 +1,285 @@
+"""The training subcommands of the ``tokenforge`` command line: ``train``, ``extend``, ``count``
+and ``verify``. Each ``--help`` is the reference."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgumentError
+
+__all__ = ["add_train_commands"]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.I)
+
+
+def parse_size(text: str) -> int:
+    """``512M``, ``2G``, ``1.5GiB``, ``1000000`` -> bytes (binary multiples)."""
+    m = _SIZE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 512M, 2G)")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    return int(float(m.group(1)) * scale)
+
+
+def _lines_of(path: str | None) -> list[str]:
+    if not path:
+        return []
+    return [line.rstrip("\n") for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    if args.quiet or args.progress == "none":
+        return None
+    return args.progress
+
+
+def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True) -> None:
+    if algorithm:
+        p.add_argument(
+            "--algorithm",
+            choices=("bpe", "superbpe", "charbpe"),
+            default="bpe",
+            help="bpe (default), superbpe (two-stage SuperBPE) or charbpe (KL3M-style short tokens)",
+        )
+    p.add_argument(
+        "--pretokenizer",
+        help="preset (cl100k, o200k, gpt2, llama3, qwen2, superbpe_stage1, superword) or a regex; "
+        "default cl100k (superbpe: superbpe_stage1)",
+    )
+    p.add_argument("--superword-pretokenizer", help="SuperBPE stage-2 pre-tokenizer (default: superword)")
+    p.add_argument(
+        "--special-token", action="append", default=[], metavar="TOKEN", help="a special token (repeatable)"
+    )
+    p.add_argument(
+        "--domain-token",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a string that becomes one never-split token (repeatable)",
+    )
+    p.add_argument("--domain-tokens-file", metavar="FILE", help="domain tokens, one per line")
+    p.add_argument(
+        "--normalizer",
+        action="append",
+        default=None,
+        choices=("NFC", "NFD", "NFKC", "NFKD", "Lowercase"),
+        help="text normalizer applied before pre-tokenization (repeatable; charbpe default NFKC)",
+    )
+    p.add_argument(
+        "--no-line-boundaries",
+        action="store_true",
+        help="let pieces and merges cross line ends (default: every line is a hard boundary)",
+    )
+    p.add_argument("--field", default="text", help="text field of .jsonl records (default: text)")
+    p.add_argument(
+        "--max-memory",
+        type=parse_size,
+        metavar="SIZE",
+        help="cap for the counting tables (e.g. 2G): rare pieces are pruned to stay under it",
+    )
+    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all usable CPUs)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--progress",
+        choices=("text", "jsonl", "none"),
+        default="text",
+        help="progress on stderr: text (default), jsonl (one JSON object per line) or none",
+    )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .drivers import train
+
+    if bool(args.inputs) == bool(args.from_counts):
+        raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
+    tok = train(
+        [Path(p) for p in args.inputs] if args.inputs else None,
+        vocab_size=args.vocab_size,
+        algorithm=args.algorithm,
+        pretokenizer=args.pretokenizer,
+        special_tokens=args.special_token,
+        domain_tokens=[*args.domain_token, *_lines_of(args.domain_tokens_file)],
+        min_frequency=args.min_frequency,
+        max_token_length=args.max_token_length,
+        max_token_chars=args.max_token_chars,
+        transition=args.transition,
+        superword_pretokenizer=args.superword_pretokenizer,
+        normalizers=args.normalizer,
+        line_boundaries=not args.no_line_boundaries,
+        pad_to_multiple_of=args.pad_to_multiple_of,
+        max_memory=args.max_memory,
+        field=args.field,
+        from_counts=args.from_counts or None,
+        num_threads=args.threads,
+        progress=_progress(args),
+        name=args.name or Path(args.output).name,
+    )
+    return _write(tok, args)
+
+
+def _write(tok: Any, args: argparse.Namespace) -> int:
+    from .export import save_tiktoken
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = tok.save(out / "tokenizer.json")
+    result: dict[str, Any] = {"tokenizer": str(path), "n_vocab": tok.n_vocab}
+    if args.tiktoken:
+        tk, differing = save_tiktoken(tok, out / "tokenizer.tiktoken")
+        result["tiktoken"] = str(tk)
+        result["tiktoken_differing_samples"] = differing
+        if differing and not args.quiet:
+            print(
+                f"note: {differing} self-test samples encode differently with rank (tiktoken) semantics; "
+                "tokenizer.json is the exact artifact",
+                file=sys.stderr,
+            )
+    meta = tok.spec.metadata or {}
+    result["training"] = {k: meta.get("training", {}).get(k) for k in ("learned_tokens", "stop")}
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _cmd_extend(args: argparse.Namespace) -> int:
+    from ..loader import load
+    from .drivers import extend
+
+    if bool(args.inputs) == bool(args.from_counts):
+        raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
+    base = load(args.tokenizer)
+    tok = extend(
+        base,
+        [Path(p) for p in args.inputs] if args.inputs else None,
+        args.vocab_size,
+        pretokenizer=args.pretokenizer,
+        superword=args.superword,
+        min_frequency=args.min_frequency,
+        max_token_length=args.max_token_length,
+        max_token_chars=args.max_token_chars,
+        line_boundaries=not args.no_line_boundaries,
+        max_memory=args.max_memory,
+        field=args.field,
+        from_counts=args.from_counts or None,
+        num_threads=args.threads,
+        progress=_progress(args),
+        name=args.name,
+    )
+    return _write(tok, args)
+
+
+def _cmd_count(args: argparse.Namespace) -> int:
+    from .counts import Counts
+    from .drivers import count
+
+    if args.merge:
+        if args.inputs and not all(p.endswith(".tfc") for p in args.inputs):
+            raise InvalidArgumentError("--merge takes .tfc files only")
+        counts = Counts.load_many([*args.merge, *args.inputs])
+    else:
+        if not args.inputs:
+            raise InvalidArgumentError("nothing to count: give INPUT files (or --merge A.tfc B.tfc)")
+        counts = count(
+            [Path(p) for p in args.inputs],
+            algorithm=args.algorithm,
+            pretokenizer=args.pretokenizer,
+            superword_pretokenizer=args.superword_pretokenizer,
+            special_tokens=args.special_token,
+            domain_tokens=[*args.domain_token, *_lines_of(args.domain_tokens_file)],
+            normalizers=args.normalizer,
+            line_boundaries=not args.no_line_boundaries,
+            max_memory=args.max_memory,
+            field=args.field,
+            num_threads=args.threads,
+            progress=_progress(args),
+        )
+    path = counts.save(args.output)
+    print(json.dumps({"counts": str(path), **counts.summary()}, ensure_ascii=False))
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .selftest import verify
+
+    report = verify(args.tokenizer, hf=args.hf)
+    for failure in report.failures[:10]:
+        print(
+            f"MISMATCH ({failure['engine']}) sample {failure['sample']}: "
+            f"expected {failure['expected'][:12]}... got {failure['got'][:12]}...",
+            file=sys.stderr,
+        )
+    status = "ok" if report.ok else "FAILED"
+    print(f"{status}: {report.samples} self-test samples, engines: {', '.join(report.engines)}")
+    return 0 if report.ok else 1
+
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--min-frequency", type=int, default=2, help="stop when no pair occurs this often (default 2)"
+    )
+    p.add_argument("--max-token-length", type=int, help="longest token in bytes")
+    p.add_argument("--max-token-chars", type=int, help="longest token in characters (charbpe default 3 or 4)")
+    p.add_argument("-o", "--output", required=True, help="output directory (gets tokenizer.json)")
+    p.add_argument("--tiktoken", action="store_true", help="also write tokenizer.tiktoken (ranks = ids)")
+    p.add_argument("--name", help="tokenizer name (default: the output directory's name)")
+    p.add_argument(
+        "--from-counts", nargs="+", default=[], metavar="TFC", help="train from .tfc counts (merged) instead"
+    )
+
+
+def add_train_commands(sub: Any) -> None:
+    """Registers ``train``, ``extend``, ``count`` and ``verify`` on the main parser's subparsers."""
+    p = sub.add_parser(
+        "train",
+        help="train a byte-level BPE / SuperBPE / character-level tokenizer on a corpus",
+        description="Train a tokenizer. INPUTs are files, directories or globs (.txt, .jsonl with --field, "
+        ".gz). Writes OUTPUT/tokenizer.json (loads in HF tokenizers with identical ids) with a tokenforge "
+        "metadata block (config, corpus fingerprint, self-tests). Results do not depend on --threads.",
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT")
+    p.add_argument(
+        "--vocab-size", type=int, required=True, help="total ids: bytes + learned + domain + special"
+    )
+    p.add_argument(
+        "--transition", type=int, help="SuperBPE: number of stage-1 tokens (default 3/4 of learned)"
+    )
+    p.add_argument("--pad-to-multiple-of", type=int, help="add reserved special tokens up to a multiple")
+    _add_counting_options(p)
+    _train_options(p)
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser(
+        "extend",
+        help="continue training an existing tokenizer, keeping every id",
+        description="Learn new tokens for TOKENIZER on more text; existing tokens keep their ids and new "
+        "ones are appended. --superword continues with SuperBPE's superword stage.",
+    )
+    p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
+    p.add_argument("inputs", nargs="*", metavar="INPUT")
+    p.add_argument("--vocab-size", type=int, required=True, help="new total n_vocab")
+    p.add_argument("--superword", action="store_true", help="superword pre-tokenizer and SuperBPE filters")
+    _add_counting_options(p, algorithm=False)
+    _train_options(p)
+    p.set_defaults(run=_cmd_extend)
+
+    p = sub.add_parser(
+        "count",
+        help="count corpus pieces into a .tfc file (or merge .tfc shards)",
+        description="Pre-tokenize and count a corpus into a checksummed .tfc file, to train from later "
+        "(train --from-counts) or to merge with counts of other shards "
+        "(count --merge A.tfc B.tfc -o all.tfc).",
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT")
+    p.add_argument("--merge", nargs="+", default=[], metavar="TFC", help="merge these .tfc files")
+    p.add_argument("-o", "--output", required=True, help="the .tfc file to write")
+    _add_counting_options(p)
+    p.set_defaults(run=_cmd_count)
+
+    p = sub.add_parser("verify", help="replay a trained tokenizer's self-test samples")
+    p.add_argument("tokenizer", help="tokenizer.json (or its directory) written by tokenforge")
+    p.add_argument("--hf", action="store_true", help="also check the ids of HF tokenizers on the same file")
+    p.set_defaults(run=_cmd_verify)

@@ -1,0 +1,331 @@
+"""Corpus readers: files, globs, directories, ``.txt``, ``.jsonl`` (a text field), ``.gz``, and
+Python iterables of str, streamed in batches so memory stays bounded by the batch size.
+
+What a *document* is: an item of an iterable, a record of a ``.jsonl`` file, or a whole text file.
+Lines matter separately: training treats every line as a hard boundary (see :mod:`tokenforge.train`).
+
+Telling paths from texts. A ``str`` or :class:`os.PathLike` is a path (or glob); a list of
+``pathlib.Path`` is paths; a list or other iterable of ``str`` is texts, except that a list or
+tuple of ``str`` in which *every* item names an existing file, directory or matching glob is paths.
+A list that mixes both is an error rather than a guess. Pass ``pathlib.Path`` objects to be
+explicit.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import gzip
+import io
+import json
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import CorpusError
+
+__all__ = ["BATCH_BYTES", "Corpus", "CorpusSource", "ReadStats", "resolve_inputs"]
+
+#: Text handed to the counter per call. Fixed (never derived from the thread count), because a
+#: memory-capped counter prunes between batches and the result must not depend on threads. At
+#: 4 MiB the per-call overhead is negligible and two batches in flight stay small.
+BATCH_BYTES = 4 << 20
+_READ_BYTES = 1 << 20
+_TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ".jsonl", ".ndjson"}
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    """One file to read: ``kind`` is ``"text"`` or ``"jsonl"``; ``gzip`` when compressed."""
+
+    path: Path
+    kind: str
+    gzip: bool
+    size: int
+
+
+def _describe(path: Path) -> CorpusSource:
+    suffixes = [s.lower() for s in path.suffixes]
+    compressed = bool(suffixes) and suffixes[-1] == ".gz"
+    inner = suffixes[-2] if compressed and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
+    kind = "jsonl" if inner in (".jsonl", ".ndjson") else "text"
+    return CorpusSource(path, kind, compressed, path.stat().st_size)
+
+
+def _expand(item: str | os.PathLike[str]) -> list[Path]:
+    """Files named by one path, directory or glob (sorted, so reading order is reproducible)."""
+    text = os.fspath(item)
+    if not text:
+        raise CorpusError("an empty string is not a corpus path (pass texts in a list)")
+    path = Path(text)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            and (
+                p.suffix.lower() in _TEXT_SUFFIXES
+                or (p.suffix.lower() == ".gz" and Path(p.stem).suffix.lower() in _TEXT_SUFFIXES)
+            )
+        )
+        if not files:
+            raise CorpusError(
+                f"directory {text!r} holds no corpus files (looked for {', '.join(sorted(_TEXT_SUFFIXES))} "
+                "and their .gz); name files explicitly to read other extensions"
+            )
+        return files
+    if any(c in text for c in "*?["):
+        matches = sorted(Path(m) for m in globmod.glob(text, recursive=True) if Path(m).is_file())
+        if not matches:
+            raise CorpusError(f"the glob {text!r} matches no files")
+        return matches
+    raise CorpusError(f"corpus input {text!r} is not a file, a directory or a glob that matches files")
+
+
+def _is_path_like(item: str) -> bool:
+    if not item or "\n" in item or len(item) > 4096:
+        return False
+    path = Path(item)
+    try:
+        if path.exists():
+            return True
+    except OSError:
+        return False
+    return any(c in item for c in "*?[") and bool(globmod.glob(item, recursive=True))
+
+
+def resolve_inputs(inputs: Any) -> tuple[list[CorpusSource], Iterable[str] | None, list[str]]:
+    """Splits ``inputs`` into files to read and/or one iterable of texts; also returns a short
+    description of each input for the metadata (paths as given, ``<iterable>`` for texts)."""
+    if isinstance(inputs, str | os.PathLike):
+        files = [_describe(p) for p in _expand(inputs)]
+        return files, None, [os.fspath(inputs)]
+    if isinstance(inputs, bytes):
+        raise CorpusError("corpus inputs must be str (paths or texts), not bytes")
+    if isinstance(inputs, list | tuple):
+        if inputs and all(isinstance(i, os.PathLike) for i in inputs):
+            return [_describe(p) for i in inputs for p in _expand(i)], None, [os.fspath(i) for i in inputs]
+        if inputs and all(isinstance(i, str) for i in inputs):
+            looks = [_is_path_like(i) for i in inputs]
+            if all(looks):
+                return [_describe(p) for i in inputs for p in _expand(i)], None, list(inputs)
+            if any(looks):
+                first = inputs[looks.index(True)]
+                raise CorpusError(
+                    f"the inputs mix paths (e.g. {first[:60]!r}) and texts; pass pathlib.Path objects for "
+                    "files, or only texts"
+                )
+    return [], inputs, ["<iterable>"]
+
+
+@dataclass
+class ReadStats:
+    """Progress and totals of a read (documents as defined in the module notes)."""
+
+    documents: int = 0
+    bytes_read: int = 0
+    #: Bytes of input files consumed (compressed bytes for .gz), for progress against file sizes.
+    file_bytes: int = 0
+    file_total: int = 0
+    samples: list[str] = field(default_factory=list)
+
+
+def _open(source: CorpusSource) -> tuple[BinaryIO, BinaryIO]:
+    raw = source.path.open("rb")
+    if source.gzip:
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
+    return raw, raw
+
+
+class Corpus:
+    """Streams a corpus as batches of text (each batch a list of str of about ``batch_bytes``)."""
+
+    def __init__(self, inputs: Any, *, field: str = "text", batch_bytes: int = BATCH_BYTES, samples: int = 3):
+        self.files, self.texts, self.described = resolve_inputs(inputs)
+        self.field = field
+        self.batch_bytes = batch_bytes
+        self.stats = ReadStats(file_total=sum(s.size for s in self.files))
+        self._want_samples = samples
+        self._done_bytes = 0
+
+    @property
+    def total_bytes(self) -> int | None:
+        """Total input size when known (file sizes; compressed size for .gz)."""
+        return self.stats.file_total if self.files and self.texts is None else None
+
+    def _sample(self, text: str) -> None:
+        if len(self.stats.samples) >= self._want_samples:
+            return
+        for line in text[:20_000].split("\n"):
+            if line.strip() and len(self.stats.samples) < self._want_samples:
+                self.stats.samples.append(line[:200])
+
+    def _text_chunks(self, source: CorpusSource) -> Iterator[str]:
+        stream, raw = _open(source)
+        offset = 0
+        pending = b""
+        try:
+            while True:
+                try:
+                    block = stream.read(_READ_BYTES)
+                except (OSError, EOFError) as exc:
+                    raise CorpusError(f"{source.path}: cannot read ({exc})") from exc
+                if source.gzip:
+                    self.stats.file_bytes = self._done_bytes + raw.tell()
+                else:
+                    self.stats.file_bytes += len(block)
+                if not block:
+                    data, pending = pending, b""
+                else:
+                    data = pending + block
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0 and len(data) < 64 * _READ_BYTES:
+                        pending = data
+                        continue
+                    if cut == 0:
+                        cut = len(data)  # a very long line: cut it anyway (at a UTF-8 boundary below)
+                        while cut > 0 and (data[cut - 1] & 0xC0) == 0x80:
+                            cut -= 1
+                        if cut > 0 and data[cut - 1] >= 0xC0:
+                            cut -= 1
+                    data, pending = data[:cut], data[cut:]
+                if data:
+                    try:
+                        text = data.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        at = offset + exc.start
+                        line = data[: exc.start].count(b"\n")
+                        raise CorpusError(
+                            f"{source.path}: invalid UTF-8 at byte {at} (line {line + 1} of this chunk); "
+                            "convert the file to UTF-8 (e.g. iconv) or drop it"
+                        ) from None
+                    offset += len(data)
+                    yield text
+                if not block:
+                    return
+        finally:
+            stream.close()
+            raw.close()
+
+    def _jsonl_texts(self, source: CorpusSource) -> Iterator[str]:
+        stream, raw = _open(source)
+        try:
+            reader = io.BufferedReader(stream, buffer_size=_READ_BYTES) if source.gzip else stream  # type: ignore[arg-type]
+            for lineno, line in enumerate(reader, start=1):
+                if source.gzip:
+                    self.stats.file_bytes = self._done_bytes + raw.tell()
+                else:
+                    self.stats.file_bytes += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise CorpusError(f"{source.path}, line {lineno}: not valid JSON ({exc})") from None
+                if not isinstance(record, dict) or self.field not in record:
+                    keys = (
+                        ", ".join(sorted(record)[:8]) if isinstance(record, dict) else type(record).__name__
+                    )
+                    raise CorpusError(
+                        f"{source.path}, line {lineno}: no field {self.field!r} (found: {keys}); "
+                        "choose the text field with field=... (CLI: --field)"
+                    )
+                value = record[self.field]
+                if not isinstance(value, str):
+                    raise CorpusError(
+                        f"{source.path}, line {lineno}: field {self.field!r} is "
+                        f"{type(value).__name__}, not a string"
+                    )
+                yield value
+        finally:
+            stream.close()
+            raw.close()
+
+    def _documents(self) -> Iterator[tuple[str, bool]]:
+        """``(text, starts_a_document)`` pieces of the whole corpus, in order."""
+        self._done_bytes = 0
+        for source in self.files:
+            if source.kind == "jsonl":
+                for text in self._jsonl_texts(source):
+                    yield text, True
+            else:
+                first = True
+                for text in self._text_chunks(source):
+                    yield text, first
+                    first = False
+            self._done_bytes += source.size
+            self.stats.file_bytes = self._done_bytes
+        if self.texts is not None:
+            if isinstance(self.texts, str):
+                raise CorpusError("a single str is read as a path; wrap texts in a list")
+            for index, text in enumerate(self.texts):
+                if not isinstance(text, str):
+                    raise CorpusError(
+                        f"corpus item {index} is {type(text).__name__}, expected str (texts) "
+                        "or a str/PathLike (paths)"
+                    )
+                yield text, True
+
+    def batches(self) -> Iterator[list[str]]:
+        """Batches of texts of about ``batch_bytes`` characters each."""
+        batch: list[str] = []
+        size = 0
+        for text, new_document in self._documents():
+            if new_document:
+                self.stats.documents += 1
+            if not text:
+                continue
+            self._sample(text)
+            if batch and size + len(text) > self.batch_bytes:
+                yield batch
+                batch, size = [], 0
+            batch.append(text)
+            size += len(text)
+        if batch:
+            yield batch
+
+    def prefetched_batches(self, depth: int = 2) -> Iterator[list[str]]:
+        """:meth:`batches` read ahead on a background thread (reading and decoding overlap the
+        counting, which releases the GIL). Errors are raised in the consumer."""
+        q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        done = object()
+
+        def produce() -> None:
+            try:
+                for batch in self.batches():
+                    while not stop.is_set():
+                        try:
+                            q.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(done)
+            except BaseException as exc:  # forwarded to the consumer
+                q.put(exc)
+
+        thread = threading.Thread(target=produce, name="tokenforge-reader", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    thread.join(timeout=0.05)
