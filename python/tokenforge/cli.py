@@ -181,10 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file or directory")
     p.set_defaults(run=_cmd_convert)
 
-    from .eval.cli import add_eval_parser
+    from .eval.cli import add_eval_parser, add_sweep_parser
     from .train.cli import add_train_commands
 
     add_eval_parser(sub)
+    add_sweep_parser(sub)
     add_train_commands(sub)
     return parser
 

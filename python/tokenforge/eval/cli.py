@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["add_eval_parser"]
+__all__ = ["add_eval_parser", "add_sweep_parser"]
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -96,3 +96,58 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--strict", action="store_true", help="exit with status 1 when anything failed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     p.set_defaults(run=_cmd_eval)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ..train import train
+    from .sweep import sweep
+
+    def train_fn(texts: object, vocab_size: int) -> object:
+        return train(
+            list(texts),  # type: ignore[call-overload]
+            vocab_size=vocab_size,
+            algorithm=args.algorithm,
+            transition=args.transition,
+            num_threads=args.threads,
+            progress=False,
+            name=f"{args.algorithm}-{vocab_size}",
+        )
+
+    say = (lambda _msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    result = sweep(
+        train_fn,
+        args.corpus,
+        args.vocab_sizes,
+        per_language=args.per_language,
+        target_premium=args.target_premium,
+        progress=say,
+    )
+    for path, text in ((args.report, result.to_html), (args.json, result.to_json)):
+        if path:
+            Path(path).write_text(text(), encoding="utf-8")
+    print(result.to_markdown())
+    say(f"sweep finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def add_sweep_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Registers ``tokenforge sweep``."""
+    p = sub.add_parser(
+        "sweep",
+        help="train at several vocabulary sizes and report per-language premium and compression curves",
+        description="Trains one tokenizer per vocabulary size (on the corpus itself, or per language with "
+        "--per-language) and reports, per language, tokens, bytes/token and premium against the reference "
+        "language, and the vocabulary size at which each language reaches the target premium.",
+    )
+    p.add_argument("--corpus", default="udhr", help="named corpus (udhr, udhr:eng,fra, ...) or a path")
+    p.add_argument("--vocab-sizes", default="8k,16k,32k,64k", help="comma-separated sizes, k suffix allowed")
+    p.add_argument("--algorithm", choices=("bpe", "superbpe", "charbpe"), default="bpe")
+    p.add_argument("--transition", type=int, default=None, help="SuperBPE transition point (merges)")
+    p.add_argument("--per-language", action="store_true", help="train one tokenizer per language and size")
+    p.add_argument("--target-premium", type=float, default=1.0, help="premium to reach (default 1.0)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--report", metavar="HTML", help="write the HTML report here")
+    p.add_argument("--json", metavar="JSON", help="write the results as JSON here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    p.set_defaults(run=_cmd_sweep)
