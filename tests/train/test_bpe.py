@@ -44,6 +44,8 @@ def test_saved_file_encodes_identically_in_hf_tokenizers(bpe: tf.Tokenizer, tmp_
     assert hf_ids_match(bpe, path, texts) == []
     again = tf.load(path)
     assert [again.encode(t) for t in PROBES] == [bpe.encode(t) for t in PROBES]
+    # The preset comes back in its own spelling (so the hand-written pre-tokenizer is used).
+    assert again.spec.pre_tokenizer[0].pattern == tf.PATTERNS["cl100k"]  # type: ignore[union-attr]
 
 
 def test_saved_file_loads_in_transformers(bpe: tf.Tokenizer, tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ _BEHAVIORS = {
 }
 _BEHAVIOR_NAMES = {v: k for k, v in _BEHAVIORS.items()}
 _NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase"}
+_PRESET_BY_HF_SPELLING = {engine_to_hf(p): p for p in PATTERNS.values()}
 # HF's ByteLevel defaults, written out so saved files do not depend on a library version's defaults.
 _BYTE_LEVEL_DECODER = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
 
@@ -79,7 +80,11 @@ def _pre_tokenizer(node: Any, source: str) -> tuple[PreTokenizerStep, ...]:
     if kind == "Split":
         pattern = _expect(node.get("pattern"), dict, "Split.pattern", source)
         if "Regex" in pattern:
-            regex = _engine_pattern(_expect(pattern["Regex"], str, "Split.pattern.Regex", source))
+            hf_regex = _expect(pattern["Regex"], str, "Split.pattern.Regex", source)
+            # A preset written by `engine_to_hf` (cl100k's `\p{N}{1,3}+` becomes an atomic group) is
+            # read back as the preset's own spelling, so the engine recognises it and uses the
+            # hand-written pre-tokenizer instead of the regex (measured 5x faster encoding).
+            regex = _PRESET_BY_HF_SPELLING.get(hf_regex) or hf_to_engine(hf_regex)
         elif "String" in pattern:
             regex = re.escape(_expect(pattern["String"], str, "Split.pattern.String", source))
         else:
@@ -93,15 +98,6 @@ def _pre_tokenizer(node: Any, source: str) -> tuple[PreTokenizerStep, ...]:
     raise UnsupportedTokenizerError(
         f"{source}: pre-tokenizer {kind!r} is not supported (supported: ByteLevel, Split, Digits, Sequence)"
     )
-
-
-def _engine_pattern(hf_pattern: str) -> str:
-    """The engine spelling of an HF pattern; a preset written out by :func:`spec_to_hf_json` maps back
-    to the preset's own string, so it gets the preset's hand-written pre-tokenizer again."""
-    for preset in PATTERNS.values():
-        if hf_pattern == engine_to_hf(preset):
-            return preset
-    return hf_to_engine(hf_pattern)
 
 
 def _is_byte_level(doc: Mapping[str, Any]) -> bool:

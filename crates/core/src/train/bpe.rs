@@ -261,48 +261,71 @@ impl BpeTrainer {
         Ok(trainer)
     }
 
-    /// Initial pair counts and word lists, in parallel over contiguous word ranges merged in order
-    /// (so every word list is ascending).
+    /// Initial pair counts (in parallel over contiguous word ranges), then the word lists of the
+    /// pairs that can ever be merged (count >= min_frequency), filled in word order so each list is
+    /// ascending. Building lists only for those pairs matters for SuperBPE's second stage, where
+    /// most pairs (two words side by side) are rare: on 100 MB of English (1.7M lines, 24M
+    /// symbols, 2.0M pairs of which 1.1M reach min_frequency 2) it skips ~0.9M list allocations.
+    /// Time was the same on a loaded 2-core machine (9-10 s either way), 80% of it the fill's
+    /// hash lookups (one per symbol); the pair counting itself is under 2 s.
     fn count_pairs(&mut self, pool: &rayon::ThreadPool, threads: usize) {
         let n = self.len.len();
         let chunk = n.div_ceil(threads.max(1)).max(1);
         let ranges: Vec<(usize, usize)> = (0..n).step_by(chunk).map(|s| (s, (s + chunk).min(n))).collect();
         let this = &*self;
-        let count_range = |&(lo, hi): &(usize, usize)| -> FxHashMap<u64, PairStat> {
-            let mut local: FxHashMap<u64, PairStat> = FxHashMap::default();
+        let count_range = |&(lo, hi): &(usize, usize)| -> FxHashMap<u64, u64> {
+            let mut local: FxHashMap<u64, u64> = FxHashMap::default();
             for w in lo..hi {
-                let word = this.word(w);
                 let c = this.count[w];
-                for pair in word.windows(2) {
+                for pair in this.word(w).windows(2) {
                     let st = local.entry(pack(pair[0], pair[1])).or_default();
-                    st.count = st.count.saturating_add(c);
-                    if st.words.last() != Some(&(w as u32)) {
-                        st.words.push(w as u32);
-                    }
+                    *st = st.saturating_add(c);
                 }
             }
             local
         };
-        let mut locals: Vec<FxHashMap<u64, PairStat>> = if threads <= 1 || ranges.len() <= 1 {
+        let mut locals: Vec<FxHashMap<u64, u64>> = if threads <= 1 || ranges.len() <= 1 {
             ranges.iter().map(count_range).collect()
         } else {
             pool.install(|| ranges.par_iter().map(count_range).collect())
         };
-        let mut pairs = if locals.is_empty() {
+        // Merge into the largest map (fewest insertions).
+        locals.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        let mut counts = if locals.is_empty() {
             FxHashMap::default()
         } else {
             locals.remove(0)
         };
         for local in locals {
-            for (k, st) in local {
-                let g = pairs.entry(k).or_default();
-                g.count = g.count.saturating_add(st.count);
-                g.words.extend_from_slice(&st.words);
+            for (k, c) in local {
+                let g = counts.entry(k).or_default();
+                *g = g.saturating_add(c);
             }
         }
         let min = self.options.min_frequency;
         // A pair below min_frequency can never be merged (old pairs only lose occurrences).
-        pairs.retain(|_, st| st.count >= min);
+        let mut pairs: FxHashMap<u64, PairStat> = counts
+            .into_iter()
+            .filter(|&(_, c)| c >= min)
+            .map(|(k, c)| {
+                (
+                    k,
+                    PairStat {
+                        count: c,
+                        words: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        for w in 0..n {
+            for pair in self.word(w).windows(2) {
+                if let Some(st) = pairs.get_mut(&pack(pair[0], pair[1])) {
+                    if st.words.last() != Some(&(w as u32)) {
+                        st.words.push(w as u32);
+                    }
+                }
+            }
+        }
         let entries: Vec<Entry> = pairs
             .iter()
             .map(|(&pair, st)| Entry {
