@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .eval.cli import add_eval_parser
 
     add_eval_parser(sub)
+
+    from .adapt.cli import add_adapt_parser
+
+    add_adapt_parser(sub)
     return parser
 
 
