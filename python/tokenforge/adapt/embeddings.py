@@ -458,7 +458,10 @@ def transplant(
             pieces[new_id] = found
             todo.append(new_id)
     space = _AuxSpace(aux, emb.astype(np.float64), old, new)
-    if method == "mean":
+    made: dict[int, tuple[np.ndarray, ...]] = {}
+    if not todo:
+        pass
+    elif method == "mean":
         made = _mean_weights(todo, pieces)
     elif method == "tokenadapt":
         made = _tokenadapt_weights(todo, pieces, space, new, old, params)
