@@ -117,7 +117,7 @@ def test_model_errors_are_clear(make_model, tmp_path, new_tok) -> None:
         read_model(tmp_path / "nowhere")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(tf.ModelFormatError, match="missing config.json"):
+    with pytest.raises(tf.ModelFormatError, match=r"missing config\.json"):
         read_model(empty)
     (empty / "config.json").write_text("{}")
     (empty / "pytorch_model.bin").write_bytes(b"x")
