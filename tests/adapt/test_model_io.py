@@ -145,3 +145,17 @@ def test_cli_reports_mismatched_tokenizer(make_model, tmp_path, capsys) -> None:
     assert "262 rows" in capsys.readouterr().err
     code = main(["adapt", "--model", str(tmp_path / "missing"), "-t", "x", "-o", str(tmp_path / "o")])
     assert code == 2
+
+
+def test_cli_map_special_needs_pairs(make_model, tmp_path, new_tok, capsys) -> None:
+    model = make_model()
+    new_path = new_tok.save(tmp_path / "new.json")
+    argv = ["adapt", "--model", str(model), "-t", str(new_path), "-o", str(tmp_path / "o")]
+    assert main([*argv, "--map-special", "<pad>"]) == 2
+    assert "NEW=OLD" in capsys.readouterr().err
+    assert main([*argv, "--map-special", "<pad>=<eos>", "--method", "focus", "-q"]) == 0
+    tensors = _load_dir(tmp_path / "o")
+    assert (
+        tensors["model.embed_tokens.weight"][265].tobytes()
+        == _load_dir(model)["model.embed_tokens.weight"][261].tobytes()
+    )

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import InvalidArgumentError
 from .embeddings import METHODS
 
 
 def _cmd_adapt(args: argparse.Namespace) -> int:
     from .model_io import adapt_model
 
-    special_map = dict(pair.split("=", 1) for pair in args.map_special or [])
+    special_map: dict[str, str] = {}
+    for pair in args.map_special or []:
+        new, sep, old = pair.partition("=")
+        if not sep or not new or not old:
+            raise InvalidArgumentError(f"--map-special takes NEW=OLD (two special-token texts), got {pair!r}")
+        special_map[new] = old
     result = adapt_model(
         args.model,
         args.tokenizer,
