@@ -117,6 +117,22 @@ def bits_per_byte(model: Any, tokenizer: tf.Tokenizer, docs: list[str], context:
     return nll / math.log(2) / n_bytes, n_text_tokens
 
 
+def print_table(results: dict[str, Any]) -> None:
+    """The markdown table of a results document: bits/byte (length ratio) per tokenizer, method, corpus."""
+    corpora_names = list(dict.fromkeys(r["corpus"] for r in results["rows"]))
+    kb = results["protocol"]["eval_kb"]
+    print(f"\nbits per byte on held-out text ({kb} KB per corpus); (token count vs the original tokenizer)\n")
+    print("| tokenizer | method | " + " | ".join(corpora_names) + " |")
+    print("|" + "---|" * (2 + len(corpora_names)))
+    keyed = {(r["tokenizer"], r["method"], r["corpus"]): r for r in results["rows"]}
+    for tok_name, method in dict.fromkeys((r["tokenizer"], r["method"]) for r in results["rows"]):
+        cells = []
+        for corpus in corpora_names:
+            r = keyed.get((tok_name, method, corpus))
+            cells.append("" if r is None else f"{r['bits_per_byte']:.3f} (x{r['length_ratio']:.2f})")
+        print(f"| {tok_name} | {method} | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new", default="gpt2,llama3", help="new tokenizers (names or tokenizer.json paths)")
@@ -129,7 +145,11 @@ def main() -> int:
         "--cache", type=Path, default=Path.home() / ".cache" / "tokenforge" / "bench" / "adapt"
     )
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "adapt.json")
+    parser.add_argument("--table", type=Path, help="only print the table of an existing results file")
     args = parser.parse_args()
+    if args.table:
+        print_table(json.loads(args.table.read_text()))
+        return 0
 
     import torch
     import transformers
@@ -227,18 +247,7 @@ def main() -> int:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
 
-    corpora_names = list(texts)
-    print(f"\nbits per byte on held-out text ({args.eval_kb} KB per corpus); (length ratio vs original)\n")
-    header = "| tokenizer | method | " + " | ".join(corpora_names) + " |"
-    print(header)
-    print("|" + "---|" * (2 + len(corpora_names)))
-    keyed = {(r["tokenizer"], r["method"], r["corpus"]): r for r in results["rows"]}
-    for tok_name, method in dict.fromkeys((r["tokenizer"], r["method"]) for r in results["rows"]):
-        cells = []
-        for corpus in corpora_names:
-            r = keyed.get((tok_name, method, corpus))
-            cells.append("" if r is None else f"{r['bits_per_byte']:.3f} (x{r['length_ratio']:.2f})")
-        print(f"| {tok_name} | {method} | " + " | ".join(cells) + " |")
+    print_table(results)
     args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     print(f"\nwrote {args.json}")
     return 0
