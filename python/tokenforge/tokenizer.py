@@ -428,8 +428,8 @@ class Tokenizer:
         ``tokenizer.json`` vocabulary string (byte-level alphabet, e.g. ``"Ġthe"``). None if it is
         not a token."""
         if isinstance(token, bytes):
-            special = self._special_tokens.get(token.decode("utf-8", "replace"))
-            return self._core.token_id(token) if special is None else special
+            model = self._core.token_id(token)
+            return model if model is not None else self._special_tokens.get(token.decode("utf-8", "replace"))
         if token in self._special_tokens:
             return self._special_tokens[token]
         for added in self._spec.added_tokens:  # non-special added tokens (e.g. domain tokens)
