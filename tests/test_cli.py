@@ -49,3 +49,13 @@ def test_module_entry_point_and_help() -> None:
     )
     for command in ("fetch", "tokenize", "info", "convert", "list"):
         assert command in out.stdout
+
+
+def test_sweep_trains_per_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sweep.json"
+    assert (
+        main(["sweep", "--corpus", "udhr:eng,fra", "--vocab-sizes", "300,400", "-q", "--json", str(out)]) == 0
+    )
+    result = json.loads(out.read_text())
+    assert result["vocab_sizes"] == [300, 400]
+    assert "premium @300" in capsys.readouterr().out

@@ -213,3 +213,10 @@ def test_pre_tokenizer_sequence_matches_hf(
     hf = tokenizers.Tokenizer.from_file(str(path))
     for text in ("the-final--countdown", "-a-b-", "x12-345 y--6", "ab--ab ab", "ﬁ ab①-", "", "---"):
         assert tok.encode(text) == hf.encode(text).ids, text
+
+
+def test_saved_preset_pattern_loads_back_as_the_preset(tmp_path: Path) -> None:
+    tok = load_vocab("cl100k_base")
+    again = tf.load(tok.save(tmp_path))
+    assert again.spec.pre_tokenizer[0] == tok.spec.pre_tokenizer[0]  # the scanner is used again
+    assert again.encode("x 123456 y") == tok.encode("x 123456 y")

@@ -8,16 +8,19 @@
 
 from __future__ import annotations
 
+from . import adapt
 from .errors import (
     CorpusError,
     InvalidArgumentError,
     InvalidTokenIdError,
     InvalidVocabularyError,
+    ModelFormatError,
     SpecialTokenError,
     TokenforgeError,
     UnsupportedTokenizerError,
     VocabularyNotFoundError,
 )
+from .eval import evaluate
 from .formats.presets import PATTERNS
 from .loader import load, load_tiktoken
 from .tokenizer import Tokenizer
@@ -33,13 +36,16 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
+    "ModelFormatError",
     "SpecialTokenError",
     "TokenforgeError",
     "Tokenizer",
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",
+    "adapt",
     "count",
+    "evaluate",
     "extend",
     "fetch",
     "load",

@@ -91,6 +91,33 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from .corpus import encode_corpus
+    from .loader import load
+
+    stats = encode_corpus(
+        load(args.tokenizer),
+        args.inputs,
+        args.output,
+        field=args.field,
+        eos=args.eos,
+        shard_tokens=args.shard_tokens,
+        num_threads=args.threads,
+        utf8_errors=args.utf8_errors,
+        max_document_bytes=int(args.max_document_mb * 1024 * 1024),
+        overwrite=args.overwrite,
+        progress=False if args.quiet else None,
+    )
+    if not args.quiet:
+        verb = "resumed and finished" if stats.resumed else "finished"
+        print(
+            f"{verb}: {stats.documents:,} documents, {stats.tokens:,} tokens this run "
+            f"({stats.mb_per_s:,.1f} MB/s); {stats.total_documents:,} documents, "
+            f"{stats.total_tokens:,} tokens in {stats.shards} shard(s) in {args.output}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tokenforge",
@@ -122,6 +149,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-special", action="store_true", help="encode special-token text as special tokens")
     p.set_defaults(run=_cmd_tokenize)
 
+    p = sub.add_parser(
+        "encode",
+        help="encode a corpus into Megatron .bin/.idx token shards (resumable)",
+        description="Stream documents from files, directories or globs (.txt: one document per line; "
+        ".jsonl: --field of each object; .gz/.zst compressed) into token shards in OUT: NAME.bin (uint16 "
+        "ids when the vocabulary allows, else int32) and NAME.idx (Megatron indexed-dataset index), with "
+        "manifest.json. Running the same command again resumes an interrupted run.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or glob patterns")
+    p.add_argument("-t", "--tokenizer", required=True, help="known name, tokenizer.json or .tiktoken path")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--field", default="text", help="JSON field holding the text (default: text)")
+    p.add_argument("--eos", help="append this token (id or special token text) after every document")
+    p.add_argument("--shard-tokens", type=int, default=1 << 28, help="tokens per shard (default 2^28)")
+    p.add_argument("--threads", type=int, default=None, help="encoding threads (default: all cores)")
+    p.add_argument(
+        "--utf8-errors", choices=("strict", "replace"), default="strict", help="invalid UTF-8 policy"
+    )
+    p.add_argument("--max-document-mb", type=float, default=64, help="longest document accepted (default 64)")
+    p.add_argument("--overwrite", action="store_true", help="replace shards made with other settings")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+    p.set_defaults(run=_cmd_encode)
+
     p = sub.add_parser("info", help="describe a tokenizer")
     p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
     p.set_defaults(run=_cmd_info)
@@ -131,9 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file or directory")
     p.set_defaults(run=_cmd_convert)
 
+    # Each feature registers its own commands (their code lives beside the feature).
+    from .adapt.cli import add_adapt_parser
+    from .eval.cli import add_eval_parser, add_sweep_parser
     from .train.cli import add_train_commands
 
+    add_eval_parser(sub)
+    add_sweep_parser(sub)
     add_train_commands(sub)
+    add_adapt_parser(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
+    "ModelFormatError",
     "SpecialTokenError",
     "TokenforgeError",
     "UnsupportedTokenizerError",
@@ -48,3 +49,7 @@ class InvalidArgumentError(TokenforgeError, ValueError):
 
 class CorpusError(TokenforgeError):
     """A corpus input is unreadable, empty or in the wrong format."""
+
+
+class ModelFormatError(TokenforgeError, ValueError):
+    """A model folder or weight file is missing, malformed, or does not match its tokenizer."""

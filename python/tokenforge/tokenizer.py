@@ -4,6 +4,8 @@ two overlap, with the engine in Rust (``tokenforge._core``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -55,11 +57,23 @@ class Tokenizer:
     (``allowed_special``, ``num_threads``...) are arguments, never state.
     """
 
-    __slots__ = ("_always", "_core", "_disallow_all", "_spec", "_special_ids", "_special_tokens")
+    __slots__ = (
+        "__weakref__",
+        "_always",
+        "_core",
+        "_disallow_all",
+        "_spec",
+        "_special_ids",
+        "_special_tokens",
+        "_unk",
+    )
 
     def __init__(self, spec: TokenizerSpec) -> None:
         """Builds the engine from a spec (validated in Rust; errors are :class:`TokenforgeError`)."""
         specials = [(t.content, t.id) for t in spec.added_tokens]
+        unk = None
+        if spec.unk_token is not None:
+            unk = spec.vocab.get(token_str_to_bytes(spec.unk_token) or spec.unk_token.encode("utf-8"))
         core = _core.CoreTokenizer(
             list(spec.vocab.items()),
             None if spec.merges is None else list(spec.merges),
@@ -67,10 +81,11 @@ class Tokenizer:
             list(spec.normalizers),
             specials,
             spec.ignore_merges,
-            None if spec.unk_token is None else spec.vocab.get(spec.unk_token.encode("utf-8")),
+            unk,
         )
         set_ = object.__setattr__
         set_(self, "_core", core)
+        set_(self, "_unk", unk)
         # The engine holds the vocabulary; keep only the small parts of the spec (for save/repr).
         set_(self, "_spec", replace(spec, vocab={}, merges=None if spec.merges is None else ()))
         set_(
@@ -126,6 +141,11 @@ class Tokenizer:
         return self._special_tokens
 
     @property
+    def unk_token_id(self) -> int | None:
+        """Id of the unknown token (HF models that have one), else None. Byte-level models rarely do."""
+        return self._unk
+
+    @property
     def special_tokens_set(self) -> frozenset[str]:
         return frozenset(self._special_tokens)
 
@@ -138,6 +158,20 @@ class Tokenizer:
     def spec(self) -> TokenizerSpec:
         """The tokenizer's description without its vocabulary tables (use :meth:`to_hf_json` for all)."""
         return self._spec
+
+    def fingerprint(self) -> str:
+        """sha256 identifying what this tokenizer does: vocabulary, merges, pre-tokenizer,
+        normalizers and special tokens (not its name). Equal fingerprints encode identically."""
+        digest = hashlib.sha256(self._core.model_canonical_bytes())
+        spec = self._spec
+        described = {
+            "pre_tokenizer": [[type(s).__name__, *vars(s).values()] for s in spec.pre_tokenizer],
+            "normalizers": list(spec.normalizers),
+            "added": sorted([t.content, t.id, t.special] for t in spec.added_tokens),
+            "unk": spec.unk_token,
+        }
+        digest.update(json.dumps(described, sort_keys=True).encode())
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         return f"<Tokenizer {self.name!r} n_vocab={self.n_vocab} specials={len(self._special_tokens)}>"
@@ -221,32 +255,36 @@ class Tokenizer:
         disallowed_special: AllowedSpecial = "all",
     ) -> list[list[int]]:
         """Encodes many texts in parallel (GIL released); same result as a loop over :meth:`encode`."""
-        texts = self._batch_texts(texts)
-        threads = self._threads(num_threads)
-        return self._core.encode_batch(texts, *self._policy(allowed_special, disallowed_special), threads)
+        policy = self._policy(allowed_special, disallowed_special)
+        return self._call_batch(
+            self._core.encode_batch, self._batch_texts(texts), *policy, self._threads(num_threads)
+        )
 
     def encode_ordinary_batch(
         self, texts: Iterable[str], *, num_threads: int | None = None
     ) -> list[list[int]]:
         """:meth:`encode_ordinary` over many texts in parallel."""
-        return self._core.encode_batch(
-            self._batch_texts(texts), list(self._always), [], self._threads(num_threads)
+        threads = self._threads(num_threads)
+        return self._call_batch(
+            self._core.encode_batch, self._batch_texts(texts), list(self._always), [], threads
         )
 
     @staticmethod
     def _batch_texts(texts: Iterable[str]) -> list[str]:
         if isinstance(texts, str):
             raise InvalidArgumentError("encode_batch takes a sequence of strings, not one string")
-        out = list(texts)
-        for i, t in enumerate(out):
-            if not isinstance(t, str):
-                raise InvalidArgumentError(f"texts[{i}] is {type(t).__name__}, expected str")
-        try:
-            for t in out:
-                t.encode("utf-8")
-        except UnicodeEncodeError:
-            out = [_scrub_surrogates(t) for t in out]
+        out = texts if isinstance(texts, list) else list(texts)
+        if not all(type(t) is str for t in out):
+            for i, t in enumerate(out):
+                if not isinstance(t, str):
+                    raise InvalidArgumentError(f"texts[{i}] is {type(t).__name__}, expected str")
         return out
+
+    def _call_batch(self, method: Any, texts: list[str], *args: Any) -> Any:
+        try:
+            return method(texts, *args)
+        except UnicodeEncodeError:
+            return method([_scrub_surrogates(t) for t in texts], *args)
 
     @staticmethod
     def _threads(num_threads: int | None) -> int:
@@ -310,7 +348,9 @@ class Tokenizer:
     ) -> list[int]:
         """:meth:`count` of many texts, in parallel."""
         policy = self._policy(allowed_special, disallowed_special)
-        return self._core.count_batch(self._batch_texts(texts), *policy, self._threads(num_threads))
+        return self._call_batch(
+            self._core.count_batch, self._batch_texts(texts), *policy, self._threads(num_threads)
+        )
 
     def encode_batch_to_numpy(
         self,
@@ -330,8 +370,12 @@ class Tokenizer:
         if separator is not None and self._core.token_bytes(self._id(separator)) is None:
             raise InvalidTokenIdError(f"separator id {separator} is not in the vocabulary of {self.name!r}")
         policy = self._policy(allowed_special, disallowed_special)
-        ids, offsets = self._core.encode_batch_flat(
-            self._batch_texts(texts), *policy, self._threads(num_threads), separator
+        ids, offsets = self._call_batch(
+            self._core.encode_batch_flat,
+            self._batch_texts(texts),
+            *policy,
+            self._threads(num_threads),
+            separator,
         )
         return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
 
@@ -384,8 +428,8 @@ class Tokenizer:
         ``tokenizer.json`` vocabulary string (byte-level alphabet, e.g. ``"Ġthe"``). None if it is
         not a token."""
         if isinstance(token, bytes):
-            special = self._special_tokens.get(token.decode("utf-8", "replace"))
-            return self._core.token_id(token) if special is None else special
+            model = self._core.token_id(token)
+            return model if model is not None else self._special_tokens.get(token.decode("utf-8", "replace"))
         if token in self._special_tokens:
             return self._special_tokens[token]
         for added in self._spec.added_tokens:  # non-special added tokens (e.g. domain tokens)

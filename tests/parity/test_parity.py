@@ -13,16 +13,18 @@ import tokenforge as tf
 
 from conftest import PARITY_VOCABS, load_vocab
 from parity_corpus import parity_texts, texts_without_specials
-from support_references import describe_mismatch, hf_encode, hf_reference, tiktoken_reference
+from support_references import describe_mismatch, hf_encode_batch, hf_reference, tiktoken_reference
 
 TEXTS = parity_texts()
 
 
-def _mismatches(tok: tf.Tokenizer, reference, texts, *, allowed="all") -> list[str]:
+def _mismatches(tok: tf.Tokenizer, reference, texts, *, batch=None) -> list[str]:
+    """Texts where ``tok.encode`` differs from the reference (called per text, or once with all
+    texts when ``batch`` is given)."""
+    theirs_all = batch([t for _, t in texts]) if batch is not None else [reference(t) for _, t in texts]
     bad = []
-    for label, text in texts:
-        ours = tok.encode(text, allowed_special=allowed)
-        theirs = reference(text)
+    for (label, text), theirs in zip(texts, theirs_all, strict=True):
+        ours = tok.encode(text, allowed_special="all")
         if ours != theirs:
             bad.append(describe_mismatch(tok, label, ours, theirs))
     return bad
@@ -38,7 +40,7 @@ def test_matches_tiktoken(name: str) -> None:
 @pytest.mark.parametrize("name", PARITY_VOCABS)
 def test_matches_hf_tokenizers(name: str) -> None:
     tok = load_vocab(name)
-    bad = _mismatches(tok, hf_encode(hf_reference(name)), TEXTS)
+    bad = _mismatches(tok, None, TEXTS, batch=hf_encode_batch(hf_reference(name)))
     assert not bad, f"{len(bad)}/{len(TEXTS)} texts differ from HF on {name}:\n" + "\n".join(bad[:10])
 
 
@@ -47,7 +49,7 @@ def test_saved_tokenizer_json_encodes_identically_in_hf(name: str, tmp_path: Pat
     tok = load_vocab(name)
     path = tok.save(tmp_path / "tokenizer.json")
     hf = tokenizers.Tokenizer.from_file(str(path))
-    bad = _mismatches(tok, hf_encode(hf), TEXTS)
+    bad = _mismatches(tok, None, TEXTS, batch=hf_encode_batch(hf))
     assert not bad, f"{len(bad)} texts differ in HF after save():\n" + "\n".join(bad[:10])
     # ... and tokenforge reads its own file back to the same tokenizer.
     again = tf.load(path)
@@ -89,5 +91,5 @@ def test_real_tokenizer_json_files_match_hf(index: int) -> None:
     path = files[index]
     tok = tf.load(path)
     hf = tokenizers.Tokenizer.from_file(str(path))
-    bad = _mismatches(tok, hf_encode(hf), TEXTS)
+    bad = _mismatches(tok, None, TEXTS, batch=hf_encode_batch(hf))
     assert not bad, f"{path}: {len(bad)} texts differ:\n" + "\n".join(bad[:10])

@@ -170,6 +170,24 @@ impl Bpe {
         self.encoder.is_empty()
     }
 
+    /// A canonical serialization of the model (tokens by id, then merges by priority), for
+    /// fingerprinting: equal models give equal bytes whatever file they came from.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.push(self.exact_match as u8);
+        for (bytes, id) in self.vocab() {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        for (a, b, p, m) in self.merge_entries() {
+            for v in [a, b, p, m] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
     /// `(bytes, id)` of every model token, by id.
     pub fn vocab(&self) -> impl Iterator<Item = (&[u8], u32)> {
         self.tokens
@@ -225,16 +243,28 @@ impl Bpe {
             .collect()
     }
 
+    /// Rescanning merge for pieces shorter than [`HEAP_THRESHOLD`], on stack arrays (no heap
+    /// allocation per piece: every cache miss of a multilingual text lands here).
     fn merge_small(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut parts = self.initial_parts(piece);
-        // priority of the pair (parts[i], parts[i+1]); u32::MAX = not mergeable.
-        let mut prio: Vec<(u32, u32)> = (0..parts.len().saturating_sub(1))
-            .map(|i| self.merge_of(parts[i], parts[i + 1]).unwrap_or((u32::MAX, 0)))
-            .collect();
-        loop {
+        const NOT: (u32, u32) = (u32::MAX, 0);
+        debug_assert!(piece.len() < HEAP_THRESHOLD);
+        let mut parts = [0u32; HEAP_THRESHOLD];
+        let mut n = 0;
+        for &b in piece {
+            if let Some(id) = self.byte_ids[b as usize].or(self.unk_id) {
+                parts[n] = id;
+                n += 1;
+            }
+        }
+        // prio[i]: (priority, merged id) of the pair (parts[i], parts[i + 1]).
+        let mut prio = [NOT; HEAP_THRESHOLD];
+        for i in 0..n.saturating_sub(1) {
+            prio[i] = self.merge_of(parts[i], parts[i + 1]).unwrap_or(NOT);
+        }
+        while n > 1 {
             let mut best = u32::MAX;
             let mut at = 0;
-            for (i, &(p, _)) in prio.iter().enumerate() {
+            for (i, &(p, _)) in prio[..n - 1].iter().enumerate() {
                 if p < best {
                     best = p;
                     at = i;
@@ -244,16 +274,17 @@ impl Bpe {
                 break;
             }
             parts[at] = prio[at].1;
-            parts.remove(at + 1);
-            prio.remove(at);
-            if at + 1 < parts.len() {
-                prio[at] = self.merge_of(parts[at], parts[at + 1]).unwrap_or((u32::MAX, 0));
+            parts.copy_within(at + 2..n, at + 1);
+            prio.copy_within(at + 1..n - 1, at);
+            n -= 1;
+            if at + 1 < n {
+                prio[at] = self.merge_of(parts[at], parts[at + 1]).unwrap_or(NOT);
             }
             if at > 0 {
-                prio[at - 1] = self.merge_of(parts[at - 1], parts[at]).unwrap_or((u32::MAX, 0));
+                prio[at - 1] = self.merge_of(parts[at - 1], parts[at]).unwrap_or(NOT);
             }
         }
-        out.extend_from_slice(&parts);
+        out.extend_from_slice(&parts[..n]);
     }
 
     fn merge_heap(&self, piece: &[u8], out: &mut Vec<u32>) {
@@ -577,8 +608,11 @@ mod tests {
                     })
                     .collect();
                 let want = reference(&bpe, &piece);
-                let mut small = Vec::new();
-                bpe.merge_small(&piece, &mut small);
+                let mut small = want.clone();
+                if piece.len() < HEAP_THRESHOLD {
+                    small.clear();
+                    bpe.merge_small(&piece, &mut small);
+                }
                 let mut heap = Vec::new();
                 bpe.merge_heap(&piece, &mut heap);
                 let mut buckets = Vec::new();
@@ -653,6 +687,9 @@ mod tests {
                     ("heap", Bpe::merge_heap),
                     ("buckets", Bpe::merge_buckets),
                 ] {
+                    if name == "small" && piece.len() >= HEAP_THRESHOLD {
+                        continue;
+                    }
                     let mut got = Vec::new();
                     f(&bpe, &piece, &mut got);
                     assert_eq!(got, want, "{name} differs at length {len}");

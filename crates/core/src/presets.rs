@@ -83,11 +83,11 @@ impl Preset {
         while i < text.len() {
             let end = match self {
                 Preset::Gpt2 => gpt2_next(text, i),
-                Preset::Cl100k => cl100k_next(text, i),
+                Preset::Cl100k => cl100k_next(text, i, 3, true),
                 Preset::O200k => o200k_next(text, i, true),
                 Preset::SuperbpeStage1 => o200k_next(text, i, false),
-                Preset::Llama3 => llama3_next(text, i, 3),
-                Preset::Qwen2 => llama3_next(text, i, 1),
+                Preset::Llama3 => cl100k_next(text, i, 3, false),
+                Preset::Qwen2 => cl100k_next(text, i, 1, false),
                 Preset::Superword => unreachable!("handled above"),
             };
             debug_assert!(end > i);
@@ -279,42 +279,14 @@ fn gpt2_next(s: &str, i: usize) -> usize {
     whitespace_end(s, i, l, true, false)
 }
 
+/// cl100k (`digits` = 3, `trailing_run` = true):
 /// `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s`
-fn cl100k_next(s: &str, i: usize) -> usize {
-    let (c, l, k) = class_at(s, i);
-    if c == '\'' {
-        if let Some(e) = contraction_end(s, i + 1, true) {
-            return e;
-        }
-    }
-    if k & LETTER != 0 {
-        return run_end(s, i + l, LETTER);
-    }
-    // One char that is not CR, LF, a letter or a number, then letters (possessive: if no letter
-    // follows, the alternative fails; it never retries without the char, which could not help).
-    if k & (LETTER | NUMBER) == 0 && c != '\r' && c != '\n' && i + l < s.len() {
-        let (_, l2, k2) = class_at(s, i + l);
-        if k2 & LETTER != 0 {
-            return run_end(s, i + l + l2, LETTER);
-        }
-    }
-    if k & NUMBER != 0 {
-        return digits_end(s, i, 3);
-    }
-    if c == ' ' && i + 1 < s.len() && is_punct(class_at(s, i + 1).2) {
-        return ascii_run_end(s, punct_end(s, i + 1), b"\r\n");
-    }
-    if is_punct(k) {
-        return ascii_run_end(s, punct_end(s, i + l), b"\r\n");
-    }
-    whitespace_end(s, i, l, true, true)
-}
-
-/// Llama-3 (`digits` = 3) and Qwen2 (`digits` = 1):
+/// Llama-3 (3, false) and Qwen2 (1, false):
 /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-/// Without possessive quantifiers the outcomes are the same as cl100k's for the first four
-/// alternatives (backing off the optional char cannot make `\p{L}+` match a non-letter).
-fn llama3_next(s: &str, i: usize, digits: usize) -> usize {
+/// The first four alternatives give the same pieces with or without possessive quantifiers: backing
+/// off the optional char cannot make `\p{L}+` match a non-letter, and nothing follows the runs. The
+/// patterns differ in digits per piece and in whether a trailing whitespace run is one piece.
+fn cl100k_next(s: &str, i: usize, digits: usize, trailing_run: bool) -> usize {
     let (c, l, k) = class_at(s, i);
     if c == '\'' {
         if let Some(e) = contraction_end(s, i + 1, true) {
@@ -324,6 +296,7 @@ fn llama3_next(s: &str, i: usize, digits: usize) -> usize {
     if k & LETTER != 0 {
         return run_end(s, i + l, LETTER);
     }
+    // One char that is not CR, LF, a letter or a number, then letters.
     if k & (LETTER | NUMBER) == 0 && c != '\r' && c != '\n' && i + l < s.len() {
         let (_, l2, k2) = class_at(s, i + l);
         if k2 & LETTER != 0 {
@@ -339,7 +312,7 @@ fn llama3_next(s: &str, i: usize, digits: usize) -> usize {
     if is_punct(k) {
         return ascii_run_end(s, punct_end(s, i + l), b"\r\n");
     }
-    whitespace_end(s, i, l, false, true)
+    whitespace_end(s, i, l, trailing_run, true)
 }
 
 /// o200k's optional contraction suffix `(?i:'s|'t|'re|'ve|'m|'ll|'d)?` at `e` (when `suffix`;

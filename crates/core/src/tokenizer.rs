@@ -23,6 +23,9 @@ pub struct Tokenizer {
 
 /// Pieces longer than this are not cached: long pieces rarely repeat and would bloat the cache.
 const MAX_CACHED_PIECE: usize = 64;
+/// A cache holding this many pieces is emptied before it grows further (bounds memory on
+/// endless streams of distinct pieces, e.g. random identifiers).
+const MAX_CACHED_PIECES: usize = 1 << 18;
 
 /// Per-call cache of piece -> ids for pieces that are not whole tokens (those are answered by the
 /// exact-match lookup, which is as cheap as a cache probe). Short pieces use integer keys.
@@ -54,6 +57,11 @@ impl PieceCache {
         };
         if let Some(&(start, len)) = hit {
             return sink(&self.store[start as usize..(start + len) as usize]);
+        }
+        if self.short.len() + self.long.len() >= MAX_CACHED_PIECES {
+            self.short.clear();
+            self.long.clear();
+            self.store.clear();
         }
         let start = self.store.len();
         bpe.encode_piece(piece, &mut self.store);
@@ -106,10 +114,10 @@ impl Tokenizer {
         text: &str,
         allowed: &SpecialSet,
         disallowed: &SpecialSet,
+        cache: &mut PieceCache,
         sink: &mut dyn FnMut(&[u32]),
     ) -> Result<()> {
         self.specials.check(text, disallowed)?;
-        let mut cache = PieceCache::default();
         self.specials.split(text, allowed, &mut |segment| {
             match segment {
                 Segment::Special(id) => sink(&[id]),
@@ -126,16 +134,62 @@ impl Tokenizer {
     /// Encodes `text`. Specials in `allowed` become their ids; text matching a special in
     /// `disallowed` is an error; other special-looking text is encoded as ordinary text.
     pub fn encode(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<Vec<u32>> {
+        self.encode_cached(text, allowed, disallowed, &mut PieceCache::default())
+    }
+
+    fn encode_cached(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        cache: &mut PieceCache,
+    ) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 4 + 1);
-        self.visit(text, allowed, disallowed, &mut |ids| out.extend_from_slice(ids))?;
+        self.visit(text, allowed, disallowed, cache, &mut |ids| {
+            out.extend_from_slice(ids)
+        })?;
         Ok(out)
+    }
+
+    fn count_cached(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        cache: &mut PieceCache,
+    ) -> Result<usize> {
+        let mut n = 0usize;
+        self.visit(text, allowed, disallowed, cache, &mut |ids| n += ids.len())?;
+        Ok(n)
+    }
+
+    /// `f` over many texts on `threads` threads, in input order. Each worker keeps one piece cache
+    /// for all the texts it encodes, as a single long text would: measured on 6,000 English
+    /// paragraphs (cl100k, 1 thread), a fresh cache per paragraph was ~25% slower than one
+    /// string of the same text.
+    fn map_batch<S, T, F>(&self, texts: &[S], threads: usize, f: F) -> Result<Vec<T>>
+    where
+        S: AsRef<str> + Sync,
+        T: Send,
+        F: Fn(&mut PieceCache, &str) -> Result<T> + Sync,
+    {
+        let results: Vec<Result<T>> = if threads <= 1 || texts.len() <= 1 {
+            let mut cache = PieceCache::default();
+            texts.iter().map(|t| f(&mut cache, t.as_ref())).collect()
+        } else {
+            thread_pool(threads)?.install(|| {
+                texts
+                    .par_iter()
+                    .map_init(PieceCache::default, |cache, t| f(cache, t.as_ref()))
+                    .collect()
+            })
+        };
+        results.into_iter().collect()
     }
 
     /// The number of tokens `encode` would return, without building the id list.
     pub fn count(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<usize> {
-        let mut n = 0usize;
-        self.visit(text, allowed, disallowed, &mut |ids| n += ids.len())?;
-        Ok(n)
+        self.count_cached(text, allowed, disallowed, &mut PieceCache::default())
     }
 
     /// Encodes many texts on `threads` threads; the result is in input order and identical to a
@@ -147,13 +201,9 @@ impl Tokenizer {
         disallowed: &SpecialSet,
         threads: usize,
     ) -> Result<Vec<Vec<u32>>> {
-        let one = |t: &S| self.encode(t.as_ref(), allowed, disallowed);
-        let results: Vec<Result<Vec<u32>>> = if threads <= 1 || texts.len() <= 1 {
-            texts.iter().map(one).collect()
-        } else {
-            thread_pool(threads)?.install(|| texts.par_iter().map(one).collect())
-        };
-        results.into_iter().collect()
+        self.map_batch(texts, threads, |cache, t| {
+            self.encode_cached(t, allowed, disallowed, cache)
+        })
     }
 
     /// Token counts of many texts, on `threads` threads (no id lists are built).
@@ -164,13 +214,9 @@ impl Tokenizer {
         disallowed: &SpecialSet,
         threads: usize,
     ) -> Result<Vec<usize>> {
-        let one = |t: &S| self.count(t.as_ref(), allowed, disallowed);
-        let results: Vec<Result<usize>> = if threads <= 1 || texts.len() <= 1 {
-            texts.iter().map(one).collect()
-        } else {
-            thread_pool(threads)?.install(|| texts.par_iter().map(one).collect())
-        };
-        results.into_iter().collect()
+        self.map_batch(texts, threads, |cache, t| {
+            self.count_cached(t, allowed, disallowed, cache)
+        })
     }
 
     /// The longest prefix of `text`, cut at a token boundary, whose encoding has at most

@@ -54,12 +54,16 @@ fn special_set(core: &Tokenizer, spec: &Bound<'_, PyAny>) -> PyResult<SpecialSet
             ))),
         };
     }
-    let ids: Vec<u32> = spec.extract()?;
+    let mut ids: Vec<u32> = spec.extract()?;
     if ids.is_empty() {
         return Ok(SpecialSet::Nothing);
     }
+    ids.sort_unstable(); // 256 Llama-3 specials: a binary search each, not a scan of the list each
     let table = core.specials().tokens();
-    let mask = table.iter().map(|(_, id)| ids.contains(id)).collect();
+    let mask = table
+        .iter()
+        .map(|(_, id)| ids.binary_search(id).is_ok())
+        .collect();
     Ok(SpecialSet::Only(mask))
 }
 
@@ -92,6 +96,12 @@ fn le_bytes<'py, T: LeBytes>(py: Python<'py>, values: &[T]) -> PyResult<Bound<'p
     })
 }
 
+/// The UTF-8 of each str, borrowed (no copy; the caller's list keeps them alive). A str with lone
+/// surrogates raises UnicodeEncodeError, which the Python layer answers by replacing them.
+fn str_views<'a>(texts: &'a [Bound<'_, PyString>]) -> PyResult<Vec<&'a str>> {
+    texts.iter().map(|t| t.to_str()).collect()
+}
+
 type StepSpec = (String, Option<String>, Option<String>, bool, bool);
 
 fn build_step(spec: StepSpec) -> Result<Step, Error> {
@@ -115,6 +125,19 @@ fn build_step(spec: StepSpec) -> Result<Step, Error> {
 #[pyclass(frozen, module = "tokenforge._core")]
 struct CoreTokenizer {
     inner: Tokenizer,
+}
+
+impl CoreTokenizer {
+    fn policy(
+        &self,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+    ) -> PyResult<(SpecialSet, SpecialSet)> {
+        Ok((
+            special_set(&self.inner, allowed)?,
+            special_set(&self.inner, disallowed)?,
+        ))
+    }
 }
 
 #[pymethods]
@@ -168,10 +191,7 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<u32>> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         py.detach(|| self.inner.encode(text, &a, &d))
             .map_err(|e| to_py(py, e))
     }
@@ -195,10 +215,7 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         py.detach(|| self.inner.count(text, &a, &d))
             .map_err(|e| to_py(py, e))
     }
@@ -206,32 +223,28 @@ impl CoreTokenizer {
     fn encode_batch(
         &self,
         py: Python<'_>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'_, PyString>>,
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
         num_threads: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
-        py.detach(|| self.inner.encode_batch(&texts, &a, &d, num_threads))
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let views = str_views(&texts)?;
+        py.detach(|| self.inner.encode_batch(&views, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
     }
 
     fn count_batch(
         &self,
         py: Python<'_>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'_, PyString>>,
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
         num_threads: usize,
     ) -> PyResult<Vec<usize>> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
-        py.detach(|| self.inner.count_batch(&texts, &a, &d, num_threads))
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let views = str_views(&texts)?;
+        py.detach(|| self.inner.count_batch(&views, &a, &d, num_threads))
             .map_err(|e| to_py(py, e))
     }
 
@@ -243,10 +256,7 @@ impl CoreTokenizer {
         allowed: &Bound<'_, PyAny>,
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
+        let (a, d) = self.policy(allowed, disallowed)?;
         py.detach(|| {
             self.inner
                 .truncate(text, max_tokens, &a, &d)
@@ -266,12 +276,8 @@ impl CoreTokenizer {
         num_threads: usize,
         separator: Option<u32>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let (a, d) = (
-            special_set(&self.inner, allowed)?,
-            special_set(&self.inner, disallowed)?,
-        );
-        // Borrow the UTF-8 of each str (no copy); the list keeps them alive.
-        let views: Vec<&str> = texts.iter().map(|t| t.to_str()).collect::<PyResult<_>>()?;
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let views = str_views(&texts)?;
         let (ids, offsets) = py
             .detach(|| {
                 self.inner
@@ -315,6 +321,12 @@ impl CoreTokenizer {
             .vocab()
             .map(|(b, id)| (PyBytes::new(py, b), id))
             .collect()
+    }
+
+    /// Canonical bytes of the model tables (see `Bpe::canonical_bytes`), for fingerprints.
+    fn model_canonical_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let bytes = py.detach(|| self.inner.bpe().canonical_bytes());
+        PyBytes::new(py, &bytes)
     }
 
     /// `(left, right, priority, merged)` for every merge, by priority.
