@@ -124,10 +124,6 @@ def hf_reference(name: str) -> tokenizers.Tokenizer:
     return tokenizers.Tokenizer.from_str(json.dumps(doc))
 
 
-def hf_encode(tok: tokenizers.Tokenizer) -> Callable[[str], list[int]]:
-    return lambda text: tok.encode(text, add_special_tokens=False).ids
-
-
 def hf_encode_batch(tok: tokenizers.Tokenizer) -> Callable[[list[str]], list[list[int]]]:
     """HF's own parallel batch call (its per-text results equal `encode`'s)."""
     return lambda texts: [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
