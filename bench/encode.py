@@ -56,6 +56,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+# numpy's OpenBLAS starts one spinning thread per core when imported; in the 2-thread rows it would
+# compete with the threads being measured (1.4% of a 2-thread tokenforge profile), for every library.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 LIBRARIES = ("tiktoken", "tokenforge", "tokenizers", "kitoken", "quicktok")
 DEFAULT_VOCABS = ("cl100k_base", "o200k_base")
 QUICK_MB = 0.5

@@ -1,5 +1,7 @@
 //! Times the engine alone (no Python) on a text file: `cargo run --release --example encode_file --
-//! VOCAB.tiktoken PATTERN_NAME TEXT_FILE [REPEATS]`. Used to profile the encoder (e.g. under `perf`).
+//! VOCAB.tiktoken PRESET TEXT_FILE [REPEATS [THREADS]]`. With THREADS, the file is split into
+//! paragraphs (blank lines) and encoded as one batch on that many threads. Used to profile the
+//! encoder (e.g. under `perf`) and to see how the batch path scales without Python in the way.
 
 use std::time::Instant;
 
@@ -34,7 +36,7 @@ fn decode_base64(s: &str) -> Vec<u8> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: encode_file VOCAB.tiktoken PRESET TEXT_FILE [REPEATS]");
+        eprintln!("usage: encode_file VOCAB.tiktoken PRESET TEXT_FILE [REPEATS [THREADS]]");
         std::process::exit(2);
     }
     let vocab: Vec<(Vec<u8>, u32)> = std::fs::read_to_string(&args[1])
@@ -64,14 +66,26 @@ fn main() {
     );
     let text = std::fs::read_to_string(&args[3]).expect("read text");
     let repeats: usize = args.get(4).map_or(5, |r| r.parse().expect("repeats"));
+    let threads: Option<usize> = args.get(5).map(|t| t.parse().expect("threads"));
+    let paragraphs: Vec<&str> = text.split_inclusive("\n\n").collect();
     let mut best = f64::MAX;
     let mut n = 0;
     for _ in 0..repeats {
         let t = Instant::now();
-        n = tok
-            .encode(&text, &SpecialSet::Nothing, &SpecialSet::Nothing)
-            .unwrap()
-            .len();
+        n = match threads {
+            None => tok.encode(&text, &SpecialSet::Nothing, &SpecialSet::Nothing),
+            Some(threads) => tok
+                .encode_batch_flat(
+                    &paragraphs,
+                    &SpecialSet::Nothing,
+                    &SpecialSet::Nothing,
+                    threads,
+                    None,
+                )
+                .map(|(ids, _)| ids),
+        }
+        .unwrap()
+        .len();
         best = best.min(t.elapsed().as_secs_f64());
     }
     println!(

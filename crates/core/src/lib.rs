@@ -6,6 +6,7 @@
 //! feeding a trainer ([`train`]).
 
 pub mod bpe;
+mod cache;
 pub mod charclass;
 pub mod count;
 pub mod error;

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
-use crate::bpe::{short_key, Bpe};
+use crate::bpe::Bpe;
+use crate::cache::{CachePool, PieceCache};
 use crate::error::{Error, Result};
 use crate::normalize::{normalize, Normalizer};
 use crate::pretokenize::PreTokenizer;
@@ -19,59 +19,7 @@ pub struct Tokenizer {
     pretokenizer: PreTokenizer,
     normalizers: Vec<Normalizer>,
     specials: SpecialTokens,
-}
-
-/// Pieces longer than this are not cached: long pieces rarely repeat and would bloat the cache.
-const MAX_CACHED_PIECE: usize = 64;
-/// A cache holding this many pieces is emptied before it grows further (bounds memory on
-/// endless streams of distinct pieces, e.g. random identifiers).
-const MAX_CACHED_PIECES: usize = 1 << 18;
-
-/// Per-call cache of piece -> ids for pieces that are not whole tokens (those are answered by the
-/// exact-match lookup, which is as cheap as a cache probe). Short pieces use integer keys.
-#[derive(Default)]
-struct PieceCache {
-    short: FxHashMap<(u64, u64), (u32, u32)>,
-    long: FxHashMap<Box<[u8]>, (u32, u32)>,
-    store: Vec<u32>,
-    scratch: Vec<u32>,
-}
-
-impl PieceCache {
-    #[inline]
-    fn encode(&mut self, bpe: &Bpe, piece: &[u8], sink: &mut dyn FnMut(&[u32])) {
-        if bpe.exact_match() {
-            if let Some(id) = bpe.token_id(piece) {
-                return sink(&[id]);
-            }
-        }
-        if piece.len() > MAX_CACHED_PIECE {
-            self.scratch.clear();
-            bpe.encode_piece(piece, &mut self.scratch);
-            return sink(&self.scratch);
-        }
-        let key = short_key(piece);
-        let hit = match key {
-            Some(k) => self.short.get(&k),
-            None => self.long.get(piece),
-        };
-        if let Some(&(start, len)) = hit {
-            return sink(&self.store[start as usize..(start + len) as usize]);
-        }
-        if self.short.len() + self.long.len() >= MAX_CACHED_PIECES {
-            self.short.clear();
-            self.long.clear();
-            self.store.clear();
-        }
-        let start = self.store.len();
-        bpe.encode_piece(piece, &mut self.store);
-        let entry = (start as u32, (self.store.len() - start) as u32);
-        match key {
-            Some(k) => self.short.insert(k, entry),
-            None => self.long.insert(piece.into(), entry),
-        };
-        sink(&self.store[start..]);
-    }
+    caches: CachePool,
 }
 
 impl Tokenizer {
@@ -86,6 +34,7 @@ impl Tokenizer {
             pretokenizer,
             normalizers,
             specials,
+            caches: CachePool::default(),
         }
     }
 
@@ -134,7 +83,8 @@ impl Tokenizer {
     /// Encodes `text`. Specials in `allowed` become their ids; text matching a special in
     /// `disallowed` is an error; other special-looking text is encoded as ordinary text.
     pub fn encode(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<Vec<u32>> {
-        self.encode_cached(text, allowed, disallowed, &mut PieceCache::default())
+        self.caches
+            .with(0, |cache| self.encode_cached(text, allowed, disallowed, cache))
     }
 
     fn encode_cached(
@@ -163,10 +113,8 @@ impl Tokenizer {
         Ok(n)
     }
 
-    /// `f` over many texts on `threads` threads, in input order. Each worker keeps one piece cache
-    /// for all the texts it encodes, as a single long text would: measured on 6,000 English
-    /// paragraphs (cl100k, 1 thread), a fresh cache per paragraph was ~25% slower than one
-    /// string of the same text.
+    /// `f` over many texts on `threads` threads, in input order. Each worker uses its own cache
+    /// slot for all the texts it encodes (see the performance notes in `cache.rs`).
     fn map_batch<S, T, F>(&self, texts: &[S], threads: usize, f: F) -> Result<Vec<T>>
     where
         S: AsRef<str> + Sync,
@@ -174,13 +122,16 @@ impl Tokenizer {
         F: Fn(&mut PieceCache, &str) -> Result<T> + Sync,
     {
         let results: Vec<Result<T>> = if threads <= 1 || texts.len() <= 1 {
-            let mut cache = PieceCache::default();
-            texts.iter().map(|t| f(&mut cache, t.as_ref())).collect()
+            self.caches
+                .with(0, |cache| texts.iter().map(|t| f(cache, t.as_ref())).collect())
         } else {
             thread_pool(threads)?.install(|| {
                 texts
                     .par_iter()
-                    .map_init(PieceCache::default, |cache, t| f(cache, t.as_ref()))
+                    .map(|t| {
+                        let worker = rayon::current_thread_index().unwrap_or(0);
+                        self.caches.with(worker, |cache| f(cache, t.as_ref()))
+                    })
                     .collect()
             })
         };
@@ -189,7 +140,8 @@ impl Tokenizer {
 
     /// The number of tokens `encode` would return, without building the id list.
     pub fn count(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<usize> {
-        self.count_cached(text, allowed, disallowed, &mut PieceCache::default())
+        self.caches
+            .with(0, |cache| self.count_cached(text, allowed, disallowed, cache))
     }
 
     /// Encodes many texts on `threads` threads; the result is in input order and identical to a
@@ -262,7 +214,13 @@ impl Tokenizer {
 
     /// Encodes many texts on `threads` threads into one flat id array plus `texts.len() + 1`
     /// offsets (text `i` is `ids[offsets[i]..offsets[i + 1]]`), appending `separator` after each
-    /// text when given (e.g. an end-of-text id).
+    /// text when given (e.g. an end-of-text id). The first failing text (in input order) decides
+    /// the error.
+    ///
+    /// Each worker appends its run of consecutive texts to one buffer; the runs are joined in
+    /// order. Measured from Python (2 MB in 6,005 paragraphs or 160 code files, 1 thread, best
+    /// of 15): an id list per text then a flattening copy took 1.39x the time of `count_batch` on
+    /// the same texts; runs take 1.07-1.16x (cl100k, o200k), and 2 threads run 1.76-1.84x faster.
     pub fn encode_batch_flat<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
@@ -271,17 +229,45 @@ impl Tokenizer {
         threads: usize,
         separator: Option<u32>,
     ) -> Result<(Vec<u32>, Vec<u64>)> {
-        let parts = self.encode_batch(texts, allowed, disallowed, threads)?;
-        let total: usize = parts.iter().map(|p| p.len() + separator.is_some() as usize).sum();
-        let mut ids = Vec::with_capacity(total);
-        let mut offsets = Vec::with_capacity(parts.len() + 1);
+        let append = |run: &mut FlatRun, cache: &mut PieceCache, text: &str| -> Result<()> {
+            self.visit(text, allowed, disallowed, cache, &mut |ids| {
+                run.ids.extend_from_slice(ids)
+            })?;
+            run.ids.extend(separator);
+            run.ends.push(run.ids.len() as u64);
+            Ok(())
+        };
+        let runs: Vec<Result<FlatRun>> = if threads <= 1 || texts.len() <= 1 {
+            let mut run = FlatRun::default();
+            let done = self.caches.with(0, |cache| {
+                texts.iter().try_for_each(|t| append(&mut run, cache, t.as_ref()))
+            });
+            vec![done.map(|()| run)]
+        } else {
+            thread_pool(threads)?.install(|| {
+                texts
+                    .par_iter()
+                    .fold(
+                        || Ok(FlatRun::default()),
+                        |run: Result<FlatRun>, t| {
+                            let mut run = run?;
+                            let worker = rayon::current_thread_index().unwrap_or(0);
+                            self.caches
+                                .with(worker, |cache| append(&mut run, cache, t.as_ref()))?;
+                            Ok(run)
+                        },
+                    )
+                    .collect()
+            })
+        };
+        let runs = runs.into_iter().collect::<Result<Vec<_>>>()?;
+        let mut ids = Vec::with_capacity(runs.iter().map(|r| r.ids.len()).sum());
+        let mut offsets = Vec::with_capacity(texts.len() + 1);
         offsets.push(0u64);
-        for part in parts {
-            ids.extend_from_slice(&part);
-            if let Some(sep) = separator {
-                ids.push(sep);
-            }
-            offsets.push(ids.len() as u64);
+        for run in runs {
+            let base = ids.len() as u64;
+            offsets.extend(run.ends.iter().map(|end| base + end));
+            ids.extend_from_slice(&run.ids);
         }
         Ok((ids, offsets))
     }
@@ -298,6 +284,13 @@ impl Tokenizer {
         }
         Ok(out)
     }
+}
+
+/// Ids of consecutive texts, and where each text ends in them.
+#[derive(Default)]
+struct FlatRun {
+    ids: Vec<u32>,
+    ends: Vec<u64>,
 }
 
 /// Thread pools by size, created once per process. A pool inherited through `fork` has no threads
@@ -397,5 +390,92 @@ mod tests {
             );
         }
         assert!(thread_pool(0).is_err());
+    }
+
+    fn texts() -> Vec<String> {
+        (0..500)
+            .map(|i| format!("hello {i} world {} wor{}ld", "hell".repeat(i % 7), i % 13))
+            .collect()
+    }
+
+    #[test]
+    fn flat_batch_equals_loop_on_any_thread_count() {
+        let t = toy();
+        let texts = texts();
+        let (none, nothing) = (&SpecialSet::Nothing, &SpecialSet::Nothing);
+        let looped: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|x| t.encode(x, none, nothing).unwrap())
+            .collect();
+        for threads in [1, 2, 3] {
+            for separator in [None, Some(1000)] {
+                let (ids, offsets) = t
+                    .encode_batch_flat(&texts, none, nothing, threads, separator)
+                    .unwrap();
+                assert_eq!(offsets.len(), texts.len() + 1);
+                assert_eq!(*offsets.last().unwrap() as usize, ids.len());
+                for (i, expected) in looped.iter().enumerate() {
+                    let got = &ids[offsets[i] as usize..offsets[i + 1] as usize];
+                    let (body, tail) = got.split_at(expected.len());
+                    assert_eq!(body, &expected[..]);
+                    assert_eq!(tail, separator.as_slice());
+                }
+            }
+        }
+        let empty: [&str; 0] = [];
+        assert_eq!(
+            t.encode_batch_flat(&empty, none, nothing, 2, None).unwrap(),
+            (vec![], vec![0])
+        );
+    }
+
+    #[test]
+    fn first_failing_text_decides_the_batch_error() {
+        let t = toy();
+        let mut texts = texts();
+        texts[123] = "ab<|eot|>".into();
+        texts[400] = "<|eot|>".into();
+        for threads in [1, 2] {
+            let err = t
+                .encode_batch_flat(&texts, &SpecialSet::Nothing, &SpecialSet::All, threads, None)
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::DisallowedSpecial { position: 2, .. }),
+                "{err:?}"
+            );
+            let err = t
+                .encode_batch(&texts, &SpecialSet::Nothing, &SpecialSet::All, threads)
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::DisallowedSpecial { position: 2, .. }),
+                "{err:?}"
+            );
+        }
+    }
+
+    /// More callers than cache slots at once, and clones (which start with empty caches): every
+    /// caller still gets the ids of a fresh tokenizer.
+    #[test]
+    fn concurrent_callers_beyond_the_cache_slots_agree() {
+        let t = toy();
+        let texts = texts();
+        let (none, nothing) = (&SpecialSet::Nothing, &SpecialSet::Nothing);
+        let expected: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|x| toy().encode(x, none, nothing).unwrap())
+            .collect();
+        std::thread::scope(|scope| {
+            for k in 0..24 {
+                let (t, texts, expected) = (&t, &texts, &expected);
+                scope.spawn(move || {
+                    let clone = t.clone();
+                    for (i, text) in texts.iter().enumerate().skip(k % 5) {
+                        let tok = if i % 2 == 0 { t } else { &clone };
+                        assert_eq!(tok.encode(text, none, nothing).unwrap(), expected[i]);
+                        assert_eq!(tok.count(text, none, nothing).unwrap(), expected[i].len());
+                    }
+                });
+            }
+        });
     }
 }

@@ -1,0 +1,232 @@
+//! Memo of piece -> ids, kept by each tokenizer across calls.
+//!
+//! Performance notes (cl100k, 2 MB of English in 6,005 paragraphs, `count_batch`, best of 10
+//! calls on an idle 2-core machine):
+//! - A fresh cache per rayon job (`map_init`) made 2 threads no faster than 1 (81 vs 81 MB/s):
+//!   every job re-learned the same words, so 2 threads burned 2x the CPU. One cache per worker,
+//!   reused by all the worker's texts: 113 MB/s at 2 threads (1.4x).
+//! - Keeping the caches in the tokenizer across calls (a corpus is encoded as a stream of batch
+//!   calls with the same Zipfian vocabulary of pieces) removes the warm-up from every later call.
+//! - A cache per slot with `try_lock`, not one shared map: workers never wait for each other,
+//!   and a slot is an uncontended lock (~20 ns) per text.
+
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use rustc_hash::FxHashMap;
+
+use crate::bpe::{short_key, Bpe};
+
+/// Pieces longer than this are not cached: long pieces rarely repeat and would bloat the cache.
+const MAX_CACHED_PIECE: usize = 64;
+/// A cache holding this many pieces is emptied before it grows further (bounds memory on
+/// endless streams of distinct pieces, e.g. random identifiers): about 10 MB per cache.
+const MAX_CACHED_PIECES: usize = 1 << 18;
+/// Caches kept per tokenizer: callers beyond this many at once get a temporary cache.
+const SLOTS: usize = 16;
+
+/// Entries of the direct-mapped front cache (see [`PieceCache`]).
+const HOT_BITS: u32 = 12;
+/// Longest result the front cache holds inline.
+const HOT_IDS: usize = 3;
+
+/// One front-cache entry: 32 bytes, two to a cache line.
+#[derive(Clone, Copy, Default)]
+struct HotEntry {
+    key: (u64, u64),
+    len: u32,
+    ids: [u32; HOT_IDS],
+}
+
+/// Piece -> ids, in two levels.
+///
+/// The front is a small direct-mapped table of recent short pieces and their ids, whatever
+/// answered them (the vocabulary or a merge), which stays in the core's L2 cache while the
+/// vocabulary's hash table (4 MB for o200k) does not; the exact-match probe was 31% of an o200k
+/// encode. Measured A/B (pure Rust, 2 MB, best of 50, several processes each): code o200k 35.4 ->
+/// 32.5 ms, cl100k 27.6 -> 24.8 ms; English 3-6% less. 2^10 and 2^12 entries did the same, 2^8 and
+/// 2^14 less well. Behind it, [`MergedPieces`].
+pub(crate) struct PieceCache {
+    hot: Box<[HotEntry]>,
+    merged: MergedPieces,
+}
+
+impl Default for PieceCache {
+    fn default() -> Self {
+        PieceCache {
+            // Every piece is non-empty, so the all-zero key (that of the empty string) never hits.
+            hot: vec![HotEntry::default(); 1 << HOT_BITS].into_boxed_slice(),
+            merged: MergedPieces::default(),
+        }
+    }
+}
+
+#[inline(always)]
+fn hot_index(key: (u64, u64)) -> usize {
+    let mixed = (key.0 ^ key.1.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> (64 - HOT_BITS)) as usize
+}
+
+impl PieceCache {
+    #[inline]
+    pub(crate) fn encode(&mut self, bpe: &Bpe, piece: &[u8], sink: &mut dyn FnMut(&[u32])) {
+        let Some(key) = short_key(piece) else {
+            return self.merged.encode(bpe, piece, None, sink);
+        };
+        let entry = &mut self.hot[hot_index(key)];
+        if entry.key == key {
+            return sink(&entry.ids[..entry.len as usize]);
+        }
+        self.merged.encode(bpe, piece, Some(key), &mut |ids| {
+            if ids.len() <= HOT_IDS {
+                entry.key = key;
+                entry.len = ids.len() as u32;
+                entry.ids[..ids.len()].copy_from_slice(ids);
+            }
+            sink(ids)
+        });
+    }
+}
+
+/// Pieces that are not whole tokens, with the ids their merges gave (whole tokens are answered
+/// by the exact-match lookup, as cheaply as a probe here would be). Short pieces use integer keys.
+#[derive(Default)]
+struct MergedPieces {
+    short: FxHashMap<(u64, u64), (u32, u32)>,
+    long: FxHashMap<Box<[u8]>, (u32, u32)>,
+    store: Vec<u32>,
+    scratch: Vec<u32>,
+}
+
+impl MergedPieces {
+    /// `key` is `short_key(piece)`, computed by the caller.
+    #[inline]
+    fn encode(&mut self, bpe: &Bpe, piece: &[u8], key: Option<(u64, u64)>, sink: &mut dyn FnMut(&[u32])) {
+        if bpe.exact_match() {
+            if let Some(id) = bpe.token_id(piece) {
+                return sink(&[id]);
+            }
+        }
+        if piece.len() > MAX_CACHED_PIECE {
+            self.scratch.clear();
+            bpe.encode_piece(piece, &mut self.scratch);
+            return sink(&self.scratch);
+        }
+        let hit = match key {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(piece),
+        };
+        if let Some(&(start, len)) = hit {
+            return sink(&self.store[start as usize..(start + len) as usize]);
+        }
+        if self.short.len() + self.long.len() >= MAX_CACHED_PIECES {
+            self.short.clear();
+            self.long.clear();
+            self.store.clear();
+        }
+        let start = self.store.len();
+        bpe.encode_piece(piece, &mut self.store);
+        let entry = (start as u32, (self.store.len() - start) as u32);
+        match key {
+            Some(k) => self.short.insert(k, entry),
+            None => self.long.insert(piece.into(), entry),
+        };
+        sink(&self.store[start..]);
+    }
+}
+
+/// The caches of one tokenizer. Results never depend on cache contents, so sharing them does not
+/// make a tokenizer observably mutable; a clone starts with empty caches.
+pub(crate) struct CachePool {
+    slots: Box<[Slot]>,
+}
+
+/// One cache, alone on its cache lines: with slots packed side by side, two workers writing
+/// their own map lengths invalidated each other's lines and 2 threads ran at 1.1x one thread
+/// (pure Rust, cl100k, 2 MB English in 6,005 paragraphs: 23.1 -> 20.6 ms); padded, at 1.8x.
+#[repr(align(128))]
+#[derive(Default)]
+struct Slot(Mutex<PieceCache>);
+
+impl Default for CachePool {
+    fn default() -> Self {
+        CachePool {
+            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+        }
+    }
+}
+
+impl Clone for CachePool {
+    fn clone(&self) -> Self {
+        CachePool::default()
+    }
+}
+
+impl std::fmt::Debug for CachePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachePool")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+impl CachePool {
+    /// Runs `f` with a free cache, trying slot `hint` first (a rayon worker passes its index, so
+    /// it finds its own slot free at once); when every slot is busy, with a temporary cache.
+    pub(crate) fn with<T>(&self, hint: usize, f: impl FnOnce(&mut PieceCache) -> T) -> T {
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[(hint + i) % self.slots.len()].0;
+            let guard: Option<MutexGuard<'_, PieceCache>> = match slot.try_lock() {
+                Ok(guard) => Some(guard),
+                // A panic while encoding cannot leave a cache inconsistent with the vocabulary
+                // (entries are inserted after they are complete), so a poisoned slot is reused.
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut cache) = guard {
+                return f(&mut cache);
+            }
+        }
+        f(&mut PieceCache::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces of every length class, far more than the front table holds, so entries collide
+    /// and are replaced: each answer, first or repeated, equals an uncached merge.
+    #[test]
+    fn cached_answers_equal_uncached_merges() {
+        let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        for (i, t) in ["ab", "abc", "bc", "cd", "abcd", "dab", "abcdabcd"]
+            .iter()
+            .enumerate()
+        {
+            vocab.push((t.as_bytes().to_vec(), 256 + i as u32));
+        }
+        let bpe = Bpe::from_ranks(vocab).unwrap();
+        let mut state = 7u64;
+        let pieces: Vec<Vec<u8>> = (0..20_000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let len = 1 + (state >> 33) as usize % 80;
+                (0..len)
+                    .map(|j| b"abcd "[((state >> (j % 50)) % 5) as usize])
+                    .collect()
+            })
+            .collect();
+        let mut cache = PieceCache::default();
+        for _ in 0..2 {
+            for piece in &pieces {
+                let mut expected = Vec::new();
+                bpe.encode_piece(piece, &mut expected);
+                let mut got = Vec::new();
+                cache.encode(&bpe, piece, &mut |ids| got.extend_from_slice(ids));
+                assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(piece));
+            }
+        }
+    }
+}
