@@ -355,10 +355,13 @@ def run_vocab(
 
     rows: list[Row] = []
     for text_name, (documents, joined) in texts.items():
+        # Every (mode, library) of one text is timed in the same rounds, so a burst of load
+        # elsewhere on the machine slows one round of every row rather than all runs of one row,
+        # and the 1-thread and N-thread rows of a library are compared under the same conditions.
+        group: list[tuple[Row, Peer, Callable[[], Any]]] = []
         for mode, mode_threads in (("single", 1), ("batch", 1), ("batch", threads)):
             inputs: list[str] = [joined] if mode == "single" else documents
             megabytes = sum(len(t.encode("utf-8")) for t in inputs) / 1e6
-            group: list[tuple[Row, Peer, Callable[[], Any]]] = []
             reference: BatchIds | None = None
             # Warm-up call of each library, whose output is checked against tiktoken's.
             for library in libraries:
@@ -401,25 +404,30 @@ def run_vocab(
                 del ids
                 group.append((row, peer, call))
             reference = None
-            # Timed runs in rounds over the libraries, so a burst of load elsewhere on the machine
-            # slows one round of every library rather than all runs of one.
-            for _ in range(repeat):
-                for row, peer, call in group:
-                    if row.status != "ok":
-                        continue
-                    try:
-                        peer.before(mode_threads)
-                        row.times_s.append(round(time_once(call), 6))
-                    except Exception as exc:
-                        row.status = f"failed: {_short(exc)}"
-            timed = [row for row, _, _ in group if row.status == "ok" and row.times_s]
-            for row in timed:
-                row.best_mb_s = megabytes / min(row.times_s)
-                row.median_mb_s = megabytes / statistics.median(row.times_s)
-            base = next((row.best_mb_s for row in timed if row.library == "tiktoken"), None)
-            for row in timed:
-                if base and row.best_mb_s is not None:
-                    row.ratio_to_tiktoken = row.best_mb_s / base
+        for _ in range(repeat):
+            for row, peer, call in group:
+                if row.status != "ok":
+                    continue
+                try:
+                    peer.before(row.threads)
+                    row.times_s.append(round(time_once(call), 6))
+                except Exception as exc:
+                    row.status = f"failed: {_short(exc)}"
+        timed = [row for row, _, _ in group if row.status == "ok" and row.times_s]
+        for row in timed:
+            row.best_mb_s = row.megabytes / min(row.times_s)
+            row.median_mb_s = row.megabytes / statistics.median(row.times_s)
+        for row in timed:
+            base = next(
+                (
+                    r.best_mb_s
+                    for r in timed
+                    if r.library == "tiktoken" and (r.mode, r.threads) == (row.mode, row.threads)
+                ),
+                None,
+            )
+            if base and row.best_mb_s is not None:
+                row.ratio_to_tiktoken = row.best_mb_s / base
     return rows
 
 
@@ -548,6 +556,48 @@ def format_table(rows: Sequence[Row]) -> str:
             lines.append("")
         previous = key
         lines.append(fmt(cells, is_status))
+    return "\n".join(lines)
+
+
+def summarize(rows: Sequence[Row], threads: int) -> list[dict[str, Any]]:
+    """Per vocabulary and text: tokenforge over the fastest other library in each mode, and each
+    library's N-thread batch speed over its 1-thread batch speed (both from the same rounds)."""
+    best = {(r.vocab, r.text, r.mode, r.threads, r.library): r.best_mb_s for r in rows if r.best_mb_s}
+    out: list[dict[str, Any]] = []
+    for vocab, text in dict.fromkeys((r.vocab, r.text) for r in rows if r.best_mb_s):
+        entry: dict[str, Any] = {"vocab": vocab, "text": text}
+        entry["tokenforge_over_fastest_peer"], entry["scaling"] = {}, {}
+        for mode, n in (("single", 1), ("batch", 1), ("batch", threads)):
+            ours = best.get((vocab, text, mode, n, "tokenforge"))
+            peers = {
+                lib: v for (vv, t, m, k, lib), v in best.items() if (vv, t, m, k) == (vocab, text, mode, n)
+            }
+            peers.pop("tokenforge", None)
+            if ours and peers:
+                fastest = max(peers, key=lambda lib: peers[lib])
+                entry["tokenforge_over_fastest_peer"][f"{mode} x{n}"] = {
+                    "peer": fastest,
+                    "ratio": round(ours / peers[fastest], 3),
+                }
+        for lib in dict.fromkeys(r.library for r in rows):
+            one = best.get((vocab, text, "batch", 1, lib))
+            many = best.get((vocab, text, "batch", threads, lib))
+            if one and many and threads > 1:
+                entry["scaling"][lib] = round(many / one, 3)
+        out.append(entry)
+    return out
+
+
+def format_summary(summary: Sequence[dict[str, Any]], threads: int) -> str:
+    lines = []
+    for e in summary:
+        vs = ", ".join(
+            f"{mode} {v['ratio']:.2f}x {v['peer']}" for mode, v in e["tokenforge_over_fastest_peer"].items()
+        )
+        scaling = ", ".join(f"{lib} {v:.2f}x" for lib, v in e["scaling"].items())
+        lines.append(f"  {e['vocab']:<12} {e['text']:<8} tokenforge vs fastest peer: {vs}")
+        if scaling:
+            lines.append(f"  {'':<12} {'':<8} batch x{threads} over batch x1: {scaling}")
     return "\n".join(lines)
 
 
@@ -681,6 +731,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"~{args.mb:g} MB per text ({sizes})"
     )
     print(format_table(rows))
+    summary = summarize(rows, args.threads)
+    if summary:
+        print("\nsummary (ratios of best MB/s):\n" + format_summary(summary, args.threads))
     notes = format_notes(rows)
     if notes:
         print("notes:\n" + notes)
@@ -715,6 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, (docs, joined) in texts.items()
         },
         "rows": [asdict(r) for r in rows],
+        "summary": summary,
         "worst_cases": worst,
         "corpus": corpus,
     }

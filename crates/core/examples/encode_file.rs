@@ -82,7 +82,7 @@ fn main() {
                     threads,
                     None,
                 )
-                .map(|(ids, _)| ids),
+                .map(|batch| batch.into_ids()),
         }
         .unwrap()
         .len();

@@ -23,5 +23,5 @@ pub use error::{Error, Result};
 pub use normalize::Normalizer;
 pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
 pub use special::{SpecialSet, SpecialTokens};
-pub use tokenizer::Tokenizer;
+pub use tokenizer::{FlatBatch, Tokenizer};
 pub use train::{BpeTrainer, TrainOptions};
