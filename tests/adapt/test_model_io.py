@@ -107,9 +107,23 @@ def test_extend_with_an_extended_tokenizer_and_its_checks(make_model, tmp_path, 
         extend(model, old_tok, new_tok, tmp_path / "e2")
     with pytest.raises(tf.InvalidArgumentError, match="pre-tokenizer splits"):
         extend_tokenizer(old_tok, ["two words"])
-    if not hasattr(tf, "train"):
-        with pytest.raises(tf.UnsupportedTokenizerError, match=r"tokenforge\.train"):
-            extend(model, old_tok, str(tmp_path / "corpus.txt"), tmp_path / "e3", n_new_tokens=10)
+
+
+def test_extend_from_a_corpus_trains_new_tokens(make_model, tmp_path, old_tok, emb) -> None:
+    model = make_model(tied=True)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("zebra quartz zebra quartz zebras\n" * 50, encoding="utf-8")
+    result = extend(model, None, str(corpus), tmp_path / "ext", n_new_tokens=5, method="mean")
+    tok = result.tokenizer
+    assert tok.n_vocab == old_tok.n_vocab + len(result.new_ids) and 1 <= len(result.new_ids) <= 5
+    for i in range(old_tok.n_vocab):
+        assert tok.decode_single_token_bytes(i) == old_tok.decode_single_token_bytes(i)
+    assert len(tok.encode(" zebra")) < len(old_tok.encode(" zebra"))
+    new_emb = _load_dir(tmp_path / "ext")["model.embed_tokens.weight"]
+    assert new_emb[: old_tok.n_vocab].tobytes() == emb.tobytes()
+    assert tf.load(tmp_path / "ext").encode("zebra quartz") == tok.encode("zebra quartz")
+    with pytest.raises(tf.InvalidArgumentError, match="n_new_tokens"):
+        extend(model, None, str(corpus), tmp_path / "e4")
 
 
 def test_model_errors_are_clear(make_model, tmp_path, new_tok) -> None:

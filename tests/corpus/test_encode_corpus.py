@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zstandard
 
 import tokenforge as tf
 from tokenforge import data
@@ -37,10 +38,18 @@ def _write_inputs(root: Path, docs: list[str]) -> list[Path]:
     jsonl.write_text(
         "".join(json.dumps({"text": d, "id": i}) + "\n" for i, d in enumerate(docs[third : 2 * third]))
     )
+    rest = docs[2 * third :]
     gz = root / "c.jsonl.gz"
     with gzip.open(gz, "wt", encoding="utf-8") as f:
-        f.writelines(json.dumps({"text": d}) + "\n" for d in docs[2 * third :])
-    return [txt, jsonl, gz]
+        f.writelines(json.dumps({"text": d}) + "\n" for d in rest[: len(rest) // 2])
+    zst = root / "d.jsonl.zst"
+    records = "".join(json.dumps({"text": d}) + "\n" for d in rest[len(rest) // 2 :])
+    zst.write_bytes(zstandard.ZstdCompressor().compress(records.encode("utf-8")))
+    # Not corpus files: a directory search skips them.
+    (root / "notes.bin").write_bytes(b"\x00\xff binary")
+    (root / ".cache").mkdir(exist_ok=True)
+    (root / ".cache" / "stale.txt").write_text("never read\n", encoding="utf-8")
+    return [txt, jsonl, gz, zst]
 
 
 def _decoded(tok: tf.Tokenizer, out: Path, eos: int | None) -> list[str]:
@@ -129,8 +138,10 @@ def test_bad_inputs(tmp_path: Path, cl100k: tf.Tokenizer) -> None:
     empty.write_text("\n\n")
     with pytest.raises(tf.CorpusError, match="no documents"):
         encode_corpus(cl100k, [empty], tmp_path / "o6")
-    with pytest.raises(tf.CorpusError, match="no such file"):
+    with pytest.raises(tf.CorpusError, match="matches no files"):
         encode_corpus(cl100k, [tmp_path / "missing*.txt"], tmp_path / "o7")
+    with pytest.raises(tf.CorpusError, match="not a file, a directory or a glob"):
+        encode_corpus(cl100k, [tmp_path / "missing.txt"], tmp_path / "o7")
 
     huge = tmp_path / "huge.txt"
     huge.write_text("x" * 5000 + "\n")

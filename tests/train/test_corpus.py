@@ -47,6 +47,10 @@ def test_all_input_kinds_count_the_same(corpus_dir: Path, tmp_path: Path) -> Non
     with gzip.open(tmp_path / "docs.jsonl.gz", "wt", encoding="utf-8") as f:
         f.write(jsonl.read_text(encoding="utf-8"))
     assert _fingerprint(tmp_path / "docs.jsonl.gz", field="body") == expected
+    zstandard = pytest.importorskip("zstandard", reason="make test installs zstandard")
+    zst = tmp_path / "docs.txt.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress("".join(DOCS).encode("utf-8")))
+    assert _fingerprint(zst) == _fingerprint(["".join(DOCS)])
     assert _fingerprint(iter(DOCS)) == expected  # any iterable, read once
 
 

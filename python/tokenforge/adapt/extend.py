@@ -8,8 +8,8 @@ Three ways to say what to add (``new_tokens_or_corpus``):
 - an already-extended :class:`~tokenforge.Tokenizer` whose first ``n_vocab`` ids are the old ones
   (checked: same bytes, same special tokens);
 - a list of token strings: :func:`extend_tokenizer` appends each as a BPE merge chain;
-- a corpus path: the training-based extension (continue BPE training from the old merges), which
-  lives in ``tokenforge.train``; see :func:`_train_extension`, the seam where it plugs in.
+- a corpus path: continued BPE training from the old merges on that corpus
+  (:func:`tokenforge.train.extend`), adding ``n_new_tokens`` tokens.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, ModelFormatError, TokenforgeError, UnsupportedTokenizerError
+from ..errors import InvalidArgumentError, ModelFormatError, TokenforgeError
 from ..formats.bytelevel import bytes_to_token_str
 from ..tokenizer import Tokenizer
 from .embeddings import AuxSpace, TokenAdaptParams, TransplantResult, transplant
@@ -141,20 +141,11 @@ def _from_doc(doc: dict[str, Any], name: str) -> Tokenizer:
 
 
 def _train_extension(tokenizer: Tokenizer, corpus: str | os.PathLike[str], n_new_tokens: int) -> Tokenizer:
-    """SEAM: the training-based extension (continue BPE from the old merges on ``corpus``, keeping the
-    old ids) belongs to ``tokenforge.train``; when that module provides ``extend(tokenizer, corpus,
-    n_new_tokens)`` this calls it. Until then a clear error says what to pass instead."""
-    try:
-        from .. import train  # type: ignore[attr-defined]
-    except ImportError:
-        train = None
-    extend_fn = getattr(train, "extend", None)
-    if extend_fn is None:
-        raise UnsupportedTokenizerError(
-            "extending from a corpus needs the BPE trainer (tokenforge.train.extend), which this build does "
-            "not have; pass a list of token strings or an already-extended tokenizer instead"
-        )
-    return extend_fn(tokenizer, corpus, n_new_tokens)
+    """Continues BPE training from the tokenizer's own merges on ``corpus`` (see
+    :func:`tokenforge.train.extend`): old ids are kept, up to ``n_new_tokens`` tokens are added."""
+    from ..train.drivers import extend as train_extend
+
+    return train_extend(tokenizer, corpus, tokenizer.n_vocab + n_new_tokens)
 
 
 def extend(

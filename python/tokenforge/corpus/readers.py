@@ -1,6 +1,16 @@
-"""Streaming document readers for corpus inputs: ``.txt`` (one document per line), ``.jsonl`` (one
-JSON object per line, text in a field), optionally compressed with ``.gz`` or ``.zst``; directories
-and glob patterns expand to the files they hold, in sorted order.
+"""Corpus files: which files an input names, their format, and streaming document readers.
+
+Formats come from the file name: ``.jsonl``/``.ndjson``/``.json`` hold one JSON object per line
+(text in a field), anything else is text; a final ``.gz`` or ``.zst`` means compressed. Inputs
+expand the same way for every command (encode, train, count):
+
+- a file is read whatever its name (unknown extensions as text);
+- a directory is searched recursively for corpus files, i.e. names ending in one of
+  :data:`CORPUS_SUFFIXES` (optionally compressed), skipping hidden files and hidden directories;
+  a directory with none is an error that says what was looked for;
+- a glob pattern reads every file it matches;
+
+each in the given order, the files of a directory or glob sorted, so reading order is reproducible.
 
 Readers never hold a whole file: lines are read one at a time with a size limit, so a file with
 one enormous line is an error that names the line, not an out-of-memory crash.
@@ -20,14 +30,15 @@ from typing import BinaryIO
 
 from ..errors import CorpusError
 
-__all__ = ["DEFAULT_MAX_DOCUMENT_BYTES", "Source", "expand_inputs"]
+__all__ = ["CORPUS_SUFFIXES", "DEFAULT_MAX_DOCUMENT_BYTES", "Source", "expand_input", "expand_inputs"]
 
 #: Longest line (document) accepted; longer lines raise CorpusError (raise it with max_document_bytes).
 DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
-_TEXT_SUFFIXES = (".txt", ".text")
 _JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 _COMPRESSED = (".gz", ".zst")
+#: Names a directory search picks up (each also with ``.gz`` or ``.zst`` after it).
+CORPUS_SUFFIXES = (".txt", ".text", ".md", ".rst", *_JSONL_SUFFIXES)
 
 
 def _kind(path: Path) -> tuple[str, str | None]:
@@ -35,11 +46,7 @@ def _kind(path: Path) -> tuple[str, str | None]:
     suffixes = [s.lower() for s in path.suffixes]
     compression = suffixes[-1][1:] if suffixes and suffixes[-1] in _COMPRESSED else None
     base = suffixes[-2] if compression and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
-    if base in _JSONL_SUFFIXES:
-        return "jsonl", compression
-    if base in _TEXT_SUFFIXES or base == "":
-        return "txt", compression
-    return "txt", compression  # unknown extensions are read as text, one document per line
+    return ("jsonl" if base in _JSONL_SUFFIXES else "txt"), compression
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,12 @@ class Source:
     def describe(self) -> dict[str, object]:
         return {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
 
-    def open_binary(self) -> BinaryIO:
+    def open_streams(self) -> tuple[BinaryIO, BinaryIO]:
+        """``(decompressed stream, raw file)``, the same object for an uncompressed file; the raw
+        file's position is how far a compressed file has been consumed. Close both."""
         raw = open(self.path, "rb")
         if self.compression == "gz":
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+            return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
         if self.compression == "zst":
             try:
                 import zstandard
@@ -67,8 +76,8 @@ class Source:
                 raise CorpusError(
                     f"{self.path}: reading .zst needs the 'zstandard' package (pip install zstandard)"
                 ) from exc
-            return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[return-value]
-        return raw
+            return zstandard.ZstdDecompressor().stream_reader(raw), raw  # type: ignore[return-value]
+        return raw, raw
 
     def documents(
         self,
@@ -85,7 +94,8 @@ class Source:
         ``"replace"``: U+FFFD).
         """
         seen = 0
-        with self.open_binary() as stream:
+        stream, raw = self.open_streams()
+        with raw, stream:
             reader = io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream
             lineno = 0
             while True:
@@ -98,14 +108,16 @@ class Source:
                         f"{self.path}, line {lineno}: a document longer than {max_document_bytes} bytes; "
                         "split the input or raise max_document_bytes (--max-document-mb)"
                     )
-                text = self._document(line, lineno, field, errors)
+                text = self.parse_line(line, lineno, field, errors)
                 if not text:
                     continue
                 seen += 1
                 if seen > skip:
                     yield text
 
-    def _document(self, line: bytes, lineno: int, field: str, errors: str) -> str:
+    def parse_line(self, line: bytes, lineno: int, field: str = "text", errors: str = "strict") -> str:
+        """The document in one line of this file ("" for none): the line itself for text, the
+        ``field`` of its JSON object for JSONL. Bad UTF-8, JSON or fields raise CorpusError."""
         try:
             decoded = line.decode("utf-8", errors=errors)
         except UnicodeDecodeError as exc:
@@ -128,7 +140,10 @@ class Source:
             )
         if field not in record:
             keys = ", ".join(sorted(map(str, record))[:10])
-            raise CorpusError(f"{self.path}, line {lineno}: no field {field!r} (fields: {keys}); use --field")
+            raise CorpusError(
+                f"{self.path}, line {lineno}: no field {field!r} (found: {keys}); "
+                "choose the text field with field=... (CLI: --field)"
+            )
         value = record[field]
         if value is None:
             return ""
@@ -147,24 +162,43 @@ def _source(path: Path) -> Source:
     )
 
 
+def _is_corpus_file(path: Path, root: Path) -> bool:
+    if any(part.startswith(".") for part in path.relative_to(root).parts):
+        return False
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in CORPUS_SUFFIXES
+
+
+def expand_input(item: str | os.PathLike[str]) -> list[Source]:
+    """Files named by one input: a file, a directory searched for corpus files, or a glob."""
+    text = os.fspath(item)
+    if not text:
+        raise CorpusError("an empty string is not a corpus path")
+    path = Path(text)
+    if path.is_file():
+        return [_source(path)]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_corpus_file(p, path))
+        if not files:
+            looked_for = ", ".join(CORPUS_SUFFIXES)
+            raise CorpusError(
+                f"{text}: the directory holds no corpus files (looked for {looked_for}, also .gz/.zst, "
+                "outside hidden folders); name other files explicitly"
+            )
+        return [_source(p) for p in files]
+    if any(c in text for c in "*?["):
+        matches = sorted(Path(m) for m in glob.glob(text, recursive=True) if Path(m).is_file())
+        if not matches:
+            raise CorpusError(f"the glob {text!r} matches no files")
+        return [_source(p) for p in matches]
+    raise CorpusError(f"{text}: not a file, a directory or a glob that matches files")
+
+
 def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Source]:
-    """Files named by ``inputs`` (files, directories searched recursively, glob patterns), in a
-    deterministic order: each input in the given order, the files inside a directory or glob sorted."""
-    sources: list[Source] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_file():
-            sources.append(_source(path))
-        elif path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            if not files:
-                raise CorpusError(f"{path}: the directory holds no files")
-            sources.extend(_source(p) for p in files)
-        else:
-            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
-            if not matches:
-                raise CorpusError(f"{item}: no such file, directory or glob match")
-            sources.extend(_source(p) for p in matches)
+    """Files named by ``inputs``, in order (see the module notes)."""
+    sources = [source for item in inputs for source in expand_input(item)]
     if not sources:
         raise CorpusError("no input files given")
     return sources

@@ -1,5 +1,7 @@
-"""Corpus readers: files, globs, directories, ``.txt``, ``.jsonl`` (a text field), ``.gz``, and
-Python iterables of str, streamed in batches so memory stays bounded by the batch size.
+"""The training corpus: files (expanded and opened as everywhere, see
+:mod:`tokenforge.corpus.readers`: ``.txt``, ``.jsonl`` with a text field, ``.gz``/``.zst``,
+directories, globs) or Python iterables of str, streamed in batches so memory stays bounded by the
+batch size.
 
 What a *document* is: an item of an iterable, a record of a ``.jsonl`` file, or a whole text file.
 Lines matter separately: training treats every line as a hard boundary (see :mod:`tokenforge.train`).
@@ -14,78 +16,25 @@ explicit.
 from __future__ import annotations
 
 import glob as globmod
-import gzip
 import io
-import json
 import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from ..corpus.readers import Source, expand_input
 from ..errors import CorpusError
 
-__all__ = ["BATCH_BYTES", "Corpus", "CorpusSource", "ReadStats", "resolve_inputs"]
+__all__ = ["BATCH_BYTES", "Corpus", "ReadStats", "resolve_inputs"]
 
 #: Text handed to the counter per call. Fixed (never derived from the thread count), because a
 #: memory-capped counter prunes between batches and the result must not depend on threads. At
 #: 4 MiB the per-call overhead is negligible and two batches in flight stay small.
 BATCH_BYTES = 4 << 20
 _READ_BYTES = 1 << 20
-_TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ".jsonl", ".ndjson"}
-
-
-@dataclass(frozen=True)
-class CorpusSource:
-    """One file to read: ``kind`` is ``"text"`` or ``"jsonl"``; ``gzip`` when compressed."""
-
-    path: Path
-    kind: str
-    gzip: bool
-    size: int
-
-
-def _describe(path: Path) -> CorpusSource:
-    suffixes = [s.lower() for s in path.suffixes]
-    compressed = bool(suffixes) and suffixes[-1] == ".gz"
-    inner = suffixes[-2] if compressed and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
-    kind = "jsonl" if inner in (".jsonl", ".ndjson") else "text"
-    return CorpusSource(path, kind, compressed, path.stat().st_size)
-
-
-def _expand(item: str | os.PathLike[str]) -> list[Path]:
-    """Files named by one path, directory or glob (sorted, so reading order is reproducible)."""
-    text = os.fspath(item)
-    if not text:
-        raise CorpusError("an empty string is not a corpus path (pass texts in a list)")
-    path = Path(text)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            and (
-                p.suffix.lower() in _TEXT_SUFFIXES
-                or (p.suffix.lower() == ".gz" and Path(p.stem).suffix.lower() in _TEXT_SUFFIXES)
-            )
-        )
-        if not files:
-            raise CorpusError(
-                f"directory {text!r} holds no corpus files (looked for {', '.join(sorted(_TEXT_SUFFIXES))} "
-                "and their .gz); name files explicitly to read other extensions"
-            )
-        return files
-    if any(c in text for c in "*?["):
-        matches = sorted(Path(m) for m in globmod.glob(text, recursive=True) if Path(m).is_file())
-        if not matches:
-            raise CorpusError(f"the glob {text!r} matches no files")
-        return matches
-    raise CorpusError(f"corpus input {text!r} is not a file, a directory or a glob that matches files")
 
 
 def _is_path_like(item: str) -> bool:
@@ -100,21 +49,20 @@ def _is_path_like(item: str) -> bool:
     return any(c in item for c in "*?[") and bool(globmod.glob(item, recursive=True))
 
 
-def resolve_inputs(inputs: Any) -> tuple[list[CorpusSource], Iterable[str] | None, list[str]]:
+def resolve_inputs(inputs: Any) -> tuple[list[Source], Iterable[str] | None, list[str]]:
     """Splits ``inputs`` into files to read and/or one iterable of texts; also returns a short
     description of each input for the metadata (paths as given, ``<iterable>`` for texts)."""
     if isinstance(inputs, str | os.PathLike):
-        files = [_describe(p) for p in _expand(inputs)]
-        return files, None, [os.fspath(inputs)]
+        return expand_input(inputs), None, [os.fspath(inputs)]
     if isinstance(inputs, bytes):
         raise CorpusError("corpus inputs must be str (paths or texts), not bytes")
     if isinstance(inputs, list | tuple):
         if inputs and all(isinstance(i, os.PathLike) for i in inputs):
-            return [_describe(p) for i in inputs for p in _expand(i)], None, [os.fspath(i) for i in inputs]
+            return [f for i in inputs for f in expand_input(i)], None, [os.fspath(i) for i in inputs]
         if inputs and all(isinstance(i, str) for i in inputs):
             looks = [_is_path_like(i) for i in inputs]
             if all(looks):
-                return [_describe(p) for i in inputs for p in _expand(i)], None, list(inputs)
+                return [f for i in inputs for f in expand_input(i)], None, list(inputs)
             if any(looks):
                 first = inputs[looks.index(True)]
                 raise CorpusError(
@@ -134,13 +82,6 @@ class ReadStats:
     file_bytes: int = 0
     file_total: int = 0
     samples: list[str] = field(default_factory=list)
-
-
-def _open(source: CorpusSource) -> tuple[BinaryIO, BinaryIO]:
-    raw = source.path.open("rb")
-    if source.gzip:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
-    return raw, raw
 
 
 class Corpus:
@@ -166,8 +107,9 @@ class Corpus:
             if line.strip() and len(self.stats.samples) < self._want_samples:
                 self.stats.samples.append(line[:200])
 
-    def _text_chunks(self, source: CorpusSource) -> Iterator[str]:
-        stream, raw = _open(source)
+    def _text_chunks(self, source: Source) -> Iterator[str]:
+        stream, raw = source.open_streams()
+        compressed = source.compression is not None
         offset = 0
         pending = b""
         try:
@@ -176,7 +118,7 @@ class Corpus:
                     block = stream.read(_READ_BYTES)
                 except (OSError, EOFError) as exc:
                     raise CorpusError(f"{source.path}: cannot read ({exc})") from exc
-                if source.gzip:
+                if compressed:
                     self.stats.file_bytes = self._done_bytes + raw.tell()
                 else:
                     self.stats.file_bytes += len(block)
@@ -213,36 +155,19 @@ class Corpus:
             stream.close()
             raw.close()
 
-    def _jsonl_texts(self, source: CorpusSource) -> Iterator[str]:
-        stream, raw = _open(source)
+    def _jsonl_texts(self, source: Source) -> Iterator[str]:
+        stream, raw = source.open_streams()
+        compressed = source.compression is not None
         try:
-            reader = io.BufferedReader(stream, buffer_size=_READ_BYTES) if source.gzip else stream  # type: ignore[arg-type]
+            reader = io.BufferedReader(stream, buffer_size=_READ_BYTES) if compressed else stream  # type: ignore[arg-type]
             for lineno, line in enumerate(reader, start=1):
-                if source.gzip:
+                if compressed:
                     self.stats.file_bytes = self._done_bytes + raw.tell()
                 else:
                     self.stats.file_bytes += len(line)
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise CorpusError(f"{source.path}, line {lineno}: not valid JSON ({exc})") from None
-                if not isinstance(record, dict) or self.field not in record:
-                    keys = (
-                        ", ".join(sorted(record)[:8]) if isinstance(record, dict) else type(record).__name__
-                    )
-                    raise CorpusError(
-                        f"{source.path}, line {lineno}: no field {self.field!r} (found: {keys}); "
-                        "choose the text field with field=... (CLI: --field)"
-                    )
-                value = record[self.field]
-                if not isinstance(value, str):
-                    raise CorpusError(
-                        f"{source.path}, line {lineno}: field {self.field!r} is "
-                        f"{type(value).__name__}, not a string"
-                    )
-                yield value
+                text = source.parse_line(line, lineno, self.field)
+                if text:
+                    yield text
         finally:
             stream.close()
             raw.close()
@@ -251,7 +176,7 @@ class Corpus:
         """``(text, starts_a_document)`` pieces of the whole corpus, in order."""
         self._done_bytes = 0
         for source in self.files:
-            if source.kind == "jsonl":
+            if source.format == "jsonl":
                 for text in self._jsonl_texts(source):
                     yield text, True
             else:
