@@ -60,7 +60,7 @@ impl Bpe {
         let mut merges = FxHashMap::default();
         for (bytes, id) in &vocab {
             for k in 1..bytes.len() {
-                if let (Some(&a), Some(&b)) = (encoder.get(&bytes[..k]), encoder.get(&bytes[k..])) {
+                if let (Some(a), Some(b)) = (encoder.get(&bytes[..k]), encoder.get(&bytes[k..])) {
                     merges.insert(pair_key(a, b), ((*id as u64) << 32) | *id as u64);
                 }
             }
@@ -96,7 +96,7 @@ impl Bpe {
         for (priority, &(a, b)) in merge_list.iter().enumerate() {
             let mut merged = lookup(a)?.to_vec();
             merged.extend_from_slice(lookup(b)?);
-            let Some(&new_id) = encoder.get(&merged) else {
+            let Some(new_id) = encoder.get(&merged) else {
                 return Err(Error::InvalidVocabulary(format!(
                     "merge #{priority} ({a}, {b}) produces {:?}, which is not in the vocabulary",
                     String::from_utf8_lossy(&merged)
@@ -119,14 +119,14 @@ impl Bpe {
 
     fn assemble(
         vocab: Vec<(Vec<u8>, u32)>,
-        encoder: FxHashMap<Vec<u8>, u32>,
+        encoder: TokenMap,
         merges: FxHashMap<u64, u64>,
         exact_match: bool,
         unk_id: Option<u32>,
     ) -> Self {
         let mut byte_ids = [None; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {
-            *slot = encoder.get(&[b as u8][..]).copied();
+            *slot = encoder.get(&[b as u8][..]);
         }
         let size = vocab.iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0);
         let mut tokens = vec![None; size];
@@ -136,7 +136,7 @@ impl Bpe {
         let max_priority = merges.values().map(|&v| (v >> 32) as u32).max().unwrap_or(0);
         Bpe {
             tokens,
-            encoder: TokenMap::new(encoder),
+            encoder,
             merges,
             byte_ids,
             exact_match,
@@ -493,7 +493,7 @@ pub const SHORT_KEY_MAX: usize = 15;
 
 /// Token bytes -> id, with integer keys for short tokens (see [`short_key`]).
 #[derive(Debug, Clone, Default)]
-struct TokenMap {
+pub(crate) struct TokenMap {
     /// Up to 7 bytes: one-word keys.
     small: FxHashMap<u64, u32>,
     /// 8 to 15 bytes.
@@ -502,16 +502,13 @@ struct TokenMap {
 }
 
 impl TokenMap {
-    fn new(all: FxHashMap<Vec<u8>, u32>) -> Self {
-        let mut map = TokenMap::default();
-        for (bytes, id) in all {
-            match short_key(&bytes) {
-                Some((lo, 0)) => map.small.insert(lo, id),
-                Some(key) => map.medium.insert(key, id),
-                None => map.long.insert(bytes, id),
-            };
+    /// Inserts `bytes -> id`; returns the id `bytes` already had, if any.
+    pub(crate) fn insert(&mut self, bytes: &[u8], id: u32) -> Option<u32> {
+        match short_key(bytes) {
+            Some((lo, 0)) => self.small.insert(lo, id),
+            Some(key) => self.medium.insert(key, id),
+            None => self.long.insert(bytes.to_vec(), id),
         }
-        map
     }
 
     #[inline(always)]
@@ -532,22 +529,36 @@ impl TokenMap {
     }
 }
 
-fn build_encoder(vocab: &[(Vec<u8>, u32)]) -> Result<FxHashMap<Vec<u8>, u32>> {
-    let mut encoder = FxHashMap::with_capacity_and_hasher(vocab.len(), Default::default());
+/// The token map of a vocabulary, which must have distinct, non-empty tokens and distinct ids.
+///
+/// Performance note: keyed by `short_key` from the start, since the all-splits merge derivation
+/// of `from_ranks` does two lookups per split point: building o200k took 0.17 s instead of 0.48 s
+/// with a map keyed by the token bytes (FxHash on byte strings collided into long memcmp chains).
+fn build_encoder(vocab: &[(Vec<u8>, u32)]) -> Result<TokenMap> {
+    let mut encoder = TokenMap::default();
     for (bytes, id) in vocab {
         if bytes.is_empty() {
             return Err(Error::InvalidVocabulary(format!("token {id} is empty")));
         }
-        if let Some(other) = encoder.insert(bytes.clone(), *id) {
+        if let Some(other) = encoder.insert(bytes, *id) {
             return Err(Error::InvalidVocabulary(format!(
                 "tokens {other} and {id} have the same bytes {:?}",
                 String::from_utf8_lossy(bytes)
             )));
         }
     }
-    let mut seen = std::collections::HashSet::with_capacity(vocab.len());
+    let size = vocab.iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0);
+    // Tables are indexed by id, so a stray huge id (a corrupt file) must not size them.
+    if size > 4 * vocab.len() + (1 << 16) {
+        return Err(Error::InvalidVocabulary(format!(
+            "ids go up to {} for only {} tokens; ids must be (nearly) contiguous",
+            size - 1,
+            vocab.len()
+        )));
+    }
+    let mut seen = vec![false; size];
     for (_, id) in vocab {
-        if !seen.insert(*id) {
+        if std::mem::replace(&mut seen[*id as usize], true) {
             return Err(Error::InvalidVocabulary(format!(
                 "id {id} is assigned to two tokens"
             )));

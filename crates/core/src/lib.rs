@@ -14,6 +14,7 @@ pub mod normalize;
 pub mod presets;
 pub mod pretokenize;
 pub mod special;
+pub mod tiktoken_file;
 pub mod tokenizer;
 pub mod train;
 

@@ -594,6 +594,19 @@ impl CoreBpeTrainer {
     }
 }
 
+/// `.tiktoken` content -> `(tokens, ranks)` in file order (errors name the line). Two lists rather
+/// than a list of pairs: 200k tuples woke the cyclic garbage collector again and again.
+#[pyfunction]
+fn parse_tiktoken<'py>(py: Python<'py>, data: &[u8]) -> PyResult<(Vec<Bound<'py, PyBytes>>, Vec<u32>)> {
+    let pairs = py
+        .detach(|| tokenforge_core::tiktoken_file::parse_tiktoken(data))
+        .map_err(|e| to_py(py, e))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(token, rank)| (PyBytes::new(py, &token), rank))
+        .unzip())
+}
+
 /// Pieces of `text` under `pattern` (an isolated regex split). `scanner=True` uses the hand-written
 /// scanner when the pattern is a preset, `False` always the regex engine: for differential tests.
 #[pyfunction]
@@ -617,6 +630,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PieceCounter>()?;
     m.add_class::<CoreBpeTrainer>()?;
     m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_tiktoken, m)?)?;
     let presets: Vec<(&str, &str)> = Preset::ALL
         .iter()
         .map(|(_, name, pattern)| (*name, *pattern))

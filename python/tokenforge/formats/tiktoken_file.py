@@ -7,12 +7,12 @@ sha256 (:mod:`tokenforge.formats.presets`), others need them from the caller.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .. import _core
 from ..errors import InvalidVocabularyError
 
 __all__ = ["dump_tiktoken", "parse_tiktoken", "read_tiktoken", "sha256_of"]
@@ -28,47 +28,12 @@ def parse_tiktoken(data: bytes, *, source: str = "<bytes>") -> dict[bytes, int]:
     Raises :class:`InvalidVocabularyError` naming the file and line on any malformed line, duplicate
     token or duplicate rank, so a truncated or wrong file never loads silently.
     """
-    ranks: dict[bytes, int] = {}
-    seen_ranks: dict[int, int] = {}
-    for lineno, raw in enumerate(data.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        parts = line.split()
-        if len(parts) != 2:
-            raise InvalidVocabularyError(
-                f"{source}, line {lineno}: expected 'BASE64 RANK', got {line[:80]!r}. "
-                "Is this really a .tiktoken file?"
-            )
-        try:
-            token = base64.b64decode(parts[0], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidVocabularyError(
-                f"{source}, line {lineno}: invalid base64 {parts[0][:40]!r}"
-            ) from exc
-        try:
-            rank = int(parts[1])
-        except ValueError as exc:
-            raise InvalidVocabularyError(
-                f"{source}, line {lineno}: rank {parts[1][:20]!r} is not an integer"
-            ) from exc
-        if rank < 0 or rank >= 2**32 - 1:
-            raise InvalidVocabularyError(f"{source}, line {lineno}: rank {rank} is out of range")
-        if not token:
-            raise InvalidVocabularyError(f"{source}, line {lineno}: empty token")
-        if token in ranks:
-            raise InvalidVocabularyError(
-                f"{source}, line {lineno}: token {token!r} already has rank {ranks[token]} (line repeated?)"
-            )
-        if rank in seen_ranks:
-            raise InvalidVocabularyError(
-                f"{source}, line {lineno}: rank {rank} already used on line {seen_ranks[rank]}"
-            )
-        ranks[token] = rank
-        seen_ranks[rank] = lineno
-    if not ranks:
-        raise InvalidVocabularyError(f"{source}: no tokens (empty file?)")
-    return ranks
+    try:
+        tokens, ranks = _core.parse_tiktoken(data)
+        return dict(zip(tokens, ranks, strict=True))
+    except InvalidVocabularyError as exc:
+        where = f"{source}, " if str(exc).startswith("line ") else f"{source}: "
+        raise InvalidVocabularyError(where + str(exc)) from None
 
 
 def read_tiktoken(path: str | os.PathLike[str]) -> tuple[dict[bytes, int], str]:
