@@ -56,6 +56,7 @@ def test_unknown_tiktoken_needs_a_pattern(tmp_path: Path) -> None:
         (b"YQ== 0\nYQ== 1\n", "already has rank"),
         (b"YQ== 0\nYg== 0\n", "rank 0 already used"),
         (b"YQ== -5\n", "out of range"),
+        (b"YQ== 0\nYg== 4000000000\n", "ids must be \\(nearly\\) contiguous"),
     ],
 )
 def test_corrupt_tiktoken_files(tmp_path: Path, content: bytes, message: str) -> None:
