@@ -133,6 +133,14 @@ def test_batch_argument_errors(cl100k: tf.Tokenizer) -> None:
         cl100k.encode_batch("a string")
     with pytest.raises(tf.InvalidArgumentError, match=r"texts\[1\]"):
         cl100k.encode_ordinary_batch(["ok", b"bytes"])  # type: ignore[list-item]
+    for method in (cl100k.encode_batch_to_numpy, cl100k.count_batch, cl100k.encode_batch):
+        with pytest.raises(tf.InvalidArgumentError, match=r"texts\[2\] is NoneType, expected str"):
+            method(iter(["ok", "fine", None]))  # type: ignore[list-item]
+
+    class Text(str):
+        pass
+
+    assert cl100k.count_batch([Text("hello world")]) == [2]
     with pytest.raises(tf.SpecialTokenError):
         cl100k.encode_batch(["fine", "<|endoftext|>"])
     assert cl100k.encode_batch([]) == []

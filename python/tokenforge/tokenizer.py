@@ -273,18 +273,21 @@ class Tokenizer:
     def _batch_texts(texts: Iterable[str]) -> list[str]:
         if isinstance(texts, str):
             raise InvalidArgumentError("encode_batch takes a sequence of strings, not one string")
-        out = texts if isinstance(texts, list) else list(texts)
-        if not all(type(t) is str for t in out):
-            for i, t in enumerate(out):
-                if not isinstance(t, str):
-                    raise InvalidArgumentError(f"texts[{i}] is {type(t).__name__}, expected str")
-        return out
+        return texts if isinstance(texts, list) else list(texts)
 
     def _call_batch(self, method: Any, texts: list[str], *args: Any) -> Any:
+        # The engine checks the item types while borrowing the texts (a Python-side pass over a
+        # 6,000-text list took 0.26 ms, a twentieth of a 2-thread batch call); a failure is
+        # explained here.
         try:
             return method(texts, *args)
         except UnicodeEncodeError:
             return method([_scrub_surrogates(t) for t in texts], *args)
+        except TypeError:
+            for i, t in enumerate(texts):
+                if not isinstance(t, str):
+                    raise InvalidArgumentError(f"texts[{i}] is {type(t).__name__}, expected str") from None
+            raise
 
     @staticmethod
     def _threads(num_threads: int | None) -> int:
