@@ -1,8 +1,28 @@
-"""Corpus I/O: streaming document readers and Megatron token shards."""
+"""Corpus I/O: streaming document readers and Megatron token shards.
 
-from .encode import EncodeStats, encode_corpus, read_corpus
+The shard and encoding modules need numpy; they are imported on first use, so that the readers
+(used by training) do not pull numpy into every ``import tokenforge``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .readers import Source, expand_inputs
-from .shards import ShardReader, ShardWriter, dtype_for_vocab
+
+if TYPE_CHECKING:
+    from .encode import EncodeStats, encode_corpus, read_corpus
+    from .shards import ShardReader, ShardWriter, dtype_for_vocab
+
+_LAZY = {
+    "EncodeStats": ".encode",
+    "encode_corpus": ".encode",
+    "read_corpus": ".encode",
+    "ShardReader": ".shards",
+    "ShardWriter": ".shards",
+    "dtype_for_vocab": ".shards",
+}
 
 __all__ = [
     "EncodeStats",
@@ -14,3 +34,9 @@ __all__ = [
     "expand_inputs",
     "read_corpus",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
