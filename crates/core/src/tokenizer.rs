@@ -84,7 +84,7 @@ impl Tokenizer {
     /// `disallowed` is an error; other special-looking text is encoded as ordinary text.
     pub fn encode(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<Vec<u32>> {
         self.caches
-            .with(0, |cache| self.encode_cached(text, allowed, disallowed, cache))
+            .for_caller(|cache| self.encode_cached(text, allowed, disallowed, cache))
     }
 
     fn encode_cached(
@@ -123,14 +123,14 @@ impl Tokenizer {
     {
         let results: Vec<Result<T>> = if threads <= 1 || texts.len() <= 1 {
             self.caches
-                .with(0, |cache| texts.iter().map(|t| f(cache, t.as_ref())).collect())
+                .for_caller(|cache| texts.iter().map(|t| f(cache, t.as_ref())).collect())
         } else {
             thread_pool(threads)?.install(|| {
                 texts
                     .par_iter()
                     .map(|t| {
                         let worker = rayon::current_thread_index().unwrap_or(0);
-                        self.caches.with(worker, |cache| f(cache, t.as_ref()))
+                        self.caches.for_worker(worker, |cache| f(cache, t.as_ref()))
                     })
                     .collect()
             })
@@ -141,7 +141,7 @@ impl Tokenizer {
     /// The number of tokens `encode` would return, without building the id list.
     pub fn count(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<usize> {
         self.caches
-            .with(0, |cache| self.count_cached(text, allowed, disallowed, cache))
+            .for_caller(|cache| self.count_cached(text, allowed, disallowed, cache))
     }
 
     /// Encodes many texts on `threads` threads; the result is in input order and identical to a
@@ -241,9 +241,9 @@ impl Tokenizer {
         };
         let runs: Vec<Result<FlatRun>> = if threads <= 1 || texts.len() <= 1 {
             let mut run = FlatRun::default();
-            let done = self.caches.with(0, |cache| {
-                texts.iter().try_for_each(|t| append(&mut run, cache, t.as_ref()))
-            });
+            let done = self
+                .caches
+                .for_caller(|cache| texts.iter().try_for_each(|t| append(&mut run, cache, t.as_ref())));
             vec![done.map(|()| run)]
         } else {
             thread_pool(threads)?.install(|| {
@@ -255,7 +255,7 @@ impl Tokenizer {
                             let mut run = run?;
                             let worker = rayon::current_thread_index().unwrap_or(0);
                             self.caches
-                                .with(worker, |cache| append(&mut run, cache, t.as_ref()))?;
+                                .for_worker(worker, |cache| append(&mut run, cache, t.as_ref()))?;
                             Ok(run)
                         },
                     )
