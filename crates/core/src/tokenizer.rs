@@ -177,7 +177,9 @@ impl Tokenizer {
     ///
     /// Candidates are token boundaries from the end of the budget backwards; each is re-encoded,
     /// because a cut can change how the tail splits (regex look-ahead, merges across the cut).
-    /// Almost always the first candidate holds, so this costs about two encodes of the prefix.
+    /// Almost always the first candidate holds, so this costs about two encodes of the prefix,
+    /// plus pre-tokenizing the rest of the text (see [`Tokenizer::encode_head`]); memory is
+    /// bounded by the budget, not by the text.
     pub fn truncate<'t>(
         &self,
         text: &'t str,
@@ -185,7 +187,9 @@ impl Tokenizer {
         allowed: &SpecialSet,
         disallowed: &SpecialSet,
     ) -> Result<Cow<'t, str>> {
-        let ids = self.encode(text, allowed, disallowed)?;
+        let ids = self.caches.for_caller(|cache| {
+            self.encode_head(text, max_tokens.saturating_add(1), allowed, disallowed, cache)
+        })?;
         if ids.len() <= max_tokens {
             return Ok(Cow::Borrowed(text));
         }
@@ -210,6 +214,42 @@ impl Tokenizer {
             }
         }
         Ok(Cow::Borrowed(""))
+    }
+
+    /// The first `n` ids of `encode(text)` (all of them if there are fewer). Once `n` ids are
+    /// known, the rest of the text is only scanned: it is still checked for disallowed special
+    /// tokens and pre-tokenized, but never merged, and none of its ids are kept.
+    fn encode_head(
+        &self,
+        text: &str,
+        n: usize,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        cache: &mut PieceCache,
+    ) -> Result<Vec<u32>> {
+        let mut head: Vec<u32> = Vec::with_capacity(n.min(text.len() / 2 + 1));
+        self.specials.check(text, disallowed)?;
+        self.specials.split(text, allowed, &mut |segment| {
+            if head.len() >= n {
+                return Ok(());
+            }
+            match segment {
+                Segment::Special(id) => head.push(id),
+                Segment::Text(t) => {
+                    let t = normalize(&self.normalizers, t);
+                    self.pretokenizer.for_each_piece(&t, &mut |piece| {
+                        if head.len() < n {
+                            cache.encode(&self.bpe, piece.as_bytes(), &mut |ids| {
+                                let room = n - head.len();
+                                head.extend_from_slice(&ids[..ids.len().min(room)]);
+                            });
+                        }
+                    })?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(head)
     }
 
     /// Encodes many texts on `threads` threads into a [`FlatBatch`]: one flat id sequence plus
@@ -554,5 +594,33 @@ mod tests {
                 });
             }
         });
+    }
+
+    /// `truncate` keeps only the head of the encoding, yet answers as a cut of the full encoding
+    /// would, including a disallowed special token far past the budget.
+    #[test]
+    fn truncate_reads_only_the_head_but_checks_the_whole_text() {
+        let t = toy();
+        let (all, nothing) = (&SpecialSet::All, &SpecialSet::Nothing);
+        let text = "hello world <|eot|>".repeat(2000);
+        let ids = t.encode(&text, all, nothing).unwrap();
+        for budget in [0, 1, 2, 3, 4, 5, 7, 100, ids.len() - 1, ids.len(), usize::MAX] {
+            let cut = t.truncate(&text, budget, all, nothing).unwrap();
+            let again = t.encode(&cut, all, nothing).unwrap();
+            assert!(
+                again.len() <= budget && again[..] == ids[..again.len()],
+                "{budget}"
+            );
+            if budget < ids.len() {
+                assert!(again.len() + 2 >= budget, "{budget}: only {} ids", again.len());
+            } else {
+                assert_eq!(cut.len(), text.len());
+            }
+        }
+        let late = format!("{}<|eot|>", "hello ".repeat(5000));
+        assert!(matches!(
+            t.truncate(&late, 3, nothing, all),
+            Err(Error::DisallowedSpecial { .. })
+        ));
     }
 }
