@@ -6,6 +6,7 @@ import concurrent.futures
 import multiprocessing
 import pickle
 
+import numpy as np
 import pytest
 
 import tokenforge as tf
@@ -70,9 +71,10 @@ def test_decode_errors_and_partial_characters(cl100k: tf.Tokenizer) -> None:
     assert cl100k.decode(emoji[:1]) == "\ufffd"
     with pytest.raises(UnicodeDecodeError):
         cl100k.decode(emoji[:1], errors="strict")
-    for bad in ([100256], [10**6], [-1], [2**40]):
+    for bad in ([100256], [10**6], [-1], [2**40], [1.5], ["a"], [None]):
         with pytest.raises(tf.InvalidTokenIdError):
-            cl100k.decode(bad)
+            cl100k.decode(bad)  # type: ignore[list-item]
+    assert cl100k.decode(np.array(ids, dtype=np.uint32)) == cl100k.decode(iter(ids)) == "é"
     with pytest.raises(tf.InvalidTokenIdError):
         cl100k.decode_single_token_bytes(100256)
     assert cl100k.decode_single_token_bytes(100257) == b"<|endoftext|>"

@@ -386,7 +386,15 @@ class Tokenizer:
 
     def decode_bytes(self, tokens: Sequence[int]) -> bytes:
         """The bytes of ``tokens`` concatenated. Unknown ids raise :class:`InvalidTokenIdError`."""
-        return self._core.decode_bytes(self._ids(tokens))
+        # The engine converts and checks the ids itself; the Python pass over them (0.04 s for
+        # 434k ids, twice the whole decode) only runs to explain a failure.
+        ids = tokens.tolist() if hasattr(tokens, "tolist") else tokens
+        if not isinstance(ids, list):
+            ids = list(ids)
+        try:
+            return self._core.decode_bytes(ids)
+        except (TypeError, OverflowError):
+            return self._core.decode_bytes(self._ids(ids))
 
     def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
         """Decodes ids to text; invalid UTF-8 (a cut inside a character) becomes U+FFFD by default."""
@@ -410,19 +418,11 @@ class Tokenizer:
         return token
 
     @staticmethod
-    def _ids(tokens: Sequence[int]) -> list[int]:
-        try:
-            import numpy as np
-
-            if isinstance(tokens, np.ndarray):
-                tokens = tokens.tolist()
-        except ImportError:  # pragma: no cover - numpy is a dependency
-            pass
-        ids = list(tokens)
-        for t in ids:
-            if not isinstance(t, int) or isinstance(t, bool) or t < 0 or t >= 2**32:
+    def _ids(tokens: list[int]) -> list[int]:
+        for t in tokens:
+            if not isinstance(t, int) or t < 0 or t >= 2**32:
                 raise InvalidTokenIdError(f"token id {t!r} is not in the vocabulary")
-        return ids
+        return tokens
 
     # ------------------------------------------------------------------ vocabulary
 
