@@ -37,8 +37,12 @@ fn pair_key(a: u32, b: u32) -> u64 {
 
 #[derive(Debug, Clone)]
 pub struct Bpe {
-    /// Bytes of each model token, indexed by id (`None` for holes in the id space).
-    tokens: Vec<Option<Vec<u8>>>,
+    /// Bytes of all model tokens, by id: token `i` is `token_bytes[token_ends[i]..token_ends[i + 1]]`
+    /// (empty for holes in the id space). One buffer instead of a `Vec` per token (24 bytes plus a
+    /// heap block each): decoding 434k cl100k ids took 15.8 ms before, 13.3 ms with it (from
+    /// Python), and building o200k 0.168 s before, 0.158 s.
+    token_bytes: Vec<u8>,
+    token_ends: Vec<u32>,
     encoder: TokenMap,
     /// `(left, right)` -> `(priority << 32) | merged_id`.
     merges: FxHashMap<u64, u64>,
@@ -129,13 +133,21 @@ impl Bpe {
             *slot = encoder.get(&[b as u8][..]);
         }
         let size = vocab.iter().map(|(_, id)| *id as usize + 1).max().unwrap_or(0);
-        let mut tokens = vec![None; size];
-        for (bytes, id) in vocab {
-            tokens[id as usize] = Some(bytes);
+        let mut by_id: Vec<&[u8]> = vec![&[]; size];
+        for (bytes, id) in &vocab {
+            by_id[*id as usize] = bytes;
+        }
+        let mut token_bytes = Vec::with_capacity(by_id.iter().map(|b| b.len()).sum());
+        let mut token_ends = Vec::with_capacity(size + 1);
+        token_ends.push(0u32);
+        for bytes in by_id {
+            token_bytes.extend_from_slice(bytes);
+            token_ends.push(token_bytes.len() as u32);
         }
         let max_priority = merges.values().map(|&v| (v >> 32) as u32).max().unwrap_or(0);
         Bpe {
-            tokens,
+            token_bytes,
+            token_ends,
             encoder,
             merges,
             byte_ids,
@@ -147,11 +159,15 @@ impl Bpe {
 
     /// One past the highest model id.
     pub fn id_space(&self) -> usize {
-        self.tokens.len()
+        self.token_ends.len() - 1
     }
 
+    #[inline]
     pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
-        self.tokens.get(id as usize).and_then(|t| t.as_deref())
+        let i = id as usize;
+        let (&start, &end) = (self.token_ends.get(i)?, self.token_ends.get(i + 1)?);
+        // Tokens are never empty, so an empty range is a hole.
+        (end > start).then(|| &self.token_bytes[start as usize..end as usize])
     }
 
     pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
@@ -190,10 +206,7 @@ impl Bpe {
 
     /// `(bytes, id)` of every model token, by id.
     pub fn vocab(&self) -> impl Iterator<Item = (&[u8], u32)> {
-        self.tokens
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.as_deref().map(|b| (b, i as u32)))
+        (0..self.id_space() as u32).filter_map(|id| self.token_bytes(id).map(|b| (b, id)))
     }
 
     /// All `(left, right, priority, merged)` entries, for exporting merges.
@@ -555,6 +568,11 @@ fn build_encoder(vocab: &[(Vec<u8>, u32)]) -> Result<TokenMap> {
             size - 1,
             vocab.len()
         )));
+    }
+    if vocab.iter().map(|(b, _)| b.len() as u64).sum::<u64>() >= u32::MAX as u64 {
+        return Err(Error::InvalidVocabulary(
+            "the tokens' bytes add up to 4 GiB or more".into(),
+        ));
     }
     let mut seen = vec![false; size];
     for (_, id) in vocab {
