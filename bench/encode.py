@@ -19,14 +19,18 @@ Methodology
   ``tokenizers`` is imported), quicktok ``encode_batch(texts, N)``, and for kitoken, whose
   ``encode_all`` runs on one thread, its ``encode`` mapped over a pool of N Python threads (it
   releases the GIL), which is also how tiktoken's own batch call works.
-* Output: every call is timed until it has returned its ids. All return Python lists of ints except
-  quicktok's batch call, which returns one flat ``uint32`` numpy array plus offsets (its native batch
-  API); that saves it building Python ints, which the table notes.
+* Decode: the ``decode`` rows turn the ids of the joined text back into its UTF-8 bytes
+  (tiktoken, tokenforge and quicktok ``decode_bytes``, kitoken ``decode``, HF ``decode`` then
+  ``.encode()``); throughput is bytes produced per second, and ``match`` says whether they equal
+  the text.
+* Output: every encode call is timed until it has returned its ids. All return Python lists of ints
+  except tokenforge's and quicktok's batch calls, which return one flat ``uint32`` numpy array plus
+  offsets (their native bulk APIs); that saves them building Python ints, which the table notes.
 * Correctness: the untimed warm-up call's output is compared with tiktoken's ids for the same text
   (per document in batch mode). A library that disagrees is still timed, and its ``match`` column
   says ``no`` with the number of differing texts.
-* Timing: one warm-up call per library, then ``--repeat`` rounds in which each library's call is
-  timed once (``time.perf_counter``, garbage collector paused as in ``timeit``); taking turns
+* Timing: one warm-up call per library and mode, then ``--repeat`` rounds in which every call of
+  one text is timed once (``time.perf_counter``, garbage collector paused as in ``timeit``); taking turns
   spreads a burst of load elsewhere on the machine over all libraries. The table shows the best
   run (least disturbed by other load) and the median; the ratio compares best runs with tiktoken's.
   Results also go to a JSON file with the machine, Python and library versions and the arguments.
@@ -77,6 +81,8 @@ class Peer:
     single: Callable[[str], Ids]
     batch: Callable[[list[str], int], Any]
     batch_ids: Callable[[Any], BatchIds] = lambda out: out
+    #: ids -> the UTF-8 bytes they stand for (the ``decode`` rows).
+    decode: Callable[[Ids], bytes] | None = None
     before: Callable[[int], None] = lambda threads: None
     note: str = ""
 
@@ -157,6 +163,7 @@ def make_tiktoken(ctx: Context) -> Peer:
         "tiktoken",
         single=enc.encode_ordinary,
         batch=lambda texts, threads: enc.encode_ordinary_batch(texts, num_threads=threads),
+        decode=enc.decode_bytes,
     )
 
 
@@ -174,6 +181,7 @@ def make_tokenforge(ctx: Context) -> Peer:
             texts, num_threads=threads, disallowed_special=()
         ),
         batch_ids=batch_ids,
+        decode=tok.decode_bytes,
         note="batch: encode_batch_to_numpy (flat uint32 ids + offsets, like quicktok's encode_batch)",
     )
 
@@ -194,6 +202,7 @@ def make_tokenizers(ctx: Context) -> Peer:
         "tokenizers",
         single=single,
         batch=batch,
+        decode=lambda ids: hf.decode(ids).encode("utf-8"),
         before=_set_hf_parallelism,
         note="tokenizer.json written by tokenforge; batch threads from RAYON_NUM_THREADS",
     )
@@ -211,6 +220,7 @@ def make_kitoken(ctx: Context) -> Peer:
         "kitoken",
         single=single,
         batch=_thread_pool_map(single),
+        decode=kit.decode,
         note="batch: encode() over a Python thread pool (encode_all is single-threaded)",
     )
 
@@ -233,6 +243,7 @@ def make_quicktok(ctx: Context) -> Peer:
         single=enc.encode_ordinary,
         batch=lambda texts, threads: enc.encode_batch(texts, threads),
         batch_ids=batch_ids,
+        decode=enc.decode_bytes,
         note="bundled vocabulary (checked identical); batch returns a flat uint32 numpy array",
     )
 
@@ -359,8 +370,11 @@ def run_vocab(
         # elsewhere on the machine slows one round of every row rather than all runs of one row,
         # and the 1-thread and N-thread rows of a library are compared under the same conditions.
         group: list[tuple[Row, Peer, Callable[[], Any]]] = []
-        for mode, mode_threads in (("single", 1), ("batch", 1), ("batch", threads)):
-            inputs: list[str] = [joined] if mode == "single" else documents
+        # Decode rows turn the ids of the joined text back into its bytes (MB/s of bytes produced).
+        joined_ids = ctx.tokenforge.encode_ordinary(joined)
+        joined_bytes = joined.encode("utf-8")
+        for mode, mode_threads in (("single", 1), ("batch", 1), ("batch", threads), ("decode", 1)):
+            inputs: list[str] = documents if mode == "batch" else [joined]
             megabytes = sum(len(t.encode("utf-8")) for t in inputs) / 1e6
             reference: BatchIds | None = None
             # Warm-up call of each library, whose output is checked against tiktoken's.
@@ -380,8 +394,21 @@ def run_vocab(
                     row.status = peer
                     continue
                 row.note = peer.note
-                log(f"  {vocab} {text_name} threads={mode_threads} {library}")
-                call: Callable[[], Any] = (
+                log(f"  {vocab} {text_name} {mode} threads={mode_threads} {library}")
+                if mode == "decode":
+                    if peer.decode is None:
+                        row.status = "no decode call"
+                        continue
+                    call: Callable[[], Any] = partial(peer.decode, joined_ids)
+                    try:
+                        same = bytes(call()) == joined_bytes
+                    except Exception as exc:
+                        row.status = f"failed: {_short(exc)}"
+                        continue
+                    row.match = "yes" if same else "no"
+                    group.append((row, peer, call))
+                    continue
+                call = (
                     partial(peer.single, joined)
                     if mode == "single"
                     else partial(peer.batch, documents, mode_threads)
@@ -567,7 +594,7 @@ def summarize(rows: Sequence[Row], threads: int) -> list[dict[str, Any]]:
     for vocab, text in dict.fromkeys((r.vocab, r.text) for r in rows if r.best_mb_s):
         entry: dict[str, Any] = {"vocab": vocab, "text": text}
         entry["tokenforge_over_fastest_peer"], entry["scaling"] = {}, {}
-        for mode, n in (("single", 1), ("batch", 1), ("batch", threads)):
+        for mode, n in (("single", 1), ("batch", 1), ("batch", threads), ("decode", 1)):
             ours = best.get((vocab, text, mode, n, "tokenforge"))
             peers = {
                 lib: v for (vv, t, m, k, lib), v in best.items() if (vv, t, m, k) == (vocab, text, mode, n)

@@ -19,6 +19,9 @@ pub struct Tokenizer {
     pretokenizer: PreTokenizer,
     normalizers: Vec<Normalizer>,
     specials: SpecialTokens,
+    /// Some special token has the id of a model token (HF added tokens can): the special's text
+    /// then wins when decoding, so specials must be looked up first.
+    specials_shadow_model: bool,
     caches: CachePool,
 }
 
@@ -29,11 +32,16 @@ impl Tokenizer {
         normalizers: Vec<Normalizer>,
         specials: SpecialTokens,
     ) -> Self {
+        let specials_shadow_model = specials
+            .tokens()
+            .iter()
+            .any(|(_, id)| bpe.token_bytes(*id).is_some());
         Tokenizer {
             bpe,
             pretokenizer,
             normalizers,
             specials,
+            specials_shadow_model,
             caches: CachePool::default(),
         }
     }
@@ -318,8 +326,15 @@ impl Tokenizer {
     }
 
     /// Bytes of one token (model or special).
+    #[inline]
     pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
-        self.specials.bytes_of(id).or_else(|| self.bpe.token_bytes(id))
+        // Model ids first when no special shares one, sparing a map lookup per id (434k cl100k ids
+        // from Python: 13.3 -> 12.8 ms).
+        if self.specials_shadow_model {
+            self.specials.bytes_of(id).or_else(|| self.bpe.token_bytes(id))
+        } else {
+            self.bpe.token_bytes(id).or_else(|| self.specials.bytes_of(id))
+        }
     }
 
     pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
@@ -622,5 +637,17 @@ mod tests {
             t.truncate(&late, 3, nothing, all),
             Err(Error::DisallowedSpecial { .. })
         ));
+    }
+
+    /// An HF added token may reuse a model token's id; its text is what that id decodes to.
+    #[test]
+    fn a_special_sharing_a_model_id_decodes_to_its_text() {
+        let t = toy();
+        let bpe = t.bpe().clone();
+        let pre = PreTokenizer::single_regex(r"\S+|\s+").unwrap();
+        let shared = SpecialTokens::new(vec![("<h>".into(), 104)]).unwrap();
+        let shadowed = Tokenizer::new(bpe, pre, vec![], shared);
+        assert_eq!(shadowed.decode_bytes(&[104, 105]).unwrap(), b"<h>i");
+        assert_eq!(t.decode_bytes(&[104, 105, 1000]).unwrap(), b"hi<|eot|>");
     }
 }
