@@ -200,9 +200,8 @@ def extend(
         params=params,
         allow_padded_rows=rows > old.n_vocab,
     )
-    new_ids = [
-        i for i in range(old.n_vocab, extended.n_vocab) if i not in set(extended.special_tokens.values())
-    ]
+    specials = set(extended.special_tokens.values())
+    new_ids = [i for i in range(old.n_vocab, extended.n_vocab) if i not in specials]
     total = max(rows, extended.n_vocab)
     matrices = []
     for source, made in (

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ import numpy as np
 
 from ..errors import CorpusError, InvalidArgumentError
 from ..tokenizer import Tokenizer
-from .readers import DEFAULT_MAX_DOCUMENT_BYTES, Source, expand_inputs
+from .readers import DEFAULT_MAX_DOCUMENT_BYTES, Source, expand_inputs, read_ahead
 from .shards import ShardReader, ShardWriter, dtype_for_vocab
 
 __all__ = ["EncodeStats", "encode_corpus", "read_corpus"]
@@ -93,41 +91,6 @@ def _batches(
             yield texts, index, done, size
         else:
             yield [], index, done, 0  # marks the source as finished
-
-
-def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Runs ``items`` in a thread, ``depth`` items ahead; re-raises its errors here."""
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                q.put(("item", item))
-            q.put(("end", None))
-        except BaseException as exc:  # forwarded to the consumer
-            q.put(("error", exc))
-
-    thread = threading.Thread(target=work, name="tokenforge-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = q.get()
-            if kind == "item":
-                yield value
-            elif kind == "end":
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
 
 
 class _Progress:
@@ -254,7 +217,7 @@ def encode_corpus(
         writer = None
 
     try:
-        for texts, index, done, nbytes in _prefetch(
+        for texts, index, done, nbytes in read_ahead(
             _batches(sources, start, field, utf8_errors, max_document_bytes)
         ):
             if texts:

@@ -23,14 +23,23 @@ import gzip
 import io
 import json
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from ..errors import CorpusError
 
-__all__ = ["CORPUS_SUFFIXES", "DEFAULT_MAX_DOCUMENT_BYTES", "Source", "expand_input", "expand_inputs"]
+__all__ = [
+    "CORPUS_SUFFIXES",
+    "DEFAULT_MAX_DOCUMENT_BYTES",
+    "Source",
+    "expand_input",
+    "expand_inputs",
+    "read_ahead",
+]
 
 #: Longest line (document) accepted; longer lines raise CorpusError (raise it with max_document_bytes).
 DEFAULT_MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
@@ -202,3 +211,43 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Source]:
     if not sources:
         raise CorpusError("no input files given")
     return sources
+
+
+T = TypeVar("T")
+
+
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced on a background thread up to ``depth`` items ahead (reading and
+    decoding overlap the caller's work, which releases the GIL); the producer's errors are raised
+    in the caller. Leaving the loop early stops the producer."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(("item", item))
+            q.put(("end", None))
+        except BaseException as exc:  # forwarded to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=work, name="tokenforge-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "item":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)

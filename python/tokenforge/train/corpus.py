@@ -18,8 +18,6 @@ from __future__ import annotations
 import glob as globmod
 import io
 import os
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,43 +212,3 @@ class Corpus:
             size += len(text)
         if batch:
             yield batch
-
-    def prefetched_batches(self, depth: int = 2) -> Iterator[list[str]]:
-        """:meth:`batches` read ahead on a background thread (reading and decoding overlap the
-        counting, which releases the GIL). Errors are raised in the consumer."""
-        q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        stop = threading.Event()
-        done = object()
-
-        def produce() -> None:
-            try:
-                for batch in self.batches():
-                    while not stop.is_set():
-                        try:
-                            q.put(batch, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                q.put(done)
-            except BaseException as exc:  # forwarded to the consumer
-                q.put(exc)
-
-        thread = threading.Thread(target=produce, name="tokenforge-reader", daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = q.get()
-                if item is done:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-            while thread.is_alive():
-                try:
-                    q.get_nowait()
-                except queue.Empty:
-                    thread.join(timeout=0.05)

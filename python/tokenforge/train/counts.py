@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
+from ..corpus.readers import read_ahead
 from ..errors import CorpusError, InvalidArgumentError, TokenforgeError
 from ..spec import PreTokenizerStep
 from .config import preset_name, steps_from_json, steps_to_json
@@ -242,7 +243,7 @@ def count_corpus(
     first = next(iter(counters.values()))
     total = corpus.total_bytes
     progress.start("count", total=total, unit="B")
-    for batch in corpus.prefetched_batches(depth):
+    for batch in read_ahead(corpus.batches(), depth):
         for counter in counters.values():
             try:
                 counter.add(batch, num_threads)
