@@ -66,6 +66,31 @@ impl Tokenizer {
         self.bpe.id_space().max(special_max)
     }
 
+    /// The front half of encoding: the disallowed-special check, the special-token split,
+    /// normalization and pre-tokenization of `text`, handing `f` each allowed special's id and
+    /// each piece, in order. Generic so that `f` inlines into the pre-tokenizer's callback.
+    fn walk<F: FnMut(Item<'_>)>(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        mut f: F,
+    ) -> Result<()> {
+        self.specials.check(text, disallowed)?;
+        self.specials.split(text, allowed, &mut |segment| {
+            match segment {
+                Segment::Special(id) => f(Item::Special(id)),
+                Segment::Text(t) => {
+                    let t = normalize(&self.normalizers, t);
+                    self.pretokenizer
+                        .for_each_piece(&t, &mut |piece| f(Item::Piece(piece)))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Encodes `text`, handing `sink` the ids piece by piece.
     fn visit(
         &self,
         text: &str,
@@ -74,17 +99,9 @@ impl Tokenizer {
         cache: &mut PieceCache,
         sink: &mut dyn FnMut(&[u32]),
     ) -> Result<()> {
-        self.specials.check(text, disallowed)?;
-        self.specials.split(text, allowed, &mut |segment| {
-            match segment {
-                Segment::Special(id) => sink(&[id]),
-                Segment::Text(t) => {
-                    let t = normalize(&self.normalizers, t);
-                    self.pretokenizer
-                        .for_each_piece(&t, &mut |piece| cache.encode(&self.bpe, piece.as_bytes(), sink))?;
-                }
-            }
-            Ok(())
+        self.walk(text, allowed, disallowed, |item| match item {
+            Item::Special(id) => sink(&[id]),
+            Item::Piece(piece) => cache.encode(&self.bpe, piece.as_bytes(), sink),
         })
     }
 
@@ -236,26 +253,17 @@ impl Tokenizer {
         cache: &mut PieceCache,
     ) -> Result<Vec<u32>> {
         let mut head: Vec<u32> = Vec::with_capacity(n.min(text.len() / 2 + 1));
-        self.specials.check(text, disallowed)?;
-        self.specials.split(text, allowed, &mut |segment| {
+        self.walk(text, allowed, disallowed, |item| {
             if head.len() >= n {
-                return Ok(());
+                return;
             }
-            match segment {
-                Segment::Special(id) => head.push(id),
-                Segment::Text(t) => {
-                    let t = normalize(&self.normalizers, t);
-                    self.pretokenizer.for_each_piece(&t, &mut |piece| {
-                        if head.len() < n {
-                            cache.encode(&self.bpe, piece.as_bytes(), &mut |ids| {
-                                let room = n - head.len();
-                                head.extend_from_slice(&ids[..ids.len().min(room)]);
-                            });
-                        }
-                    })?;
-                }
+            match item {
+                Item::Special(id) => head.push(id),
+                Item::Piece(piece) => cache.encode(&self.bpe, piece.as_bytes(), &mut |ids| {
+                    let room = n - head.len();
+                    head.extend_from_slice(&ids[..ids.len().min(room)]);
+                }),
             }
-            Ok(())
         })?;
         Ok(head)
     }
@@ -344,6 +352,12 @@ impl Tokenizer {
         }
         Ok(out)
     }
+}
+
+/// What [`Tokenizer::walk`] yields: an allowed special token's id, or a piece of text to merge.
+enum Item<'a> {
+    Special(u32),
+    Piece(&'a str),
 }
 
 /// Ids of consecutive texts, and where each text ends in them.
