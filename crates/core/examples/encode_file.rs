@@ -6,32 +6,8 @@
 use std::time::Instant;
 
 use tokenforge_core::presets::Preset;
+use tokenforge_core::tiktoken_file::parse_tiktoken;
 use tokenforge_core::{Bpe, PreTokenizer, SpecialSet, SpecialTokens, Step, Tokenizer};
-
-fn decode_base64(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => (c - b'A') as u32,
-            b'a'..=b'z' => (c - b'a' + 26) as u32,
-            b'0'..=b'9' => (c - b'0' + 52) as u32,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("bad base64"),
-        }
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c) << (18 - 6 * i);
-        }
-        for i in 0..chunk.len().saturating_sub(1) {
-            out.push((acc >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -39,15 +15,7 @@ fn main() {
         eprintln!("usage: encode_file VOCAB.tiktoken PRESET TEXT_FILE [REPEATS [THREADS]]");
         std::process::exit(2);
     }
-    let vocab: Vec<(Vec<u8>, u32)> = std::fs::read_to_string(&args[1])
-        .expect("read vocab")
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (b64, rank) = l.split_once(' ').expect("two fields");
-            (decode_base64(b64), rank.parse().expect("rank"))
-        })
-        .collect();
+    let vocab = parse_tiktoken(&std::fs::read(&args[1]).expect("read vocab")).expect("a .tiktoken file");
     let pattern = Preset::ALL
         .iter()
         .find(|(_, n, _)| *n == args[2])
