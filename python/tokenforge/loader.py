@@ -8,8 +8,8 @@ from pathlib import Path
 
 from . import vocab_sources
 from .errors import InvalidArgumentError, InvalidVocabularyError, VocabularyNotFoundError
-from .formats import presets
-from .formats.hf_json import read_hf_json
+from .formats import presets, sentencepiece, vocab_files
+from .formats.hf_json import parse_hf_json, read_hf_json
 from .formats.tiktoken_file import read_tiktoken
 from .spec import AddedToken, SplitStep, TokenizerSpec
 from .tokenizer import Tokenizer
@@ -64,31 +64,105 @@ def _looks_like_json(path: Path) -> bool:
         return f.read(64).lstrip().startswith(b"{")
 
 
+# What a folder is searched for, in this order (the first found is loaded).
+_FOLDER_FILES = ("tokenizer.json", "*.model (SentencePiece)", "vocab.json + merges.txt", "vocab.txt")
+
+
+def _resolve_folder(folder: Path) -> Path | tuple[Path, Path] | None:
+    if (folder / "tokenizer.json").is_file():
+        return folder / "tokenizer.json"
+    models = sorted(p for p in folder.glob("*.model") if sentencepiece.is_sentencepiece_model(p))
+    if models:
+        # tokenizer.model (Llama/Mistral) or spiece.model (T5) first when several are present.
+        preferred = [p for p in models if p.name in ("tokenizer.model", "spiece.model")]
+        return (preferred or models)[0]
+    if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+        return folder / "vocab.json", folder / "merges.txt"
+    if (folder / "vocab.txt").is_file():
+        return folder / "vocab.txt"
+    return None
+
+
+def _from_doc(doc: dict[str, object], source: Path, name: str) -> Tokenizer:
+    return Tokenizer(parse_hf_json(doc, source=str(source), name=name))
+
+
 def load(
     name_or_path: str | os.PathLike[str],
     *,
     pattern: str | None = None,
     special_tokens: Mapping[str, int] | None = None,
+    lowercase: bool | None = None,
+    strip_accents: bool | None = None,
 ) -> Tokenizer:
     """Loads a tokenizer.
 
-    ``name_or_path`` is a ``tokenizer.json`` (or a directory holding one), a ``.tiktoken`` file, or
-    the name of a known encoding (``cl100k_base``, ``o200k_base``, ``gpt2``/``r50k_base``,
-    ``p50k_base``, ``llama3``, ``qwen2``). Names resolve offline, from ``$TOKENFORGE_HOME`` (default
-    ``~/.cache/tokenforge``) or an installed package that bundles the file; when neither has it,
-    :class:`VocabularyNotFoundError` says how to get it (``tokenforge fetch NAME``).
+    ``name_or_path`` is one of
+
+    * a ``tokenizer.json`` (HF);
+    * a SentencePiece ``.model`` (recognised by its content: Llama 3's ``tokenizer.model``, a
+      ``.tiktoken`` text, is read as ``.tiktoken``);
+    * a WordPiece ``vocab.txt`` (BERT conventions; ``lowercase=`` and ``strip_accents=`` override
+      the ``tokenizer_config.json`` beside it, whose absence means uncased BERT);
+    * a GPT-2-style ``vocab.json`` (with ``merges.txt`` beside it);
+    * a directory holding one of those, searched in the order tokenizer.json, ``*.model``,
+      vocab.json + merges.txt, vocab.txt;
+    * a ``.tiktoken`` file (``pattern=`` and ``special_tokens=`` apply to it);
+    * the name of a known encoding (``cl100k_base``, ``o200k_base``, ``gpt2``/``r50k_base``,
+      ``p50k_base``, ``llama3``, ``qwen2``). Names resolve offline, from ``$TOKENFORGE_HOME``
+      (default ``~/.cache/tokenforge``) or an installed package that bundles the file; when neither
+      has it, :class:`VocabularyNotFoundError` says how to get it (``tokenforge fetch NAME``).
     """
     path = Path(name_or_path)
-    if path.is_dir() and (path / "tokenizer.json").is_file():
-        path = path / "tokenizer.json"
-    if path.is_file():
-        if _looks_like_json(path):
-            if pattern is not None or special_tokens is not None:
-                raise InvalidArgumentError(
-                    "pattern= and special_tokens= apply to .tiktoken files, not tokenizer.json"
-                )
-            return Tokenizer(read_hf_json(path))
-        return load_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
+    if path.is_dir():
+        found = _resolve_folder(path)
+        if found is None:
+            raise VocabularyNotFoundError(f"{path} holds no tokenizer: looked for {', '.join(_FOLDER_FILES)}")
+        if isinstance(found, tuple):
+            _reject_options("vocab.json + merges.txt", pattern, special_tokens, lowercase, strip_accents)
+            return _from_doc(vocab_files.read_gpt2_folder(*found), found[0], path.name or "tokenizer")
+        path = found
+    if not path.is_file():
+        return _load_known(name_or_path, pattern, special_tokens)
+    folder_name = path.parent.name or path.stem
+    if path.name == "vocab.txt":
+        _reject_options("vocab.txt", pattern, special_tokens, None, None)
+        doc = vocab_files.read_vocab_txt(path, lowercase=lowercase, strip_accents=strip_accents)
+        return _from_doc(doc, path, folder_name)
+    if lowercase is not None or strip_accents is not None:
+        raise InvalidArgumentError("lowercase= and strip_accents= apply to WordPiece vocab.txt files only")
+    if path.name == "vocab.json" and (path.parent / "merges.txt").is_file():
+        _reject_options("vocab.json + merges.txt", pattern, special_tokens, None, None)
+        return _from_doc(vocab_files.read_gpt2_folder(path, path.parent / "merges.txt"), path, folder_name)
+    if sentencepiece.is_sentencepiece_model(path):
+        _reject_options("SentencePiece .model", pattern, special_tokens, None, None)
+        model = sentencepiece.read_model(path)
+        name = folder_name if path.stem in ("tokenizer", "spiece") else path.stem
+        return _from_doc(sentencepiece.to_hf_doc(model), path, name)
+    if _looks_like_json(path):
+        _reject_options("tokenizer.json", pattern, special_tokens, None, None)
+        return Tokenizer(read_hf_json(path))
+    return load_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
+
+
+def _reject_options(
+    kind: str,
+    pattern: str | None,
+    special_tokens: Mapping[str, int] | None,
+    lowercase: bool | None,
+    strip_accents: bool | None,
+) -> None:
+    if pattern is not None or special_tokens is not None:
+        raise InvalidArgumentError(f"pattern= and special_tokens= apply to .tiktoken files, not {kind}")
+    if lowercase is not None or strip_accents is not None:
+        raise InvalidArgumentError(f"lowercase= and strip_accents= apply to vocab.txt files, not {kind}")
+
+
+def _load_known(
+    name_or_path: str | os.PathLike[str],
+    pattern: str | None,
+    special_tokens: Mapping[str, int] | None,
+) -> Tokenizer:
     known = presets.by_name(str(name_or_path))
     if known is None:
         raise VocabularyNotFoundError(

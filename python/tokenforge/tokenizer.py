@@ -479,10 +479,17 @@ class Tokenizer:
         return spec_to_hf_json(spec, vocab, merges, id_to_bytes)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes ``tokenizer.json`` (a directory gets ``tokenizer.json`` inside it); returns the path."""
+        """Writes ``tokenizer.json`` (a directory gets ``tokenizer.json`` inside it), or a SentencePiece
+        ``.model`` when the path ends in ``.model`` (SentencePiece-style BPE/Unigram tokenizers; one
+        loaded from a ``.model`` is written back bit for bit); returns the path."""
+        target = Path(path)
+        if target.suffix == ".model" and not target.is_dir():
+            from .formats import sentencepiece
+
+            model = sentencepiece.from_hf_doc(self.to_hf_json(), source=self.name)
+            return sentencepiece.write_model(target, model)
         from .formats.hf_json import write_hf_json
 
-        target = Path(path)
         if target.is_dir():
             target = target / "tokenizer.json"
         write_hf_json(target, self.to_hf_json())

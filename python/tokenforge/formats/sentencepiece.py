@@ -701,13 +701,15 @@ def _rebuild(
 ) -> SentencePieceModel:
     model = doc["model"]
     added = {int(t["id"]): t for t in doc.get("added_tokens") or []}
-    unk = (
-        model.get("unk_id")
-        if kind == "Unigram"
-        else texts.index(model["unk_token"])
-        if model.get("unk_token") in texts
-        else None
-    )
+    if doc.get("pre_tokenizer") is not None:
+        raise UnsupportedTokenizerError(
+            f"{source}: pre-tokenizer {doc['pre_tokenizer'].get('type')!r} has no SentencePiece "
+            "equivalent (only SentencePiece-style Unigram/BPE tokenizers can be written as .model)"
+        )
+    if kind == "Unigram":
+        unk = model.get("unk_id")
+    else:
+        unk = texts.index(model["unk_token"]) if model.get("unk_token") in texts else None
     if unk is None:
         raise UnsupportedTokenizerError(f"{source}: a SentencePiece model needs an unknown piece (unk)")
     types: list[int] = []
@@ -741,9 +743,10 @@ def _rebuild(
 
 def _normalizer_from_doc(node: Any, source: str) -> dict[str, Any]:
     """The normalizer spec of an HF normalizer that SentencePiece can express."""
-    steps = (
-        [] if node is None else node.get("normalizers", [node]) if node.get("type") == "Sequence" else [node]
-    )
+    if node is None:
+        steps = []
+    else:
+        steps = node.get("normalizers", []) if node.get("type") == "Sequence" else [node]
     out: dict[str, Any] = {
         "name": "identity",
         "add_dummy_prefix": False,
