@@ -123,6 +123,10 @@ def load(
             return _from_doc(vocab_files.read_gpt2_folder(*found), found[0], path.name or "tokenizer")
         path = found
     if not path.is_file():
+        if lowercase is not None or strip_accents is not None:
+            raise InvalidArgumentError(
+                "lowercase= and strip_accents= apply to WordPiece vocab.txt files only"
+            )
         return _load_known(name_or_path, pattern, special_tokens)
     folder_name = path.parent.name or path.stem
     if path.name == "vocab.txt":

@@ -667,6 +667,11 @@ def from_hf_doc(doc: Mapping[str, Any], *, source: str = "<tokenizer.json>") -> 
     if not isinstance(model, dict):
         raise InvalidVocabularyError(f"{source}: no 'model' object")
     extension = (model.get("tokenforge") or {}).get("sentencepiece")
+    if extension is None and doc.get("pre_tokenizer") is not None:
+        raise UnsupportedTokenizerError(
+            f"{source}: pre-tokenizer {doc['pre_tokenizer'].get('type')!r} has no SentencePiece "
+            "equivalent (only SentencePiece-style Unigram/BPE tokenizers can be written as .model)"
+        )
     kind = model.get("type")
     if kind == "Unigram":
         vocab = model.get("vocab") or []
@@ -701,11 +706,6 @@ def _rebuild(
 ) -> SentencePieceModel:
     model = doc["model"]
     added = {int(t["id"]): t for t in doc.get("added_tokens") or []}
-    if doc.get("pre_tokenizer") is not None:
-        raise UnsupportedTokenizerError(
-            f"{source}: pre-tokenizer {doc['pre_tokenizer'].get('type')!r} has no SentencePiece "
-            "equivalent (only SentencePiece-style Unigram/BPE tokenizers can be written as .model)"
-        )
     if kind == "Unigram":
         unk = model.get("unk_id")
     else:
