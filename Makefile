@@ -119,6 +119,10 @@ eval-report: vocab
 bench: vocab $(VENV)/.bench-deps
 	$(PY) bench/encode.py
 
+# tokenforge vs each real tokenizer file's own library (HF tokenizers / sentencepiece), one thread.
+bench-families: test-tokenizers $(VENV)/.eval-deps
+	$(PY) bench/families.py
+
 # Builds the ~100 MB Debian-docs corpus once (apt-get download), then trains with every library.
 bench-train: build $(VENV)/.train-bench-deps
 	$(PY) bench/build_corpus.py
