@@ -29,7 +29,12 @@ CASES: dict[str, dict[str, Any]] = {
     "superbpe": {"algorithm": "superbpe", "vocab_size": 1200, "transition": 700},
     "superbpe_default_transition": {"algorithm": "superbpe", "vocab_size": 1000, "special_tokens": ["<eos>"]},
     "charbpe": {"algorithm": "charbpe", "vocab_size": 800},
-    "charbpe_options": {"algorithm": "charbpe", "vocab_size": 800, "max_token_chars": 2, "normalizers": ["NFC"]},
+    "charbpe_options": {
+        "algorithm": "charbpe",
+        "vocab_size": 800,
+        "max_token_chars": 2,
+        "normalizers": ["NFC"],
+    },
 }
 
 EXPECTED: dict[str, str] = {
