@@ -2,10 +2,11 @@
 
 ``tokenforge.train(...)`` (the function, re-exported at the top level) is the entry point; it
 builds the algorithm's frozen config (:class:`BpeConfig`, :class:`SuperBpeConfig`,
-:class:`CharBpeConfig`) and runs the shared driver (:mod:`.driver`: corpus -> counts -> trainer ->
-frozen tokenizer + metadata). This package also holds :func:`extend`, :func:`count`,
-:class:`Counts` (``.tfc`` files), the corpus readers and :func:`verify`. Import names from it with
-``from tokenforge.train import Counts`` (the attribute ``tokenforge.train`` is the function).
+:class:`CharBpeConfig`, :class:`UnigramConfig`) and runs the shared driver (:mod:`.driver`:
+corpus -> counts -> trainer -> frozen tokenizer + metadata). This package also holds
+:func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files), the corpus readers and
+:func:`verify`. Import names from it with ``from tokenforge.train import Counts`` (the attribute
+``tokenforge.train`` is the function).
 
 Determinism: the same corpus and config give a byte-identical ``tokenizer.json`` whatever the
 thread count, because counts are sums (order-free), pieces are sorted before training, and ties
@@ -24,6 +25,7 @@ from .export import save_tiktoken
 from .progress import Progress
 from .selftest import VerifyReport, verify
 from .superbpe import SuperBpeConfig
+from .unigram import TrainedUnigram, UnigramConfig
 
 __all__ = [
     "ALGORITHMS",
@@ -34,6 +36,8 @@ __all__ = [
     "Progress",
     "SuperBpeConfig",
     "TrainConfig",
+    "TrainedUnigram",
+    "UnigramConfig",
     "VerifyReport",
     "count",
     "extend",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from . import bpe, charbpe, superbpe  # noqa: F401  (each registers its config class)
+from . import bpe, charbpe, superbpe, unigram  # noqa: F401  (each registers its config class)
 from .config import TrainConfig
 from .counts import Counts, count_corpus
 from .driver import CountsArg, Run, load_counts, progress_arg, run_training, threads_arg
@@ -77,6 +77,9 @@ def train(
       defaults to ``"cl100k"``.
     * ``"superbpe"``: SuperBPE (:class:`~tokenforge.train.superbpe.SuperBpeConfig`).
     * ``"charbpe"``: KL3M-style short tokens (:class:`~tokenforge.train.charbpe.CharBpeConfig`).
+    * ``"unigram"``: SentencePiece's Unigram (:class:`~tokenforge.train.unigram.UnigramConfig`);
+      returns a :class:`~tokenforge.train.unigram.TrainedUnigram` that writes ``tokenizer.json``
+      and a SentencePiece ``.model``.
 
     Results never depend on ``num_threads`` (ties have total orders, counts are sums).
     """
