@@ -15,6 +15,7 @@ import tiktoken as real
 
 import tokenforge as tf
 import tokenforge.compat.tiktoken as tt
+
 from parity_corpus import parity_texts
 
 NAMES = ("gpt2", "cl100k_base")
@@ -25,7 +26,10 @@ def pair(name: str) -> tuple[tt.Encoding, real.Encoding]:
     """Our encoding and tiktoken's own engine on the same ranks (tiktoken's registry needs network)."""
     ours = tt.get_encoding(name)
     reference = real.Encoding(
-        name, pat_str=ours._pat_str, mergeable_ranks=ours._mergeable_ranks, special_tokens=ours._special_tokens
+        name,
+        pat_str=ours._pat_str,
+        mergeable_ranks=ours._mergeable_ranks,
+        special_tokens=ours._special_tokens,
     )
     return ours, reference
 
@@ -133,7 +137,9 @@ def test_errors_are_tiktokens_and_tokenforges() -> None:
 
 def test_two_special_names_on_one_id() -> None:
     harmony = tt.get_encoding("o200k_harmony")
-    assert harmony._special_tokens["<|endofprompt|>"] == harmony._special_tokens["<|reserved_200018|>"] == 200018
+    assert (
+        harmony._special_tokens["<|endofprompt|>"] == harmony._special_tokens["<|reserved_200018|>"] == 200018
+    )
     assert harmony.encode("<|reserved_200018|><|endofprompt|>", allowed_special="all") == [200018, 200018]
     assert harmony.decode_single_token_bytes(200018) == b"<|endofprompt|>"
     assert harmony.encode_single_token("<|reserved_200018|>") == 200018
@@ -154,7 +160,9 @@ def test_registry_caches_and_pickles_by_name() -> None:
     assert enc.encode("<|fim_middle|>", allowed_special="all") == [50282]
     restored = pickle.loads(pickle.dumps(enc))  # a registered encoding pickles as its name
     assert len(pickle.dumps(enc)) < 200 and restored._tokenizer is enc._tokenizer
-    custom = tt.Encoding("custom", pat_str=enc._pat_str, mergeable_ranks=enc._mergeable_ranks, special_tokens={})
+    custom = tt.Encoding(
+        "custom", pat_str=enc._pat_str, mergeable_ranks=enc._mergeable_ranks, special_tokens={}
+    )
     assert pickle.loads(pickle.dumps(custom)).encode("hello world") == custom.encode("hello world")
     assert tt.list_encoding_names() == real.list_encoding_names()
 
@@ -163,7 +171,9 @@ def test_model_table_matches_tiktoken() -> None:
     from tiktoken import model as real_model
 
     assert tt.model.MODEL_TO_ENCODING == real_model.MODEL_TO_ENCODING
-    assert list(tt.model.MODEL_PREFIX_TO_ENCODING.items()) == list(real_model.MODEL_PREFIX_TO_ENCODING.items())
+    assert list(tt.model.MODEL_PREFIX_TO_ENCODING.items()) == list(
+        real_model.MODEL_PREFIX_TO_ENCODING.items()
+    )
 
 
 def test_load_resolves_known_urls_offline(tmp_path) -> None:
