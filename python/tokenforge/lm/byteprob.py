@@ -1,19 +1,23 @@
 """Exact byte-level probabilities from a tokenized language model (Phan et al., ICLR 2025).
 
 **Valid (canonical) token sequences.** A sequence ``t`` is *valid* when every prefix ``t[:i]`` whose
-bytes are UTF-8 text is that text's own encoding: ``tokenizer.encode_ordinary(text) == t[:i]``. The
-tokenizer decides through its own ``encode``, so the pre-tokenizer, the merge ranks (or HF merge list)
-and ``ignore_merges`` all take part: with pre-tokenized byte-level BPE a token that crosses a
-pre-token boundary, or two tokens that BPE would have merged, make a sequence invalid. A prefix
-ending inside a UTF-8 character is judged when the character is complete (byte-level tokens may hold
-part of a character); after bytes that can never be UTF-8 nothing is constrained (the tokenizer has
-no encoding of them). Validity is prefix-closed by construction. ``canonical=False`` counts every
-tokenization (the paper's "fast mode"; exact only for a model that has no canonical preference).
+bytes are UTF-8 text is the start of the tokenizer's own encoding of that text, either alone or
+followed by the letter ``"x"``: ``encode_ordinary(text)`` or ``encode_ordinary(text + "x")`` begins
+with ``t[:i]``. The tokenizer decides through its own ``encode``, so the pre-tokenizer, the merge
+ranks (or HF merge list) and ``ignore_merges`` all take part: a token that crosses a pre-token
+boundary, or two tokens that BPE would have merged, make a sequence invalid. The ``"x"`` continuation
+admits the splits a regex pre-tokenizer makes only when more text follows: GPT-2's pattern encodes
+``"\n\n"`` as one token but ``"\n\n#"`` as ``"\n", "\n", "#"``, so ``"\n", "\n"`` is a valid
+prefix although it is not the encoding of ``"\n\n"``. A prefix ending inside a UTF-8 character is
+judged when the character is complete (byte-level tokens may hold part of a character); after bytes
+that can never be UTF-8 nothing is constrained (the tokenizer has no encoding of them). Validity is
+prefix-closed by construction. ``canonical=False`` counts every tokenization (the paper's "fast
+mode"; exact only for a model without a canonical preference).
 
 **Cover set.** ``cover(x)`` holds the valid ``t`` with ``bytes(t[:-1])`` a strict prefix of ``x`` and
 ``bytes(t)`` starting with ``x``; ``P(x) = Σ_{t ∈ cover(x)} P_LM(t)`` (the Byte-Token Representation
 Lemma), where ``P_LM(t)`` is the product of the model's next-token probabilities. The sequences that
-end exactly at byte ``m`` (at most one per character boundary: the encoding of ``x[:m]``) are built by
+end exactly at byte ``m`` (at most two per character boundary, from the two encodings above) are built by
 dynamic programming over ``m``; the last token of a cover comes from the token trie.
 
 **Next byte.** ``P(b | x) ∝ P(xb)``: covers of ``x`` whose last token runs past ``x`` vote for their
@@ -40,6 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["ByteEnsemble", "ByteLM", "ByteModel", "byte_logprob", "next_byte_logprobs", "sample_bytes"]
 
 Seq = tuple[int, ...]
+
+# The continuation that starts a new word after a text (see "Valid" above).
+_PROBE = "x"
 
 # Full-vocabulary rows and validity masks kept per context (49k float32: 200 kB a row).
 _ROW_CACHE = 256
@@ -150,17 +157,23 @@ class ByteLM:
                 continue
             text = _utf8(cur) if self.canonical else None
             if text is not None:
-                enc = self._encode(text)
-                last = trie.token_bytes[enc[-1]] if enc else None
-                if last is None or not cur.endswith(last):
-                    memo[cur] = ()  # an added token, or a tokenizer that rewrites the text
-                    stack.pop()
+                candidates = []
+                for enc in (self._encode(text), self._encode(text + _PROBE)):
+                    k, size = 0, 0
+                    while k < len(enc) and size < len(cur):
+                        token = trie.token_bytes[enc[k]]
+                        if token is None:  # an added token: outside the byte stream
+                            break
+                        size += len(token)
+                        k += 1
+                    if size == len(cur) and k and enc[:k] not in candidates:
+                        candidates.append(enc[:k])
+                heads = {c: cur[: len(cur) - len(trie.token_bytes[c[-1]])] for c in candidates}  # type: ignore[arg-type]
+                missing = [h for h in heads.values() if h not in memo]
+                if missing:
+                    stack.extend(missing)
                     continue
-                head = cur[: len(cur) - len(last)]
-                if head not in memo:
-                    stack.append(head)
-                    continue
-                memo[cur] = (enc,) if enc[:-1] in memo[head] else ()
+                memo[cur] = tuple(c for c, h in heads.items() if c[:-1] in memo[h])
             else:
                 heads = [
                     k for k in range(max(0, len(cur) - trie.max_len), len(cur)) if trie.id_of(cur[k:]) is not None
@@ -194,18 +207,18 @@ class ByteLM:
                 texts.append(text)
                 where.append(j)
         if texts:
-            ids, offsets = self.tokenizer.encode_batch_to_numpy(texts)
-            ids = ids.astype(np.int64)
-            offsets = offsets.astype(np.int64)
-            n = len(seq) + 1
             at = np.asarray(where, dtype=np.int64)
-            good = np.diff(offsets) == n
-            rows = ids[offsets[:-1][good][:, None] + np.arange(n)]
-            match = (rows[:, :-1] == np.asarray(seq, dtype=np.int64)).all(axis=1) & (
-                rows[:, -1] == candidates[at[good]]
-            )
             ok[at] = False
-            ok[at[good][match]] = True
+            target = np.asarray(seq, dtype=np.int64)
+            for suffix in ("", _PROBE):
+                ids, offsets = self.tokenizer.encode_batch_to_numpy([t + suffix for t in texts] if suffix else texts)
+                ids = ids.astype(np.int64)
+                offsets = offsets.astype(np.int64)
+                n = len(seq) + 1
+                good = np.diff(offsets) >= n
+                rows = ids[offsets[:-1][good][:, None] + np.arange(n)]
+                match = (rows[:, :-1] == target).all(axis=1) & (rows[:, -1] == candidates[at[good]])
+                ok[at[good][match]] = True
         return ok
 
     def _full_mask(self, seq: Seq) -> np.ndarray:
