@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..errors import InvalidArgumentError, UnsupportedTokenizerError
-from .scorer import Scorer, sequence_logprobs
+from .scorer import Scorer, score_and_next, sequence_logprobs
 from .trie import TokenTrie
 
 if TYPE_CHECKING:
@@ -230,6 +230,15 @@ class ByteLM:
 
     # ----------------------------------------------------------------- model queries
 
+    def _prepare(self, seqs: Sequence[Seq]) -> None:
+        """Fills both caches for ``seqs`` with one scorer call where either is missing."""
+        missing = list(dict.fromkeys(s for s in seqs if s not in self._rows or s not in self._logp))
+        if missing:
+            scored, rows = score_and_next(self.scorer, missing)
+            for s, lp, row in zip(missing, scored, rows, strict=True):
+                self._logp[s] = float(np.sum(lp, dtype=np.float64))
+                self._rows.put(s, np.asarray(row))
+
     def _next_rows(self, seqs: Sequence[Seq]) -> list[np.ndarray]:
         missing = list(dict.fromkeys(s for s in seqs if s not in self._rows))
         if missing:
@@ -273,6 +282,7 @@ class ByteLM:
         if not parts:
             return []
         seqs = [s for _, s, _ in parts]
+        self._prepare(seqs)
         rows = self._next_rows(seqs)
         heads = self.sequence_logprob(seqs)
         out = []
@@ -302,6 +312,7 @@ class ByteLM:
             values.append(lp)
         exact = self.exact_sequences(x)
         if exact:
+            self._prepare(exact)
             rows = self._next_rows(exact)
             heads = self.sequence_logprob(exact)
             for s, row, lp in zip(exact, rows, heads, strict=True):

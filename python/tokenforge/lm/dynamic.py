@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _core
-from ..errors import InvalidArgumentError, InvalidTokenIdError, UnsupportedTokenizerError
-from ..spec import ByteLevelStep, DigitsStep, SplitStep, TokenizerSpec
+from ..errors import InvalidArgumentError, UnsupportedTokenizerError
+from ..spec import ByteLevelStep, DigitsStep, SplitStep
 
 if TYPE_CHECKING:
     from ..adapt import TransplantResult
@@ -114,27 +114,28 @@ class DynamicBatch:
 
     @cached_property
     def vocabulary(self) -> Tokenizer:
-        """A tokenizer whose vocabulary is the base one plus the merged tokens (at their ids), for
-        :func:`tokenforge.adapt.transplant`. It is a vocabulary, not this batch's segmentation:
-        encoding text with it is rank-based BPE over the extended table."""
+        """The base tokenizer plus the merged tokens at their ids (for :func:`tokenforge.adapt.transplant`),
+        the batch's merges ranked after the base ones. It is a vocabulary, not this batch's
+        segmentation: BPE applies merges in rank order, the batch merged by frequency."""
+        from dataclasses import replace
+
         from ..tokenizer import Tokenizer
 
         base = self.base
-        special = set(base.special_tokens.values()) | {t.id for t in base.spec.added_tokens}
-        vocab: dict[bytes, int] = {}
-        for i in range(base.n_vocab):
-            if i not in special:
-                try:
-                    vocab.setdefault(base.decode_single_token_bytes(i), i)
-                except InvalidTokenIdError:
-                    continue  # an unused id
-        for j, data in enumerate(self.new_tokens):
-            vocab[data] = base.n_vocab + j
-        spec = TokenizerSpec(
+        full = base._full_spec()  # vocabulary and merges read back from the engine
+        vocab = dict(full.vocab)
+        merges = list(full.merges) if full.merges is not None else None
+        for a, b, new_id in self.merges:
+            if new_id >= base.n_vocab and self.new_tokens[new_id - base.n_vocab] not in vocab:
+                vocab[self.new_tokens[new_id - base.n_vocab]] = new_id
+                if merges is not None:  # an HF merge list: the batch's merges rank after the base ones
+                    merges.append((a, b))
+        spec = replace(
+            full,
             name=f"{base.name}+dynamic{len(self.new_tokens)}",
             vocab=vocab,
-            pre_tokenizer=base.spec.pre_tokenizer,
-            added_tokens=base.spec.added_tokens,
+            merges=None if merges is None else tuple(merges),
+            metadata=None,
         )
         return Tokenizer(spec)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidTokenIdError
 
-__all__ = ["BigramScorer", "Scorer", "TransformersScorer", "sequence_logprobs"]
+__all__ = ["BigramScorer", "Scorer", "TransformersScorer", "score_and_next", "sequence_logprobs"]
 
 Prefix = Sequence[int]
 
@@ -49,6 +49,16 @@ def sequence_logprobs(scorer: Scorer, sequences: Sequence[Prefix]) -> list[np.nd
         out.append(rows[np.arange(at, at + n), np.asarray(seq, dtype=np.int64)] if n else np.zeros(0))
         at += n
     return out
+
+
+def score_and_next(scorer: Scorer, sequences: Sequence[Prefix]) -> tuple[list[np.ndarray], np.ndarray]:
+    """:func:`sequence_logprobs` of the sequences and the next-token rows after each of them, in one
+    pass when the scorer has ``score_and_next`` (a causal LM computes both in the same forward)."""
+    fast = getattr(scorer, "score_and_next", None)
+    if fast is not None:
+        scored, rows = fast(sequences)
+        return list(scored), rows
+    return sequence_logprobs(scorer, sequences), scorer([tuple(s) for s in sequences])
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -104,6 +114,9 @@ class BigramScorer:
             out.append(self._table[prev, ids])
         return out
 
+    def score_and_next(self, sequences: Sequence[Prefix]) -> tuple[list[np.ndarray], np.ndarray]:
+        return self.score_tokens(sequences), self(sequences)
+
 
 class TransformersScorer:
     """A ``transformers`` causal LM as a scorer (CPU or the model's device, no gradients).
@@ -133,7 +146,7 @@ class TransformersScorer:
 
     def _forward(
         self, sequences: list[tuple[int, ...]], positions: list[list[int]], gather: bool = False
-    ) -> list[np.ndarray]:
+    ) -> list[Any]:
         """Log-softmax rows (float32) of ``(bos, *seq)`` at the given positions of each sequence, or
         with ``gather`` only the log-probability of the sequence's own token at each position.
 
@@ -154,10 +167,12 @@ class TransformersScorer:
                 for row, wanted in enumerate(positions[start : start + self.batch_size]):
                     at = torch.tensor(wanted, dtype=torch.long)
                     picked = torch.log_softmax(logits[row, at].float(), dim=-1)
-                    if gather:
-                        targets = ids[row, at + 1].to(picked.device)
-                        picked = picked.gather(1, targets[:, None])[:, 0]
-                    out.append(picked.cpu().numpy())
+                    if gather:  # the sequence's own tokens, and the row after its end
+                        targets = ids[row, at[:-1] + 1].to(picked.device)
+                        scored = picked[:-1].gather(1, targets[:, None])[:, 0]
+                        out.append((scored.cpu().numpy(), picked[-1].cpu().numpy()))
+                    else:
+                        out.append(picked.cpu().numpy())
         return out
 
     @staticmethod
@@ -189,6 +204,17 @@ class TransformersScorer:
             rows.update({(h, pos): picked[i] for i, pos in enumerate(wanted[h])})
         return np.stack([rows[host[s], len(s)] for s in seqs])
 
+    def score_and_next(self, sequences: Sequence[Prefix]) -> tuple[list[np.ndarray], np.ndarray]:
+        seqs = [tuple(int(t) for t in s) for s in sequences]
+        if not seqs:
+            return [], np.zeros((0, self.n_vocab), dtype=np.float32)
+        # A sequence's own scores come from its host; its next row is at its end, so each distinct
+        # sequence is its own host here (a prefix of another would need its row mid-host).
+        hosts = sorted(set(seqs))
+        done = self._forward(hosts, [list(range(len(h) + 1)) for h in hosts], gather=True)
+        by_host = dict(zip(hosts, done, strict=True))
+        return [by_host[s][0] for s in seqs], np.stack([by_host[s][1] for s in seqs])
+
     def score_tokens(self, sequences: Sequence[Prefix]) -> list[np.ndarray]:
         seqs = [tuple(int(t) for t in s) for s in sequences]
         nonempty = [s for s in seqs if s]
@@ -196,6 +222,6 @@ class TransformersScorer:
             return [np.zeros(0, dtype=np.float32) for _ in seqs]
         host = self._maximal(nonempty)
         hosts = sorted(set(host.values()))
-        scored = self._forward(hosts, [list(range(len(h))) for h in hosts], gather=True)
-        by_host = dict(zip(hosts, scored, strict=True))
+        scored = self._forward(hosts, [list(range(len(h) + 1)) for h in hosts], gather=True)
+        by_host = {h: tokens for h, (tokens, _) in zip(hosts, scored, strict=True)}
         return [by_host[host[s]][: len(s)] if s else np.zeros(0, np.float32) for s in seqs]
