@@ -8,7 +8,7 @@ morphology, vocabulary-size sweeps and a self-contained HTML report.
 
 from __future__ import annotations
 
-from .adapters import EvalTokenizer, SentencePieceTokenizer, resolve_tokenizer
+from .adapters import EvalTokenizer, resolve_tokenizer
 from .corpora import Corpus, CorpusPart, load_corpus_file, resolve_corpus
 from .result import EvalResult
 from .runner import ALL_METRICS, DEFAULT_METRICS, evaluate
@@ -20,7 +20,6 @@ __all__ = [
     "CorpusPart",
     "EvalResult",
     "EvalTokenizer",
-    "SentencePieceTokenizer",
     "evaluate",
     "load_corpus_file",
     "resolve_corpus",

@@ -10,8 +10,8 @@ common target: ``target_premium`` × the reference language's CTC at ``reference
 flagged as such; a language whose count does not fall with V has no V*.
 
 Training is not done here: the sweep takes ``train_fn(texts, vocab_size) -> tokenizer``, so any
-trainer (tokenforge's, HF ``tokenizers``, SentencePiece through
-:class:`~tokenforge.eval.adapters.SentencePieceTokenizer`) can be swept. With
+trainer (tokenforge's, HF ``tokenizers``, SentencePiece's, whose ``.model`` file
+:func:`tokenforge.load` reads) can be swept. With
 ``per_language=True`` one tokenizer is trained per language and size (Arnett et al.'s
 monolingual setting); otherwise one tokenizer per size on all languages.
 """
