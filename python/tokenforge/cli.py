@@ -176,9 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
     p.set_defaults(run=_cmd_info)
 
-    p = sub.add_parser("convert", help="write any loadable tokenizer as an HF tokenizer.json")
-    p.add_argument("tokenizer", help="known name, tokenizer.json or .tiktoken path")
-    p.add_argument("-o", "--output", required=True, help="output file or directory")
+    p = sub.add_parser(
+        "convert",
+        help="write any loadable tokenizer as an HF tokenizer.json (or a SentencePiece .model)",
+        description="Load a tokenizer (known name, tokenizer.json, SentencePiece .model, vocab.txt, "
+        "vocab.json + merges.txt, .tiktoken, or a folder holding one) and write it as tokenizer.json; "
+        "an output ending in .model writes a SentencePiece model (SentencePiece-style BPE/Unigram "
+        "tokenizers; a .model read by tokenforge is written back bit for bit).",
+    )
+    p.add_argument("tokenizer", help="known name, or a tokenizer file or folder")
+    p.add_argument("-o", "--output", required=True, help="output file (.json or .model) or directory")
     p.set_defaults(run=_cmd_convert)
 
     # Each feature registers its own commands (their code lives beside the feature).
