@@ -213,3 +213,18 @@ def test_folder_search_order_and_message(tmp_path: Path) -> None:
     assert gpt2_style.n_vocab == 151643
     shutil.copy(_path("qwen3", "tokenizer.json"), tmp_path / "tokenizer.json")
     assert tf.load(tmp_path).n_vocab > gpt2_style.n_vocab  # tokenizer.json (with its added tokens) wins
+
+
+def test_convert_command_writes_tokenizer_json_and_model(tmp_path: Path) -> None:
+    from tokenforge.cli import main
+
+    source = _path("mistral-v1", "tokenizer.model")
+    try:
+        tf.load(source)
+    except tf.UnsupportedTokenizerError as exc:
+        pytest.skip(f"tokenforge does not load this family yet: {exc}")
+    assert main(["convert", str(source), "-o", str(tmp_path / "m.json")]) == 0
+    assert main(["convert", str(tmp_path / "m.json"), "-o", str(tmp_path / "again.model")]) == 0
+    assert (tmp_path / "again.model").read_bytes() == source.read_bytes()
+    assert main(["convert", str(_path("minilm-l6-v2", "vocab.txt")), "-o", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "tokenizer.json").read_text())["model"]["type"] == "WordPiece"
