@@ -630,9 +630,13 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
     if kind == "bpe":
         extension["scores"] = [s for _, s, _ in model.pieces]
     hf_model["tokenforge"] = {"sentencepiece": extension}
-    # SentencePiece matches user-defined pieces in the normalized text (where spaces are "▁"); HF's
-    # normalized added tokens do the same, unless a Prepend normalizer would prefix their pattern.
-    user_defined_normalized = not model.normalizer["add_dummy_prefix"]
+    # SentencePiece matches user-defined pieces in the raw input (its normalizer leaves them alone)
+    # and again in the normalized text, where spaces are "▁". Raw matching (HF's non-normalized
+    # added tokens) is the same for pieces without "▁"; one with "▁" must be matched in the
+    # normalized text, which a Prepend normalizer would break (it would prefix the pattern too).
+    def normalized(text: str) -> bool:
+        return SPACE in text and not model.normalizer["add_dummy_prefix"]
+
     added = []
     for i, (text, _, k) in enumerate(model.pieces):
         if k in (PieceType.CONTROL, PieceType.UNKNOWN, PieceType.USER_DEFINED):
@@ -643,7 +647,7 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
                     "single_word": False,
                     "lstrip": False,
                     "rstrip": False,
-                    "normalized": k == PieceType.USER_DEFINED and user_defined_normalized,
+                    "normalized": k == PieceType.USER_DEFINED and normalized(text),
                     "special": k != PieceType.USER_DEFINED,
                 }
             )
