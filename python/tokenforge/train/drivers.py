@@ -16,10 +16,11 @@ from typing import Any
 
 from .. import _core
 from ..errors import InvalidArgumentError
+from ..scale import EngineArg, counter_for
 from ..spec import AddedToken, PreTokenizerStep, TokenizerSpec
 from ..tokenizer import Tokenizer
 from .config import Algorithm, PreTokenizerArg, TrainConfig, preset_name, resolve_pretokenizer, steps_to_json
-from .counts import Counts, count_corpus
+from .counts import Counts
 from .progress import Progress, ProgressArg
 from .selftest import make_self_test
 
@@ -174,6 +175,7 @@ def train(
     num_threads: int | None = None,
     progress: ProgressArg | Progress = None,
     name: str = "trained",
+    engine: EngineArg = "local",
 ) -> Tokenizer:
     """Trains a byte-level BPE tokenizer on a corpus.
 
@@ -199,6 +201,9 @@ def train(
     pairs go to the smaller (left bytes, right bytes), so results never depend on threads or hash
     order. ``max_memory`` (bytes) caps the counting tables by pruning rare pieces (their counts may
     be underestimated by the reported threshold sum; frequent pieces are unaffected).
+
+    ``engine="ray"`` (or a :class:`tokenforge.scale.RayEngine`) counts files on a Ray cluster
+    and trains here; the tokenizer is the local engine's, byte for byte (:mod:`tokenforge.scale`).
     """
     threads = _threads(num_threads)
     report = _progress(progress)
@@ -270,7 +275,7 @@ def train(
         tables = {"subword": config.pretokenizer}
         if super_steps is not None:
             tables["superword"] = super_steps
-        counts, samples = count_corpus(
+        counts, samples = counter_for(engine)(
             inputs,
             tables,
             normalizers=config.normalizers,
@@ -410,6 +415,7 @@ def extend(
     num_threads: int | None = None,
     progress: ProgressArg | Progress = None,
     name: str | None = None,
+    engine: EngineArg = "local",
 ) -> Tokenizer:
     """Continues BPE training from any byte-level BPE tokenizer; every existing token keeps its id
     and new tokens get ids from ``tokenizer.n_vocab`` up to ``new_vocab_size - 1``.
@@ -449,7 +455,7 @@ def extend(
     elif inputs is None:
         raise InvalidArgumentError("nothing to train on: pass inputs (paths or texts) or from_counts=")
     else:
-        counts, samples = count_corpus(
+        counts, samples = counter_for(engine)(
             inputs,
             {"subword": steps},
             normalizers=full.normalizers,
@@ -542,16 +548,17 @@ def count(
     field: str = "text",
     num_threads: int | None = None,
     progress: ProgressArg | Progress = None,
+    engine: EngineArg = "local",
 ) -> Counts:
     """Counts a corpus's pieces for later training (``train(from_counts=...)``); save the result
     with :meth:`Counts.save` and merge shards with :meth:`Counts.merge`. ``algorithm="superbpe"``
-    counts both tables SuperBPE needs in the same pass."""
+    counts both tables SuperBPE needs in the same pass. ``engine="ray"``: on a Ray cluster."""
     default_pre = "superbpe_stage1" if algorithm == "superbpe" else "cl100k"
     tables = {"subword": resolve_pretokenizer(pretokenizer if pretokenizer is not None else default_pre)}
     if algorithm == "superbpe":
         tables["superword"] = resolve_pretokenizer(superword_pretokenizer or "superword")
     norm = tuple(normalizers) if normalizers is not None else (("NFKC",) if algorithm == "charbpe" else ())
-    counts, _samples = count_corpus(
+    counts, _samples = counter_for(engine)(
         inputs,
         tables,
         normalizers=norm,
