@@ -44,6 +44,13 @@ browser:
 		fi; \
 	fi
 
+# The Ray engine's tests start a local 2-CPU cluster (tests/scale); Ray is the [ray] extra.
+RAY_TEST_PACKAGE := ray==2.60.0
+
+$(VENV)/.ray-deps: $(VENV)/.deps
+	$(PIP) install --quiet "$(RAY_TEST_PACKAGE)"
+	touch $@
+
 # The adapt tests write and read model folders with the safetensors package (numpy API only).
 $(VENV)/.adapt-deps: $(VENV)/.deps
 	$(PIP) install --quiet "safetensors>=0.4"
@@ -91,7 +98,7 @@ test: test-rust test-python
 test-rust:
 	cargo test --release --quiet -p tokenforge-core
 
-test-python: vocab $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
+test-python: vocab $(VENV)/.eval-deps $(VENV)/.adapt-deps $(VENV)/.ray-deps browser
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.deps

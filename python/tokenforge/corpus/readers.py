@@ -96,7 +96,7 @@ class Source:
 
     def byte_range(self, start: int, end: int | None) -> Source:
         """This file's bytes ``[start, end)``; the caller cuts just after line ends."""
-        if self.compression is not None and (start != 0 or end is not None):
+        if self.compression is not None and (start, end) not in ((0, None), (0, self.size)):
             raise CorpusError(f"{self.path}: a compressed file cannot be split into byte ranges")
         if not 0 <= start <= (self.size if end is None else end) <= self.size:
             raise CorpusError(f"{self.path}: byte range {start}..{end} outside the file ({self.size} bytes)")

@@ -47,6 +47,7 @@ from .plan import plan_tasks, tasks_from_json, tasks_to_json
 
 __all__ = ["encode_on_ray"]
 
+LOCK = ".lock"
 #: How often Ray starts a task again after its worker process or node died.
 MAX_RETRIES = 3
 
@@ -63,19 +64,21 @@ def _encode_task(
     board: Any,
     task: int,
 ) -> dict[str, Any]:
+    import fcntl
+
     board.started.remote(task, os.getpid())
     send = reporter(board, task)
-    stats = encode_corpus(
-        tokenizer,
-        list(pieces),
-        task_dir,
-        num_threads=1,
-        progress=send,
-        allow_empty=True,
-        **options,
-    )
+    folder = Path(task_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    # One writer per task folder: an attempt whose driver or node was given up for dead may still
+    # be running on this machine; the lock makes the next attempt wait until it is really gone.
+    with open(folder / LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stats = encode_corpus(
+            tokenizer, list(pieces), folder, num_threads=1, progress=send, allow_empty=True, **options
+        )
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     send({"documents": stats.documents, "tokens": stats.tokens, "bytes": stats.bytes}, True)
-    manifest = json.loads((Path(task_dir) / MANIFEST).read_text(encoding="utf-8"))
     return {"shards": manifest["shards"], "stats": stats}
 
 
