@@ -4,6 +4,7 @@ twice, and so that ranges read in task order give exactly the texts of the whole
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import sys
@@ -103,7 +104,7 @@ def test_plan_covers_every_byte_once_in_order(small_blocks: None, files: list[Pa
     for source in sources:
         ranges = covered[source.path]
         assert ranges[0][0] == 0 and ranges[-1][1] == source.size
-        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
         data = source.path.read_bytes()
         for start, _stop in ranges[1:]:
             assert data[start - 1 : start] == b"\n"  # every cut is just after a line end

@@ -104,7 +104,7 @@ def test_killed_worker_is_retried_and_nothing_is_lost(
     assert stats.total_documents == len(local_docs)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert [s["task"] for s in manifest["shards"]] == sorted(s["task"] for s in manifest["shards"])
-    end = [e for e in events if e.get("phase") == "encode" and e["event"] == "end"][0]
+    end = next(e for e in events if e.get("phase") == "encode" and e["event"] == "end")
     assert end["tasks"] == "4/4" and end["tokens"] > 0 and end["documents"] > 0
     # Done is done: a rerun returns at once; other settings are refused; so is the local engine.
     again = encode_on_ray(ENGINE, gpt2, corpus, out, shard_tokens=SHARD_TOKENS, eos="<|endoftext|>")

@@ -1,0 +1,209 @@
+"""Scaling out on Ray: per-core MB/s of counting and corpus encoding with 1 and 2 Ray workers
+against the local engine on the same data, Ray's overhead, and peak memory per worker.
+
+    .venv/bin/python bench/scale.py                 # 64 MB corpus, cl100k pre-tokenizer / vocabulary
+    .venv/bin/python bench/scale.py --mb 256 --repeat 2
+
+The corpus is bench/corpus.py's mix (English .txt, code .jsonl, UDHR .jsonl.gz). Every measurement
+runs in a fresh child process (a Ray run starts its own local cluster there: ``num_cpus`` = workers,
+no dashboard), so peak memory is per run: the child's peak RSS for the local engine, each Ray
+worker process's high-water mark (``VmHWM``) for Ray. Rows:
+
+- ``local``: the local engine on 1 thread (the per-core reference) and on as many threads as workers;
+- ``ray N``: N workers, one task per worker; ``tasks`` is the number of byte-range tasks.
+
+``per-core MB/s`` = MB of document text / wall seconds / cores used. ``overhead`` compares a Ray
+run's core-seconds with the local 1-thread run's; ``fixed`` is the extra wall time on a 0.5 MB
+corpus, i.e. what every call pays
+(tasks scheduled, tokenizer shipped, shards merged). Cluster start-up is reported apart. The
+artifacts are checked: Ray's counts and shards must equal the local engine's.
+Results go to ``bench/results/scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from corpus import build
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
+VOCAB = "cl100k_base"
+
+
+def _worker_peaks_mb() -> list[float]:
+    """VmHWM of this machine's Ray task workers (they stay alive, idle, until the cluster stops)."""
+    peaks = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            title = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0]
+            if not title.startswith(b"ray::") or title.startswith(b"ray::Board"):
+                continue
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return peaks
+
+
+def child(work: str, engine: str, cores: int, root: Path, out: Path) -> dict[str, Any]:
+    """One measurement (runs in a fresh process)."""
+    import tokenforge
+
+    started = time.perf_counter()
+    ray_engine: Any = None
+    if engine == "ray":
+        import ray
+
+        from tokenforge.scale import RayEngine
+
+        ray.init(
+            num_cpus=cores, include_dashboard=False, object_store_memory=256 << 20, logging_level="error"
+        )
+        ray_engine = RayEngine(tasks=cores)
+    startup = time.perf_counter() - started
+    tok = tokenforge.load(VOCAB) if work == "encode" else None
+    events: list[dict[str, Any]] = []
+    t = time.perf_counter()
+    if work == "count":
+        counts = tokenforge.count(
+            [root], engine=ray_engine or "local", num_threads=cores, progress=events.append
+        )
+        artifact = counts.fingerprint()
+    else:
+        from tokenforge.corpus import encode_corpus, read_corpus
+
+        if ray_engine is None:
+            encode_corpus(tok, [root], out, num_threads=cores, eos="<|endoftext|>", progress=False)
+        else:
+            from tokenforge.scale import encode_on_ray
+
+            encode_on_ray(ray_engine, tok, [root], out, eos="<|endoftext|>", progress=events.append)
+        import hashlib
+
+        digest = hashlib.sha256()
+        for doc in read_corpus(out):
+            digest.update(doc.tobytes())
+        artifact = digest.hexdigest()
+    seconds = time.perf_counter() - t
+    tasks = next((e["tasks"] for e in events if e.get("event") == "note" and "tasks" in e), None)
+    result: dict[str, Any] = {"seconds": seconds, "startup_s": startup, "artifact": artifact, "tasks": tasks}
+    if engine == "ray":
+        result["worker_peak_mb"] = max(_worker_peaks_mb(), default=None)
+        import ray
+
+        ray.shutdown()
+    else:
+        result["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def measure(work: str, engine: str, cores: int, root: Path, tmp: Path) -> dict[str, Any]:
+    out = tmp / f"shards-{work}-{engine}-{cores}-{time.monotonic_ns()}"
+    command = [sys.executable, __file__, "--child", work, engine, str(cores), str(root), str(out)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=float, default=64.0, help="corpus size (MB of document text)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per row (the fastest is kept)")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        work, engine, cores, root, out = args.child
+        print(json.dumps(child(work, engine, int(cores), Path(root), Path(out))))
+        return 0
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="tokenforge-scale-", dir=args.workdir) as name:
+        tmp = Path(name)
+        root, tiny = tmp / "corpus", tmp / "tiny"
+        root.mkdir()
+        tiny.mkdir()
+        nbytes, ndocs = build(root, args.mb / 1000)
+        file_bytes = sum(p.stat().st_size for p in root.iterdir())
+        first = sorted(root.glob("english-*.txt"))[0]
+        (tiny / first.name).write_bytes(first.read_bytes())
+        tiny_bytes = first.stat().st_size
+        print(
+            f"corpus: {nbytes / 1e6:.1f} MB of text in {file_bytes / 1e6:.1f} MB of files, "
+            f"{ndocs:,} documents"
+        )
+        for work in ("count", "encode"):
+            reference: dict[str, Any] = {}
+            fixed_local = min(
+                (measure(work, "local", 1, tiny, tmp)["seconds"] for _ in range(args.repeat)), default=0.0
+            )
+            for engine, cores in (("local", 1), ("local", 2), ("ray", 1), ("ray", 2)):
+                runs = [measure(work, engine, cores, root, tmp) for _ in range(args.repeat)]
+                best = min(runs, key=lambda r: r["seconds"])
+                best["worker_peak_mb"] = max(r["worker_peak_mb"] or 0 for r in runs)
+                if engine == "local" and cores == 1:
+                    reference = best
+                row = {
+                    "work": work,
+                    "engine": engine if engine == "local" else f"ray {cores}",
+                    "cores": cores,
+                    "tasks": best["tasks"],
+                    "seconds": round(best["seconds"], 2),
+                    "mb_s": round(nbytes / 1e6 / best["seconds"], 2),
+                    "per_core_mb_s": round(nbytes / 1e6 / best["seconds"] / cores, 2),
+                    "overhead": round(best["seconds"] * cores / reference["seconds"] - 1, 3),
+                    "startup_s": round(best["startup_s"], 2) if engine == "ray" else None,
+                    "peak_mb_per_worker": round(best["worker_peak_mb"]),
+                    "same_artifact": best["artifact"] == reference["artifact"],
+                }
+                if engine == "ray":
+                    fixed = min(
+                        measure(work, engine, cores, tiny, tmp)["seconds"] for _ in range(args.repeat)
+                    )
+                    row["fixed_overhead_s"] = round(fixed - fixed_local, 2)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+
+    header = (
+        f"{'work':<7} {'engine':<7} {'cores':>5} {'tasks':>5} {'s':>7} {'MB/s':>7} {'MB/s/core':>9} "
+        f"{'overhead':>8} {'fixed s':>7} {'start s':>7} {'peak MB/worker':>14} same"
+    )
+    print(header)
+    for r in rows:
+        print(
+            f"{r['work']:<7} {r['engine']:<7} {r['cores']:>5} {r['tasks'] or '-':>5} {r['seconds']:>7.2f} "
+            f"{r['mb_s']:>7.2f} {r['per_core_mb_s']:>9.2f} {r['overhead']:>+8.1%} "
+            f"{r.get('fixed_overhead_s', '-'):>7} {r['startup_s'] or '-':>7} {r['peak_mb_per_worker']:>14} "
+            f"{'yes' if r['same_artifact'] else 'NO'}"
+        )
+    result = {
+        "benchmark": "scale",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "vocab": VOCAB,
+        "corpus_text_bytes": nbytes,
+        "corpus_file_bytes": file_bytes,
+        "documents": ndocs,
+        "tiny_corpus_file_bytes": tiny_bytes,
+        "cpus_on_machine": os.cpu_count(),
+        "rows": rows,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if all(r["same_artifact"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
