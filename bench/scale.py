@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -111,6 +112,37 @@ def child(work: str, engine: str, cores: int, root: Path, out: Path) -> dict[str
     return result
 
 
+def merge_cost(root: Path, text_bytes: int) -> dict[str, Any]:
+    """What the counts tree costs: each half of the corpus counted into a .tfc shard (cut by the
+    Ray plan), then one merge as a merge task does it (load both, add, save). Also the growth of
+    distinct pieces from half to whole corpus (Heaps' exponent, for extrapolating shard sizes)."""
+    from tokenforge.corpus.readers import expand_inputs
+    from tokenforge.scale.count import _from_bytes, _to_bytes
+    from tokenforge.scale.plan import plan_tasks
+    from tokenforge.train import Counts
+    from tokenforge.train.config import resolve_pretokenizer
+    from tokenforge.train.counts import count_corpus
+
+    halves = plan_tasks(expand_inputs([root]), 2, max_task_bytes=None)
+    tables = {"subword": resolve_pretokenizer("cl100k")}
+    shards = [_to_bytes(count_corpus(list(t.pieces), tables)[0]) for t in halves]
+    t = time.perf_counter()
+    merged = _to_bytes(_from_bytes(shards[0]).merge(_from_bytes(shards[1])))
+    seconds = time.perf_counter() - t
+    distinct = [_from_bytes(b).summary()["subword"]["distinct_pieces"] for b in (*shards, merged)]
+    whole: Counts = _from_bytes(merged)
+    return {
+        "shard_mb": [round(len(b) / 1e6, 2) for b in shards],
+        "merged_mb": round(len(merged) / 1e6, 2),
+        "tfc_bytes_per_text_byte": round(len(merged) / text_bytes, 4),
+        "distinct_pieces": distinct,
+        "pieces": whole.summary()["subword"]["pieces"],
+        "merge_s": round(seconds, 3),
+        "merge_mb_s": round((len(shards[0]) + len(shards[1])) / 1e6 / seconds, 1),
+        "heaps_exponent": round(math.log(distinct[2] / max(distinct[:2])) / math.log(2), 3),
+    }
+
+
 def measure(work: str, engine: str, cores: int, root: Path, tmp: Path) -> dict[str, Any]:
     out = tmp / f"shards-{work}-{engine}-{cores}-{time.monotonic_ns()}"
     command = [sys.executable, __file__, "--child", work, engine, str(cores), str(root), str(out)]
@@ -123,6 +155,12 @@ def main() -> int:
     parser.add_argument("--mb", type=float, default=64.0, help="corpus size (MB of document text)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per row (the fastest is kept)")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="corpus file or folder to use instead of the built mix (e.g. build_corpus.py's train.txt)",
+    )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -136,11 +174,20 @@ def main() -> int:
         root, tiny = tmp / "corpus", tmp / "tiny"
         root.mkdir()
         tiny.mkdir()
-        nbytes, ndocs = build(root, args.mb / 1000)
+        if args.corpus is None:
+            nbytes, ndocs = build(root, args.mb / 1000)
+            first = sorted(root.glob("english-*.txt"))[0].read_bytes()
+        else:
+            files = [args.corpus] if args.corpus.is_file() else sorted(p for p in args.corpus.iterdir())
+            for f in files:
+                (root / f.name).symlink_to(f.resolve())
+            nbytes = sum(f.stat().st_size for f in files)  # uncompressed text files
+            ndocs = sum(f.read_bytes().count(b"\n") for f in files)
+            first = files[0].read_bytes()[: 1 << 19]
+            first = first[: first.rfind(b"\n") + 1]
         file_bytes = sum(p.stat().st_size for p in root.iterdir())
-        first = sorted(root.glob("english-*.txt"))[0]
-        (tiny / first.name).write_bytes(first.read_bytes())
-        tiny_bytes = first.stat().st_size
+        (tiny / "tiny.txt").write_bytes(first)
+        tiny_bytes = len(first)
         print(
             f"corpus: {nbytes / 1e6:.1f} MB of text in {file_bytes / 1e6:.1f} MB of files, "
             f"{ndocs:,} documents"
@@ -177,6 +224,8 @@ def main() -> int:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
 
+    merging = merge_cost(root, nbytes)
+    print(json.dumps({"merge": merging}))
     header = (
         f"{'work':<7} {'engine':<7} {'cores':>5} {'tasks':>5} {'s':>7} {'MB/s':>7} {'MB/s/core':>9} "
         f"{'overhead':>8} {'fixed s':>7} {'start s':>7} {'peak MB/worker':>14} same"
@@ -198,7 +247,9 @@ def main() -> int:
         "documents": ndocs,
         "tiny_corpus_file_bytes": tiny_bytes,
         "cpus_on_machine": os.cpu_count(),
+        "load_average_at_end": os.getloadavg()[0],
         "rows": rows,
+        "merge": merging,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -174,7 +174,7 @@ def encode_on_ray(
         results, snap = wait(
             ray,
             refs,
-            refs,
+            list(refs),
             board,
             report,
             phase="encode",

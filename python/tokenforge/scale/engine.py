@@ -157,13 +157,17 @@ def wait(
     """Waits for every ref in ``results`` while drawing the board's totals (``bytes`` against ``total``, plus
     ``fields``) in ``progress``; returns their values and the last snapshot. A task's own error
     (bad input) is raised as the typed error it was; anything else as :class:`ClusterError`.
-    Interrupting or failing cancels every task still running."""
+    Interrupting or failing cancels every task of ``pending`` still running (the list is pruned of
+    finished ones as they finish)."""
     progress.start(phase, total=total, unit="B")
     values: list[Any] = []
     snap: dict[str, Any] = {"totals": {}, "finished": 0, "starts": {}}
     try:
         while True:
             _ready, waiting = ray.wait(results, num_returns=len(results), timeout=POLL_SECONDS)
+            # Forget finished tasks: a ref held here would pin its output (a counts shard) in
+            # the object store after the merge above it has consumed it.
+            pending[:] = ray.wait(pending, num_returns=len(pending), timeout=0)[1] if pending else []
             snap = ray.get(board.snapshot.remote())
             sums = snap["totals"]
             progress.update(
