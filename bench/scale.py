@@ -148,36 +148,69 @@ def child(work: str, engine: str, cores: int, root: Path, out: Path) -> dict[str
     return result
 
 
-def merge_cost(root: Path, text_bytes: int) -> dict[str, Any]:
-    """What the counts tree costs: each half of the corpus counted into a .tfc shard (cut by the
-    Ray plan), then one merge as a merge task does it (load both, add, save). Also the growth of
-    distinct pieces from half to whole corpus (Heaps' exponent, for extrapolating shard sizes)."""
-    from tokenforge.corpus.readers import expand_inputs
+def merge_cost() -> dict[str, Any]:
+    """What the counts tree costs, on unique text (the shipped English paragraphs, code and UDHR in
+    every language, shuffled; the bench mix repeats documents, so its tables barely grow): both
+    halves counted into .tfc shards, then one merge as a merge task does it (load both, add, save),
+    in CPU time. Also what shard sizes are extrapolated from: distinct pieces at growing prefixes
+    (Heaps' exponent), .tfc bytes per distinct piece, and the share of pieces seen at most twice."""
+    import random
+
+    from tokenforge import data
     from tokenforge.scale.count import _from_bytes, _to_bytes
-    from tokenforge.scale.plan import plan_tasks
-    from tokenforge.train import Counts
     from tokenforge.train.config import resolve_pretokenizer
     from tokenforge.train.counts import count_corpus
 
-    halves = plan_tasks(expand_inputs([root]), 2, max_task_bytes=None)
+    docs = [*data.english_paragraphs(), *(d["text"] for d in data.code_documents())]
+    docs += [data.udhr_text(v["code"]) for v in data.udhr_languages()]
+    random.Random(0).shuffle(docs)
     tables = {"subword": resolve_pretokenizer("cl100k")}
-    shards = [_to_bytes(count_corpus(list(t.pieces), tables)[0]) for t in halves]
+    half = len(docs) // 2
+    shards = [_to_bytes(count_corpus(part, tables)[0]) for part in (docs[:half], docs[half:])]
     t = time.process_time()  # CPU time: the merge runs on this thread (the engine's part too)
     merged = _to_bytes(_from_bytes(shards[0]).merge(_from_bytes(shards[1])))
     seconds = time.process_time() - t
+    whole = _from_bytes(merged)
     distinct = [_from_bytes(b).summary()["subword"]["distinct_pieces"] for b in (*shards, merged)]
-    whole: Counts = _from_bytes(merged)
+    quarter = count_corpus(docs[: len(docs) // 4], tables)[0].summary()["subword"]["distinct_pieces"]
+    table = whole.table("subword")
+    rare = sum(1 for _piece, n in table.most_common(distinct[2]) if n <= 2)
+    text_mb = sum(len(d.encode()) for d in docs) / 1e6
     return {
+        "text_mb": round(text_mb, 2),
         "shard_mb": [round(len(b) / 1e6, 2) for b in shards],
         "merged_mb": round(len(merged) / 1e6, 2),
-        "tfc_bytes_per_text_byte": round(len(merged) / text_bytes, 4),
-        "distinct_pieces": distinct,
-        "pieces": whole.summary()["subword"]["pieces"],
+        "tfc_bytes_per_distinct_piece": round(len(merged) / distinct[2], 1),
+        "distinct_pieces": distinct[2],
+        "distinct_pieces_first_quarter": quarter,
+        "heaps_exponent": round(math.log(distinct[2] / quarter) / math.log(4), 3),
+        "share_seen_at_most_twice": round(rare / distinct[2], 3),
         "merge_cpu_s": round(seconds, 3),
         "merge_mb_per_cpu_s": round((len(shards[0]) + len(shards[1])) / 1e6 / seconds, 1),
         "merge_pieces_per_cpu_s": round((distinct[0] + distinct[1]) / seconds),
-        "heaps_exponent": round(math.log(distinct[2] / max(distinct[:2])) / math.log(2), 3),
     }
+
+
+def table_memory() -> float:
+    """Bytes of peak RSS per distinct piece of a counter table (1.9 M distinct random words of
+    5-11 bytes; run in a fresh process so nothing else is in the peak)."""
+    import random
+    import string
+
+    from tokenforge.train.config import resolve_pretokenizer
+    from tokenforge.train.counts import count_corpus
+
+    rng = random.Random(1)
+    words = [
+        " " + "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 10)))
+        for _ in range(2_000_000)
+    ]
+    texts = ["".join(words[i : i + 1000]) + "\n" for i in range(0, len(words), 1000)]
+    del words
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    counts, _ = count_corpus(texts, {"subword": resolve_pretokenizer("cl100k")})
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+    return grown / counts.summary()["subword"]["distinct_pieces"]
 
 
 def measure(work: str, engine: str, cores: int, root: Path, tmp: Path) -> dict[str, Any]:
@@ -199,7 +232,11 @@ def main() -> int:
         help="corpus file or folder to use instead of the built mix (e.g. build_corpus.py's train.txt)",
     )
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--table-memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table_memory:
+        print(json.dumps(table_memory()))
+        return 0
     if args.child:
         work, engine, cores, root, out = args.child
         print(json.dumps(child(work, engine, int(cores), Path(root), Path(out))))
@@ -264,7 +301,11 @@ def main() -> int:
                     row["fixed_overhead_cpu_s"] = round(fixed["cpu_s"] - fixed_local["cpu_s"], 2)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-        merging = merge_cost(root, nbytes)
+        merging = merge_cost()
+        command = [sys.executable, __file__, "--table-memory"]
+        merging["table_bytes_per_distinct_piece"] = round(
+            json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout), 1
+        )
         print(json.dumps({"merge": merging}), flush=True)
 
     header = (
