@@ -9,8 +9,8 @@ The rule (the same for counting and encoding):
   yields are the very texts a whole-file read yields there, so counts add up exactly.
 - A target inside a ``.gz``/``.zst`` file moves to the end of that file: compressed files cannot be
   entered at a byte offset, so each goes whole to one task.
-- Cuts that coincide are merged, so a task is never empty; a file smaller than a read block is
-  never split.
+- Cuts that coincide are merged, and empty files join the task before them, so a task is never
+  empty; a file smaller than a read block is never split.
 
 Tasks keep the input order, so concatenating their outputs (shards, samples) in task order gives
 the order of a local run.
@@ -82,6 +82,7 @@ def plan_tasks(
         cuts.add(_cut_position(sources, index, target - base))
     bounds = [(0, 0), *sorted(c for c in cuts if (0, 0) < c < (len(sources), 0)), (len(sources), 0)]
     out: list[Task] = []
+    carry: list[Source] = []
     for (first, begin), (last, end) in itertools.pairwise(bounds):
         pieces: list[Source] = []
         for i in range(first, min(last, len(sources) - 1) + 1):
@@ -91,8 +92,18 @@ def plan_tasks(
                 break
             source = sources[i]
             pieces.append(source if (start, stop) == (0, source.size) else source.byte_range(start, stop))
-        if pieces:
+        pieces = [*carry, *pieces]
+        carry = []
+        if pieces and sum(p.length for p in pieces) == 0:
+            # Only empty files: they join a neighbour (a task with no text would be an error).
+            if out:
+                out[-1] = Task(out[-1].index, (*out[-1].pieces, *pieces))
+            else:
+                carry = pieces
+        elif pieces:
             out.append(Task(len(out), tuple(pieces)))
+    if carry:  # every file is empty: one task, which reports the empty corpus
+        out.append(Task(0, tuple(carry)))
     return out
 
 

@@ -427,6 +427,7 @@ def extend(
 
     A tokenizer with tiktoken semantics (ranks, no merge list) stays one: new tokens get ranks
     after the old ones, and pairs whose merge would spell an existing token are skipped.
+    ``engine="ray"`` counts the files on a Ray cluster (see :func:`train`).
     """
     if new_vocab_size is None:
         raise InvalidArgumentError("extend needs new_vocab_size")
