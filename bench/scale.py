@@ -206,7 +206,6 @@ def table_memory() -> float:
         for _ in range(2_000_000)
     ]
     texts = ["".join(words[i : i + 1000]) + "\n" for i in range(0, len(words), 1000)]
-    del words
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     counts, _ = count_corpus(texts, {"subword": resolve_pretokenizer("cl100k")})
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
