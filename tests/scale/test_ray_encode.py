@@ -70,14 +70,14 @@ def _closed_shards(task_dir: Path) -> int:
 
 
 def _kill_when_mid_task(out: Path, kill: Any, deadline: float) -> int | None:
-    """Kills (with ``kill(pid)``) the first encode worker found with closed shards and more to do;
-    returns its task index."""
+    """Kills (with ``kill(pid)``) the first encode worker found early in its task: one to three of
+    its ~17 shards closed, so most of the task is still to do; returns its task index."""
     while time.monotonic() < deadline:
         for pid, task in _encode_workers().items():
-            if _closed_shards(out / f"task-{task:05d}") > 0:
+            if 1 <= _closed_shards(out / f"task-{task:05d}") <= 3:
                 kill(pid)
                 return task
-        time.sleep(0.02)
+        time.sleep(0.01)
     return None
 
 
@@ -99,7 +99,7 @@ def test_killed_worker_is_retried_and_nothing_is_lost(
     killer.join()
     assert killed and killed[0] is not None, "no encode task was caught mid-run"
     note = next(e for e in events if e["event"] == "note" and "retried" in e)
-    assert note["retried"].get(killed[0], 0) >= 2  # the killed task ran again
+    assert note["retried"].get(killed[0], 0) >= 2, (killed, note)  # the killed task ran again
     _same_documents(out, local_docs)
     assert stats.total_documents == len(local_docs)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -23,7 +23,7 @@ from ..spec import PreTokenizerStep
 from ..train.corpus import resolve_inputs
 from ..train.counts import Counts, count_corpus
 from ..train.progress import Progress
-from .engine import Board, RayEngine, remote, reporter, retried, wait
+from .engine import Board, RayEngine, check_in, remote, reporter, retried, wait
 from .plan import Task, plan_tasks
 
 __all__ = ["count_on_ray"]
@@ -47,9 +47,8 @@ def _from_bytes(data: bytes) -> Counts:
 def _count_task(
     pieces: tuple[Source, ...], options: dict[str, Any], board: Any, task: int
 ) -> tuple[bytes, list[str]]:
-    import os
 
-    board.started.remote(task, os.getpid())
+    check_in(board, task)
     send = reporter(board, task)
 
     def relay(event: dict[str, Any]) -> None:
@@ -109,11 +108,9 @@ def count_on_ray(
         ]
         pending = list(level)
         while len(level) > 1:  # pairwise in task order: the tree keeps the input order of samples
-            nxt = [merge_task.remote(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            pending += nxt
-            level = nxt
+            merged = [merge_task.remote(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            pending += merged
+            level = [*merged, level[-1]] if len(level) % 2 else merged
         [(data, samples)], snap = wait(
             ray,
             [level[0]],

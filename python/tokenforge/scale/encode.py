@@ -42,7 +42,7 @@ from ..corpus.shards import dtype_for_vocab
 from ..errors import CorpusError, InvalidArgumentError
 from ..tokenizer import Tokenizer
 from ..train.progress import Progress, ProgressArg
-from .engine import Board, RayEngine, remote, reporter, retried, wait
+from .engine import Board, RayEngine, check_in, remote, reporter, retried, wait
 from .plan import plan_tasks, tasks_from_json, tasks_to_json
 
 __all__ = ["encode_on_ray"]
@@ -66,7 +66,7 @@ def _encode_task(
 ) -> dict[str, Any]:
     import fcntl
 
-    board.started.remote(task, os.getpid())
+    check_in(board, task)
     send = reporter(board, task)
     folder = Path(task_dir)
     folder.mkdir(parents=True, exist_ok=True)

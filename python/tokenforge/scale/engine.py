@@ -129,6 +129,14 @@ class Board:
         return {"totals": sums, "finished": len(self.finished), "starts": dict(self.starts)}
 
 
+def check_in(board: Any, task: int) -> None:
+    """A task's first call: records its worker process on the board. Waited for, because calls
+    still queued in a worker that dies are lost, and a retry must be seen as one."""
+    import ray
+
+    ray.get(board.started.remote(task, os.getpid()))
+
+
 def reporter(board: Any, task: int) -> Callable[[dict[str, int], bool], None]:
     """What a task calls with its running totals (fire and forget)."""
 
