@@ -26,4 +26,4 @@ pub use normalize::Normalizer;
 pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
 pub use special::{SpecialSet, SpecialTokens};
 pub use tokenizer::{FlatBatch, Tokenizer};
-pub use train::{BpeTrainer, TrainOptions};
+pub use train::{train_unigram, BpeTrainer, TrainOptions, UnigramModel, UnigramOptions};

@@ -15,7 +15,7 @@ use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
     Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet, SpecialTokens,
-    SplitBehavior, Step, Tokenizer, TrainOptions,
+    SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
 
 /// Raises the matching class of `tokenforge.errors` (one error family, defined in Python).
@@ -652,6 +652,61 @@ impl CoreBpeTrainer {
     }
 }
 
+type UnigramResult<'py> = (Vec<(String, f64)>, Bound<'py, PyDict>);
+
+/// Trains a Unigram model on a counter's table (GIL released): `(pieces, stats)` with pieces as
+/// `(text, log-probability)` best first.
+#[pyfunction]
+#[pyo3(signature = (counter, pieces, max_piece_length, character_coverage, split_digits, split_by_number,
+                    split_by_script, whitespace_as_suffix, seed_size, shrinking_factor, sub_iterations,
+                    num_threads=1, keep_counts=false))]
+#[allow(clippy::too_many_arguments)]
+fn train_unigram<'py>(
+    py: Python<'py>,
+    mut counter: PyRefMut<'_, PieceCounter>,
+    pieces: usize,
+    max_piece_length: usize,
+    character_coverage: f64,
+    split_digits: bool,
+    split_by_number: bool,
+    split_by_script: bool,
+    whitespace_as_suffix: bool,
+    seed_size: usize,
+    shrinking_factor: f64,
+    sub_iterations: usize,
+    num_threads: usize,
+    keep_counts: bool,
+) -> PyResult<UnigramResult<'py>> {
+    let counts = if keep_counts {
+        counter.inner.counts().clone()
+    } else {
+        counter.inner.take_counts()
+    };
+    let options = UnigramOptions {
+        pieces,
+        max_piece_length,
+        character_coverage,
+        split_digits,
+        split_by_number,
+        split_by_script,
+        whitespace_as_suffix,
+        seed_size,
+        shrinking_factor,
+        sub_iterations,
+    };
+    let model = py
+        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads, |_| {}))
+        .map_err(|e| to_py(py, e))?;
+    let stats = PyDict::new(py);
+    stats.set_item("required_chars", model.required_chars)?;
+    stats.set_item("seen_chars", model.seen_chars)?;
+    stats.set_item("words", model.words)?;
+    stats.set_item("seeds", model.seeds)?;
+    stats.set_item("em_rounds", model.rounds.len())?;
+    stats.set_item("objective", model.rounds.last().map(|r| r.objective))?;
+    Ok((model.pieces, stats))
+}
+
 /// `.tiktoken` content -> `(tokens, ranks)` in file order (errors name the line). Two lists rather
 /// than a list of pairs: 200k tuples woke the cyclic garbage collector again and again.
 #[pyfunction]
@@ -694,6 +749,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreBpeTrainer>()?;
     m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tiktoken, m)?)?;
+    m.add_function(wrap_pyfunction!(train_unigram, m)?)?;
     let presets: Vec<(&str, &str)> = Preset::ALL
         .iter()
         .map(|(_, name, pattern)| (*name, *pattern))
