@@ -10,15 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokenforge import InvalidArgumentError, UnsupportedTokenizerError
-from tokenforge.lm import (
-    BigramScorer,
-    ByteEnsemble,
-    ByteLM,
-    TokenTrie,
-    byte_logprob,
-    next_byte_logprobs,
-    sample_bytes,
-)
+from tokenforge.lm import BigramScorer, ByteEnsemble, ByteLM, TokenTrie, byte_logprob, next_byte_logprobs, sample_bytes
 from tokenforge.lm.byteprob import _per_byte_logsumexp
 
 from .toys import ALPHABET, BruteForce, byte_tokenizer, sequence_prob, toy_scorer, toy_tokenizer

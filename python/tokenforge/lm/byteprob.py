@@ -176,9 +176,7 @@ class ByteLM:
                 memo[cur] = tuple(c for c, h in heads.items() if c[:-1] in memo[h])
             else:
                 heads = [
-                    k
-                    for k in range(max(0, len(cur) - trie.max_len), len(cur))
-                    if trie.id_of(cur[k:]) is not None
+                    k for k in range(max(0, len(cur) - trie.max_len), len(cur)) if trie.id_of(cur[k:]) is not None
                 ]
                 missing = [cur[:k] for k in heads if cur[:k] not in memo]
                 if missing:
@@ -213,9 +211,7 @@ class ByteLM:
             ok[at] = False
             target = np.asarray(seq, dtype=np.int64)
             for suffix in ("", _PROBE):
-                ids, offsets = self.tokenizer.encode_batch_to_numpy(
-                    [t + suffix for t in texts] if suffix else texts
-                )
+                ids, offsets = self.tokenizer.encode_batch_to_numpy([t + suffix for t in texts] if suffix else texts)
                 ids = ids.astype(np.int64)
                 offsets = offsets.astype(np.int64)
                 n = len(seq) + 1
@@ -352,9 +348,7 @@ class ByteEnsemble:
             raise InvalidArgumentError(f"mode must be 'mixture' or 'product', got {mode!r}")
         w = np.ones(len(models)) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(models),) or (w < 0).any() or w.sum() <= 0:
-            raise InvalidArgumentError(
-                f"weights must be {len(models)} non-negative numbers, not all 0; got {weights!r}"
-            )
+            raise InvalidArgumentError(f"weights must be {len(models)} non-negative numbers, not all 0; got {weights!r}")
         self.models = tuple(models)
         self.weights = w / w.sum()
         self.mode = mode
@@ -368,9 +362,7 @@ class ByteEnsemble:
                 combined = np.where(self.weights[:, None] > 0, rows * self.weights[:, None], 0.0).sum(axis=0)
         total = _logsumexp(combined)
         if not np.isfinite(total):
-            raise InvalidArgumentError(
-                f"the models give the prefix {bytes(prefix)[-40:]!r} no common next byte"
-            )
+            raise InvalidArgumentError(f"the models give the prefix {bytes(prefix)[-40:]!r} no common next byte")
         return combined - total
 
     def sample(self, prompt: bytes, n_bytes: int, **options: object) -> bytes:
@@ -410,9 +402,7 @@ def sample_bytes(
     return bytes(out)
 
 
-def next_byte_logprobs(
-    scorer: Scorer, tokenizer: Tokenizer, prefix: bytes, *, canonical: bool = True
-) -> np.ndarray:
+def next_byte_logprobs(scorer: Scorer, tokenizer: Tokenizer, prefix: bytes, *, canonical: bool = True) -> np.ndarray:
     """``log P(next byte | prefix)`` over the 256 byte values (see :class:`ByteLM`; build one to reuse
     its caches across calls)."""
     return ByteLM(scorer, tokenizer, canonical=canonical).next_byte_logprobs(prefix)
