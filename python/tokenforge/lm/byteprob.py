@@ -1,14 +1,15 @@
 """Exact byte-level probabilities from a tokenized language model (Phan et al., ICLR 2025).
 
 **Valid (canonical) token sequences.** A sequence ``t`` is *valid* when every prefix ``t[:i]`` whose
-bytes are UTF-8 text is the start of the tokenizer's own encoding of that text, either alone or
-followed by the letter ``"x"``: ``encode_ordinary(text)`` or ``encode_ordinary(text + "x")`` begins
-with ``t[:i]``. The tokenizer decides through its own ``encode``, so the pre-tokenizer, the merge
+bytes are UTF-8 text is the start of the tokenizer's own encoding of that text, alone or followed by
+the letter ``"x"`` or the digit ``"1"``: ``encode_ordinary(text + c)`` begins with ``t[:i]`` for some
+``c`` in ``("", "x", "1")``. The tokenizer decides through its own ``encode``, so the pre-tokenizer, the merge
 ranks (or HF merge list) and ``ignore_merges`` all take part: a token that crosses a pre-token
-boundary, or two tokens that BPE would have merged, make a sequence invalid. The ``"x"`` continuation
-admits the splits a regex pre-tokenizer makes only when more text follows: GPT-2's pattern encodes
-``"\n\n"`` as one token but ``"\n\n#"`` as ``"\n", "\n", "#"``, so ``"\n", "\n"`` is a valid
-prefix although it is not the encoding of ``"\n\n"``. A prefix ending inside a UTF-8 character is
+boundary, or two tokens that BPE would have merged, make a sequence invalid. The continuations admit the
+splits a regex pre-tokenizer makes only when a word or a number follows: GPT-2's pattern encodes
+``"\\n\\n"`` as one token but ``"\\n\\n#"`` as ``"\\n", "\\n", "#"``, so ``"\\n", "\\n"`` is a valid
+prefix although it is not the encoding of ``"\\n\\n"``; with SmolLM2's digit splitting ``"\\n    0"``
+is ``"\\n   ", " ", "0"``, which only the digit continuation reproduces. A prefix ending inside a UTF-8 character is
 judged when the character is complete (byte-level tokens may hold part of a character); after bytes
 that can never be UTF-8 nothing is constrained (the tokenizer has no encoding of them). Validity is
 prefix-closed by construction. ``canonical=False`` counts every tokenization (the paper's "fast
@@ -17,7 +18,7 @@ mode"; exact only for a model without a canonical preference).
 **Cover set.** ``cover(x)`` holds the valid ``t`` with ``bytes(t[:-1])`` a strict prefix of ``x`` and
 ``bytes(t)`` starting with ``x``; ``P(x) = Σ_{t ∈ cover(x)} P_LM(t)`` (the Byte-Token Representation
 Lemma), where ``P_LM(t)`` is the product of the model's next-token probabilities. The sequences that
-end exactly at byte ``m`` (at most two per character boundary, from the two encodings above) are built by
+end exactly at byte ``m`` (at most three per character boundary, from the encodings above) are built by
 dynamic programming over ``m``; the last token of a cover comes from the token trie.
 
 **Next byte.** ``P(b | x) ∝ P(xb)``: covers of ``x`` whose last token runs past ``x`` vote for their
@@ -45,8 +46,8 @@ __all__ = ["ByteEnsemble", "ByteLM", "ByteModel", "byte_logprob", "next_byte_log
 
 Seq = tuple[int, ...]
 
-# The continuation that starts a new word after a text (see "Valid" above).
-_PROBE = "x"
+# The continuations that start a new word or number after a text (see "Valid" above).
+_PROBES = ("x", "1")
 
 # Full-vocabulary rows and validity masks kept per context (49k float32: 200 kB a row).
 _ROW_CACHE = 256
@@ -158,7 +159,7 @@ class ByteLM:
             text = _utf8(cur) if self.canonical else None
             if text is not None:
                 candidates = []
-                for enc in (self._encode(text), self._encode(text + _PROBE)):
+                for enc in (self._encode(text + c) for c in ("", *_PROBES)):
                     k, size = 0, 0
                     while k < len(enc) and size < len(cur):
                         token = trie.token_bytes[enc[k]]
@@ -210,7 +211,7 @@ class ByteLM:
             at = np.asarray(where, dtype=np.int64)
             ok[at] = False
             target = np.asarray(seq, dtype=np.int64)
-            for suffix in ("", _PROBE):
+            for suffix in ("", *_PROBES):
                 ids, offsets = self.tokenizer.encode_batch_to_numpy([t + suffix for t in texts] if suffix else texts)
                 ids = ids.astype(np.int64)
                 offsets = offsets.astype(np.int64)
