@@ -92,7 +92,9 @@ def bits_check(byte_lm: ByteLM, tok: tf.Tokenizer, texts: dict[str, str]) -> lis
     return rows
 
 
-def code_prompts(tok: tf.Tokenizer, docs: list[str], n: int, context: int, seed: int) -> list[tuple[str, int]]:
+def code_prompts(
+    tok: tf.Tokenizer, docs: list[str], n: int, context: int, seed: int
+) -> list[tuple[str, int]]:
     """(prompt, next byte) pairs: prompts of ``context`` bytes ending strictly inside a token of at
     least 3 bytes (ASCII documents, so every cut is a character boundary)."""
     rng = np.random.default_rng(seed)
@@ -114,7 +116,9 @@ def code_prompts(tok: tf.Tokenizer, docs: list[str], n: int, context: int, seed:
     return out
 
 
-def first_new_byte(tok: tf.Tokenizer, prefix_ids: list[int], new_ids: list[int], prompt_len: int) -> int | None:
+def first_new_byte(
+    tok: tf.Tokenizer, prefix_ids: list[int], new_ids: list[int], prompt_len: int
+) -> int | None:
     data_ = tok.decode_bytes(prefix_ids + new_ids)
     return data_[prompt_len] if len(data_) > prompt_len else None
 
@@ -179,7 +183,9 @@ def dynamic_check(
     for name, texts in batches.items():
         batch = dynamic.merge_batch(tok, texts, n_merges=merges)
         n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-        base = -sum(float(lp.sum()) for lp in scorer.score_tokens([tuple(tok.encode_ordinary(t)) for t in texts]))
+        base = -sum(
+            float(lp.sum()) for lp in scorer.score_tokens([tuple(tok.encode_ordinary(t)) for t in texts])
+        )
         row = {
             "batch": name,
             "texts": len(texts),
@@ -199,7 +205,10 @@ def dynamic_check(
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| text | bytes | token-level bits/byte | byte-level bits/byte | difference |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| text | bytes | token-level bits/byte | byte-level bits/byte | difference |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for r in results["bits_per_byte"]:
         lines.append(
             f"| {r['text']} | {r['bytes']} | {r['token_bits_per_byte']:.4f} | {r['byte_bits_per_byte']:.4f} "
@@ -220,7 +229,8 @@ def table(results: dict[str, Any]) -> str:
     ]
     for r in results["dynamic"]:
         lines.append(
-            f"| {r['batch']} | {r['bytes']} | {r['base_tokens']} | {r['merged_tokens']} | {r['reduction']:.1%} "
+            f"| {r['batch']} | {r['bytes']} | {r['base_tokens']} | {r['merged_tokens']} "
+            f"| {r['reduction']:.1%} "
             f"| {r['max_reduction']:.1%} | {r['base_bits_per_byte']:.3f} | {r['mean_bits_per_byte']:.3f} "
             f"| {r['tokenadapt_bits_per_byte']:.3f} |"
         )
@@ -229,7 +239,9 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tokenforge" / "bench" / "adapt")
+    parser.add_argument(
+        "--cache", type=Path, default=Path.home() / ".cache" / "tokenforge" / "bench" / "adapt"
+    )
     parser.add_argument("--text-bytes", type=int, default=400, help="bytes per bits/byte text")
     parser.add_argument("--prompts", type=int, default=40, help="code prompts for next-byte accuracy")
     parser.add_argument("--context", type=int, default=200, help="bytes per code prompt")

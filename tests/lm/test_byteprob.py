@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokenforge import InvalidArgumentError, UnsupportedTokenizerError
-from tokenforge.lm import BigramScorer, ByteEnsemble, ByteLM, TokenTrie, byte_logprob, next_byte_logprobs, sample_bytes
+from tokenforge.lm import (
+    BigramScorer,
+    ByteEnsemble,
+    ByteLM,
+    TokenTrie,
+    byte_logprob,
+    next_byte_logprobs,
+    sample_bytes,
+)
 from tokenforge.lm.byteprob import _per_byte_logsumexp
 
 from .toys import ALPHABET, BruteForce, byte_tokenizer, sequence_prob, toy_scorer, toy_tokenizer
@@ -164,9 +172,9 @@ class _NoModel:
 def test_every_prefix_of_real_text_has_a_valid_tokenization(name: str) -> None:
     # Pre-tokenizer lookahead (whitespace before a word or a digit) must not make a prefix of real
     # text impossible: each character-boundary prefix has a valid sequence ending exactly there.
-    from conftest import load_vocab
-
     from tokenforge import data
+
+    from conftest import load_vocab
 
     tok = load_vocab(name)
     model = ByteLM(_NoModel(), tok)
