@@ -40,9 +40,11 @@ def _progress(args: argparse.Namespace) -> Any:
 
 def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True) -> None:
     if algorithm:
+        from .api import ALGORITHMS
+
         p.add_argument(
             "--algorithm",
-            choices=("bpe", "superbpe", "charbpe"),
+            choices=ALGORITHMS,
             default="bpe",
             help="bpe (default), superbpe (two-stage SuperBPE) or charbpe (KL3M-style short tokens)",
         )
@@ -72,10 +74,13 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
     )
     p.add_argument(
         "--no-line-boundaries",
-        action="store_true",
+        dest="line_boundaries",
+        action="store_const",
+        const=False,
+        default=None,
         help="let pieces and merges cross line ends (default: every line is a hard boundary)",
     )
-    p.add_argument("--field", default="text", help="text field of .jsonl records (default: text)")
+    p.add_argument("--field", help="text field of .jsonl records (default: text)")
     p.add_argument(
         "--max-memory",
         type=parse_size,
@@ -93,33 +98,41 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .drivers import train
+    from .api import train
 
     if bool(args.inputs) == bool(args.from_counts):
         raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
+    # Options left out stay None, so each algorithm applies its own defaults and an option the
+    # algorithm does not have is reported only when it was actually given.
     tok = train(
         [Path(p) for p in args.inputs] if args.inputs else None,
-        vocab_size=args.vocab_size,
         algorithm=args.algorithm,
-        pretokenizer=args.pretokenizer,
-        special_tokens=args.special_token,
-        domain_tokens=[*args.domain_token, *_lines_of(args.domain_tokens_file)],
-        min_frequency=args.min_frequency,
-        max_token_length=args.max_token_length,
-        max_token_chars=args.max_token_chars,
-        transition=args.transition,
-        superword_pretokenizer=args.superword_pretokenizer,
-        normalizers=args.normalizer,
-        line_boundaries=not args.no_line_boundaries,
-        pad_to_multiple_of=args.pad_to_multiple_of,
-        max_memory=args.max_memory,
-        field=args.field,
         from_counts=args.from_counts or None,
         num_threads=args.threads,
         progress=_progress(args),
         name=args.name or Path(args.output).name,
+        vocab_size=args.vocab_size,
+        **_counting_options(args),
+        min_frequency=args.min_frequency,
+        max_token_length=args.max_token_length,
+        max_token_chars=args.max_token_chars,
+        transition=args.transition,
+        pad_to_multiple_of=args.pad_to_multiple_of,
     )
     return _write(tok, args)
+
+
+def _counting_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "pretokenizer": args.pretokenizer,
+        "superword_pretokenizer": args.superword_pretokenizer,
+        "special_tokens": args.special_token or None,
+        "domain_tokens": [*args.domain_token, *_lines_of(args.domain_tokens_file)] or None,
+        "normalizers": args.normalizer,
+        "line_boundaries": args.line_boundaries,
+        "max_memory": args.max_memory,
+        "field": args.field,
+    }
 
 
 def _write(tok: Any, args: argparse.Namespace) -> int:
@@ -147,7 +160,7 @@ def _write(tok: Any, args: argparse.Namespace) -> int:
 
 def _cmd_extend(args: argparse.Namespace) -> int:
     from ..loader import load
-    from .drivers import extend
+    from .continuation import extend
 
     if bool(args.inputs) == bool(args.from_counts):
         raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
@@ -158,12 +171,12 @@ def _cmd_extend(args: argparse.Namespace) -> int:
         args.vocab_size,
         pretokenizer=args.pretokenizer,
         superword=args.superword,
-        min_frequency=args.min_frequency,
+        min_frequency=args.min_frequency or 2,
         max_token_length=args.max_token_length,
         max_token_chars=args.max_token_chars,
-        line_boundaries=not args.no_line_boundaries,
+        line_boundaries=args.line_boundaries is not False,
         max_memory=args.max_memory,
-        field=args.field,
+        field=args.field or "text",
         from_counts=args.from_counts or None,
         num_threads=args.threads,
         progress=_progress(args),
@@ -173,8 +186,8 @@ def _cmd_extend(args: argparse.Namespace) -> int:
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
+    from .api import count
     from .counts import Counts
-    from .drivers import count
 
     if args.merge:
         if args.inputs and not all(p.endswith(".tfc") for p in args.inputs):
@@ -186,16 +199,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
         counts = count(
             [Path(p) for p in args.inputs],
             algorithm=args.algorithm,
-            pretokenizer=args.pretokenizer,
-            superword_pretokenizer=args.superword_pretokenizer,
-            special_tokens=args.special_token,
-            domain_tokens=[*args.domain_token, *_lines_of(args.domain_tokens_file)],
-            normalizers=args.normalizer,
-            line_boundaries=not args.no_line_boundaries,
-            max_memory=args.max_memory,
-            field=args.field,
             num_threads=args.threads,
             progress=_progress(args),
+            **_counting_options(args),
         )
     path = counts.save(args.output)
     print(json.dumps({"counts": str(path), **counts.summary()}, ensure_ascii=False))
@@ -218,9 +224,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--min-frequency", type=int, default=2, help="stop when no pair occurs this often (default 2)"
-    )
+    p.add_argument("--min-frequency", type=int, help="stop when no pair occurs this often (default 2)")
     p.add_argument("--max-token-length", type=int, help="longest token in bytes")
     p.add_argument("--max-token-chars", type=int, help="longest token in characters (charbpe default 3 or 4)")
     p.add_argument("-o", "--output", required=True, help="output directory (gets tokenizer.json)")
