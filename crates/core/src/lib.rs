@@ -10,6 +10,7 @@ mod cache;
 pub mod charclass;
 pub mod count;
 pub mod error;
+pub mod healing;
 pub mod normalize;
 pub mod presets;
 pub mod pretokenize;

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::BufWriter;
+use std::sync::OnceLock;
 
 use pyo3::exceptions::{PyOSError, PyOverflowError, PyTypeError};
 use pyo3::ffi;
@@ -10,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
+use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
     Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet, SpecialTokens,
@@ -138,6 +140,9 @@ fn build_step(spec: StepSpec) -> Result<Step, Error> {
 #[pyclass(frozen, module = "tokenforge._core")]
 struct CoreTokenizer {
     inner: Tokenizer,
+    /// Built on the first call that needs it (token healing, `token_byte_values`); `OnceLock`
+    /// makes concurrent first calls safe without the GIL.
+    sorted: OnceLock<SortedTokens>,
 }
 
 impl CoreTokenizer {
@@ -193,7 +198,10 @@ impl CoreTokenizer {
             ))
         });
         built
-            .map(|inner| CoreTokenizer { inner })
+            .map(|inner| CoreTokenizer {
+                inner,
+                sorted: OnceLock::new(),
+            })
             .map_err(|e| to_py(py, e))
     }
 
@@ -354,6 +362,56 @@ impl CoreTokenizer {
     /// `(left, right, priority, merged)` for every merge, by priority.
     fn merge_entries(&self) -> Vec<(u32, u32, u32, u32)> {
         self.inner.bpe().merge_entries()
+    }
+
+    /// `(stable ids, completions)` of token healing (see `healing::encode_with_unstable`).
+    fn encode_with_unstable(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        ordinary: &Bound<'_, PyAny>,
+    ) -> PyResult<(Vec<u32>, Vec<Vec<u32>>)> {
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let ordinary = special_set(&self.inner, ordinary)?;
+        py.detach(|| {
+            let sorted = self.sorted.get_or_init(|| SortedTokens::new(&self.inner));
+            healing::encode_with_unstable(&self.inner, sorted, text, &a, &d, &ordinary)
+        })
+        .map_err(|e| to_py(py, e))
+    }
+
+    /// Ids of any byte string, valid UTF-8 or not (see `healing::encode_bytes`).
+    fn encode_bytes(&self, py: Python<'_>, data: &[u8], ordinary: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let ordinary = special_set(&self.inner, ordinary)?;
+        py.detach(|| healing::encode_bytes(&self.inner, data, &ordinary))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Ids of one piece without pre-tokenization: a whole token first when `whole_token_first`
+    /// (tiktoken's `encode_single_piece`), else always by merging.
+    fn encode_piece(&self, py: Python<'_>, piece: &[u8], whole_token_first: bool) -> Vec<u32> {
+        let bpe = self.inner.bpe();
+        py.detach(|| {
+            let mut out = Vec::new();
+            match bpe.token_id(piece) {
+                Some(id) if whole_token_first => out.push(id),
+                _ => bpe.merge_piece(piece, &mut out),
+            }
+            out
+        })
+    }
+
+    /// Bytes of every model token, in byte order.
+    fn sorted_token_bytes<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        let sorted = py.detach(|| self.sorted.get_or_init(|| SortedTokens::new(&self.inner)));
+        let bpe = self.inner.bpe();
+        sorted
+            .ids()
+            .iter()
+            .map(|&id| PyBytes::new(py, bpe.token_bytes(id).unwrap_or_default()))
+            .collect()
     }
 }
 
