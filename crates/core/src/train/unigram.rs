@@ -86,7 +86,7 @@ impl Default for UnigramOptions {
     }
 }
 
-/// One EM round for progress reports.
+/// One EM round (the model's size and fit after it), kept in the result's history.
 #[derive(Clone, Debug)]
 pub struct Round {
     pub pieces: usize,
@@ -738,12 +738,11 @@ fn seed_substrings(words: &Words, o: &UnigramOptions, pool: &rayon::ThreadPool) 
     found.iter().map(|f| (piece_of(f).to_vec(), f.0)).collect()
 }
 
-/// Trains a Unigram model on counted pieces. `progress` is called after every EM round.
+/// Trains a Unigram model on counted pieces.
 pub fn train_unigram(
     pieces: &[(Box<[u8]>, u64)],
     options: &UnigramOptions,
     threads: usize,
-    mut progress: impl FnMut(&Round),
 ) -> Result<UnigramModel> {
     let o = options;
     if o.pieces == 0 {
@@ -795,7 +794,6 @@ pub fn train_unigram(
                 pieces: model.pieces.len(),
                 objective: objective / all_words as f64,
             };
-            progress(&round);
             rounds.push(round);
         }
         if model.pieces.len() <= desired {
@@ -1133,7 +1131,7 @@ mod tests {
             pieces: 60,
             ..Default::default()
         };
-        let m = train_unigram(&counts(&corpus()), &o, 1, |_| {}).unwrap();
+        let m = train_unigram(&counts(&corpus()), &o, 1).unwrap();
         assert_eq!(m.pieces.len(), 60);
         for c in "thequickbrownfxjmpsvlazydg1234привет▁".chars() {
             assert!(m.pieces.iter().any(|(p, _)| p == &c.to_string()), "missing {c}");
@@ -1156,8 +1154,8 @@ mod tests {
             pieces: 50,
             ..Default::default()
         };
-        let a = train_unigram(&counts(&corpus()), &o, 1, |_| {}).unwrap();
-        let b = train_unigram(&counts(&corpus()), &o, 3, |_| {}).unwrap();
+        let a = train_unigram(&counts(&corpus()), &o, 1).unwrap();
+        let b = train_unigram(&counts(&corpus()), &o, 3).unwrap();
         assert_eq!(a.pieces, b.pieces);
     }
 
@@ -1169,7 +1167,7 @@ mod tests {
             whitespace_as_suffix: true,
             ..Default::default()
         };
-        let m = train_unigram(&counts(&corpus()), &o, 2, |_| {}).unwrap();
+        let m = train_unigram(&counts(&corpus()), &o, 2).unwrap();
         for (p, _) in &m.pieces {
             assert!(
                 !(p.chars().count() > 1 && p.chars().any(|c| c.is_ascii_digit())),
@@ -1188,7 +1186,7 @@ mod tests {
             character_coverage: 0.9,
             ..Default::default()
         };
-        let m = train_unigram(&counts(&corpus()), &o, 1, |_| {}).unwrap();
+        let m = train_unigram(&counts(&corpus()), &o, 1).unwrap();
         assert!(m.required_chars < m.seen_chars);
         assert!(!m.pieces.iter().any(|(p, _)| p.contains('м')));
     }
@@ -1196,6 +1194,6 @@ mod tests {
     #[test]
     fn empty_input_is_an_error() {
         let o = UnigramOptions::default();
-        assert!(train_unigram(&[], &o, 1, |_| {}).is_err());
+        assert!(train_unigram(&[], &o, 1).is_err());
     }
 }
