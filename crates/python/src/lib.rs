@@ -695,7 +695,7 @@ fn train_unigram<'py>(
         sub_iterations,
     };
     let model = py
-        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads, |_| {}))
+        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads))
         .map_err(|e| to_py(py, e))?;
     let stats = PyDict::new(py);
     stats.set_item("required_chars", model.required_chars)?;
@@ -703,7 +703,6 @@ fn train_unigram<'py>(
     stats.set_item("words", model.words)?;
     stats.set_item("seeds", model.seeds)?;
     stats.set_item("em_rounds", model.rounds.len())?;
-    stats.set_item("objective", model.rounds.last().map(|r| r.objective))?;
     Ok((model.pieces, stats))
 }
 
