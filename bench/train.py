@@ -68,6 +68,9 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     encode: Any
     result: dict[str, Any] = {}
     base = _status("VmRSS")
+    import resource
+
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     if lib == "tokenforge":
         import tokenforge as tf
 
@@ -201,9 +204,13 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     else:
         raise SystemExit(f"unknown library {lib}")
     peak = _status("VmHWM")
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
     result.update(
         {
             "seconds": round(seconds, 3),
+            # CPU time of all threads (training and saving): the fairer figure on a busy machine.
+            "cpu_seconds": round(cpu, 2),
             "peak_rss_mb": round(peak / 2**20, 1),
             "base_rss_mb": round(base / 2**20, 1),
         }
@@ -372,6 +379,7 @@ def main() -> int:
         ref = refs["unigram" if r["library"] in UNIGRAM_LIBRARIES else "bpe"]
         if ref and r.get("status") == "ok":
             r["speedup_vs_ref"] = round(ref["seconds"] / r["seconds"], 2)
+            r["cpu_speedup_vs_ref"] = round(ref["cpu_seconds"] / r["cpu_seconds"], 2)
             r["rss_vs_ref"] = round(r["peak_rss_mb"] / ref["peak_rss_mb"], 2)
             r["bpt_vs_ref"] = round(r["bytes_per_token_heldout"] / ref["bytes_per_token_heldout"], 4)
 
@@ -411,6 +419,8 @@ def main() -> int:
         ("status", "status"),
         ("train s", "seconds"),
         ("x ref", "speedup_vs_ref"),
+        ("cpu s", "cpu_seconds"),
+        ("cpu x ref", "cpu_speedup_vs_ref"),
         ("peak RSS MB", "peak_rss_mb"),
         ("RSS/ref", "rss_vs_ref"),
         ("n_vocab", "n_vocab"),

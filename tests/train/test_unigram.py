@@ -134,3 +134,35 @@ def test_bad_input() -> None:
             byte_fallback=False,
             character_coverage=1.0,
         )
+
+
+def test_cli(tmp_path: Path, english_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tokenforge.cli import main
+
+    out = tmp_path / "uni"
+    assert (
+        main(
+            [
+                "train",
+                str(english_file),
+                "--algorithm",
+                "unigram",
+                "--vocab-size",
+                "900",
+                "-q",
+                "--split-digits",
+                "--user-defined-symbol",
+                "<sep>",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    sp = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+    hf = tokenizers.Tokenizer.from_file(str(out / "tokenizer.json"))
+    assert sp.get_piece_size() == 900 and sp.piece_to_id("<sep>") == 3
+    assert hf.encode("in 2025", add_special_tokens=False).ids == sp.encode("in 2025")
+    args = ["train", str(english_file), "--algorithm", "unigram", "--vocab-size", "900", "-q"]
+    assert main([*args, "--transition", "5", "-o", str(out)]) == 2
+    assert "unigram has no option transition" in capsys.readouterr().err

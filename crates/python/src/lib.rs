@@ -695,7 +695,7 @@ fn train_unigram<'py>(
         sub_iterations,
     };
     let model = py
-        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads, |_| {}))
+        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads))
         .map_err(|e| to_py(py, e))?;
     let stats = PyDict::new(py);
     stats.set_item("required_chars", model.required_chars)?;
@@ -703,7 +703,6 @@ fn train_unigram<'py>(
     stats.set_item("words", model.words)?;
     stats.set_item("seeds", model.seeds)?;
     stats.set_item("em_rounds", model.rounds.len())?;
-    stats.set_item("objective", model.rounds.last().map(|r| r.objective))?;
     Ok((model.pieces, stats))
 }
 
@@ -737,7 +736,12 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
     Ok(pieces)
 }
 
-#[pymodule]
+/// `gil_used = false`: the module is sound without a GIL. Tokenizers are frozen pyclasses whose
+/// only interior mutability is behind `Mutex` (piece caches, thread pools) or `OnceLock` (sorted
+/// tokens); the counting and training classes are mutated only through PyO3's borrow checking
+/// (atomic on free-threaded builds: a concurrent mutation raises instead of racing); text is
+/// borrowed from immutable `str` objects held for the whole call.
+#[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreTokenizer>()?;
     m.add_class::<PieceCounter>()?;
