@@ -630,6 +630,7 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
     if kind == "bpe":
         extension["scores"] = [s for _, s, _ in model.pieces]
     hf_model["tokenforge"] = {"sentencepiece": extension}
+
     # SentencePiece matches user-defined pieces in the raw input (its normalizer leaves them alone)
     # and again in the normalized text, where spaces are "▁". Raw matching (HF's non-normalized
     # added tokens) is the same for pieces without "▁"; one with "▁" must be matched in the
