@@ -12,8 +12,13 @@ Two layers:
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
+import importlib.metadata
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import fetch_test_tokenizers as real_files
 
 TEXTS = parity_texts()
+_CORPUS_DIGEST = hashlib.sha256(json.dumps(TEXTS).encode()).hexdigest()[:16]
+
+
+def _cached_reference(
+    library: str, files: list[Path], mode: str, compute: Callable[[], tuple[list[list[int]], list[str]]]
+) -> tuple[list[list[int]], list[str]]:
+    """The reference library's ids and decodes of the whole corpus, cached beside the test files
+    under a key of the files' bytes, the corpus, the library and its version (the libraries take
+    ~25 s per file on the 7 MB corpus; tokenforge is always run)."""
+    key = hashlib.sha256()
+    for path in files:
+        key.update(path.read_bytes())
+    key.update(f"{library}=={importlib.metadata.version(library)}|{mode}|{_CORPUS_DIGEST}".encode())
+    cache = real_files.root() / ".reference-cache" / f"{key.hexdigest()[:32]}.json.gz"
+    if cache.is_file():
+        with gzip.open(cache, "rt", encoding="utf-8") as f:
+            ids, decoded = json.load(f)
+        return ids, decoded
+    ids, decoded = compute()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        json.dump([ids, decoded], f)
+    os.replace(tmp, cache)
+    return ids, decoded
+
 
 # Where HF `tokenizers` itself cannot run a SentencePiece model exactly, so the converter's HF
 # check cannot be exact either (tokenforge's own check has no such allowance):
@@ -181,38 +212,57 @@ def _check(tok: tf.Tokenizer, ours_of, theirs: list[list[int]], theirs_decode: l
 
 @pytest.mark.parametrize("name", SPM_MODELS)
 def test_sentencepiece_model_matches_sentencepiece(name: str) -> None:
-    tok = _load_or_skip(_entry(name, "tokenizer.model").path)
-    ref = _spm(name)
-    theirs = ref.encode([t for _, t in TEXTS])
-    _check(tok, tok.encode_ordinary, theirs, ref.decode(theirs), TEXTS)
+    path = _entry(name, "tokenizer.model").path
+    tok = _load_or_skip(path)
+
+    def compute() -> tuple[list[list[int]], list[str]]:
+        ids = _spm(name).encode([t for _, t in TEXTS])
+        return ids, _spm(name).decode(ids)
+
+    theirs, decoded = _cached_reference("sentencepiece", [path], "encode", compute)
+    _check(tok, tok.encode_ordinary, theirs, decoded, TEXTS)
 
 
 @pytest.mark.parametrize("name", HF_JSONS)
 def test_tokenizer_json_matches_hf(name: str) -> None:
     path = _entry(name, "tokenizer.json").path
     tok = _load_or_skip(path)
-    hf = _hf_file(path)
-    encodings = hf.encode_batch([t for _, t in TEXTS], add_special_tokens=False)
-    theirs = [e.ids for e in encodings]
-    decoded = hf.decode_batch(theirs, skip_special_tokens=False)
+
+    def compute() -> tuple[list[list[int]], list[str]]:
+        hf = _hf_file(path)
+        ids = [e.ids for e in hf.encode_batch([t for _, t in TEXTS], add_special_tokens=False)]
+        return ids, hf.decode_batch(ids, skip_special_tokens=False)
+
+    theirs, decoded = _cached_reference("tokenizers", [path], "encode", compute)
     _check(tok, lambda t: tok.encode(t, allowed_special="all"), theirs, decoded, TEXTS)
 
 
 def test_vocab_txt_loads_like_its_tokenizer_json() -> None:
     tok = _load_or_skip(_entry("minilm-l6-v2", "vocab.txt").path)
-    hf = _hf_file(_entry("minilm-l6-v2", "tokenizer.json").path)
-    theirs = [e.ids for e in hf.encode_batch([t for _, t in TEXTS], add_special_tokens=False)]
-    _check(tok, lambda t: tok.encode(t, allowed_special="all"), theirs, hf.decode_batch(theirs), TEXTS)
+    path = _entry("minilm-l6-v2", "tokenizer.json").path
+
+    def compute() -> tuple[list[list[int]], list[str]]:
+        hf = _hf_file(path)
+        ids = [e.ids for e in hf.encode_batch([t for _, t in TEXTS], add_special_tokens=False)]
+        return ids, hf.decode_batch(ids)
+
+    theirs, decoded = _cached_reference("tokenizers", [path], "encode/decode-skip-special", compute)
+    _check(tok, lambda t: tok.encode(t, allowed_special="all"), theirs, decoded, TEXTS)
 
 
 def test_gpt2_folder_loads_like_hf() -> None:
     vocab, merges = _entry("qwen3", "vocab.json").path, _entry("qwen3", "merges.txt").path
     tok = _load_or_skip(vocab.parent / "vocab.json")
-    hf = tokenizers.Tokenizer(tokenizers.models.BPE.from_file(str(vocab), str(merges)))
-    hf.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    hf.decoder = tokenizers.decoders.ByteLevel()
-    theirs = [e.ids for e in hf.encode_batch([t for _, t in TEXTS], add_special_tokens=False)]
-    _check(tok, tok.encode_ordinary, theirs, hf.decode_batch(theirs), TEXTS)
+
+    def compute() -> tuple[list[list[int]], list[str]]:
+        hf = tokenizers.Tokenizer(tokenizers.models.BPE.from_file(str(vocab), str(merges)))
+        hf.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        hf.decoder = tokenizers.decoders.ByteLevel()
+        ids = [e.ids for e in hf.encode_batch([t for _, t in TEXTS], add_special_tokens=False)]
+        return ids, hf.decode_batch(ids)
+
+    theirs, decoded = _cached_reference("tokenizers", [vocab, merges], "gpt2-folder", compute)
+    _check(tok, tok.encode_ordinary, theirs, decoded, TEXTS)
 
 
 @pytest.mark.parametrize("name", SPM_MODELS)
