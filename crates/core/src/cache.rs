@@ -189,9 +189,12 @@ impl MergedPieces {
                 return sink(&[id]);
             }
         }
+        // The whole-piece lookup is done (or not wanted): merge directly, since `encode_piece`
+        // would probe the vocabulary a second time.
+        let merge = |out: &mut Vec<u32>| bpe.merge_piece(piece, out);
         if piece.len() > MAX_CACHED_PIECE {
             self.scratch.clear();
-            bpe.encode_piece(piece, &mut self.scratch);
+            merge(&mut self.scratch);
             return sink(&self.scratch);
         }
         let hit = match key {
@@ -202,7 +205,7 @@ impl MergedPieces {
             return sink(&self.store[start as usize..(start + len) as usize]);
         }
         let start = self.store.len();
-        bpe.encode_piece(piece, &mut self.store);
+        merge(&mut self.store);
         let entry = (start as u32, (self.store.len() - start) as u32);
         match key {
             Some(k) => self.short.insert(k, entry),
