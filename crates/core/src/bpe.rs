@@ -254,9 +254,6 @@ impl Bpe {
 
     /// Appends the ids of one piece to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        if piece.is_empty() {
-            return;
-        }
         if self.exact_match {
             if let Some(id) = self.encoder.get(piece) {
                 out.push(id);
@@ -266,9 +263,13 @@ impl Bpe {
         self.merge_piece(piece, out);
     }
 
-    /// Appends the ids the merges give for `piece`, without the whole-piece lookup (for callers
-    /// that have just done it).
-    pub(crate) fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+    /// Appends the ids of one piece to `out`, always by merging (a piece that is itself a token
+    /// may merge into other tokens; tiktoken's `byte_pair_encode`, which token healing needs, and
+    /// the memo after its own whole-piece lookup).
+    pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if piece.is_empty() {
+            return;
+        }
         if piece.len() < TREE_THRESHOLD {
             self.merge_small(piece, out);
         } else if piece.len() < HEAP_THRESHOLD {

@@ -118,6 +118,33 @@ impl Tokenizer {
             .for_caller(|cache| self.encode_cached(text, allowed, disallowed, cache))
     }
 
+    /// [`Tokenizer::encode`], also saying how many of the ids came from the last piece of the
+    /// pre-tokenizer (0 when the text ends with a special token): the ids a longer text could
+    /// still change, which token healing starts from.
+    pub fn encode_with_last_piece(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+    ) -> Result<(Vec<u32>, usize)> {
+        self.caches.for_caller(|cache| {
+            let mut out = Vec::with_capacity(text.len() / 4 + 1);
+            let mut last_piece = 0;
+            self.walk(text, allowed, disallowed, |item| match item {
+                Item::Special(id) => {
+                    out.push(id);
+                    last_piece = 0;
+                }
+                Item::Piece(piece) => {
+                    let before = out.len();
+                    cache.encode(&self.bpe, piece.as_bytes(), &mut |ids| out.extend_from_slice(ids));
+                    last_piece = out.len() - before;
+                }
+            })?;
+            Ok((out, last_piece))
+        })
+    }
+
     fn encode_cached(
         &self,
         text: &str,
