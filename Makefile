@@ -88,7 +88,8 @@ bench-lm: test-lm-full
 	$(FULL_PY) bench/lm.py
 
 $(VENV)/.bench-deps: $(VENV)/.deps
-	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
+	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0" "gigatoken==0.10.0" "toktok-rs==0.3.0" \
+		"iree-tokenizer==0.3.0"
 	touch $@
 
 # Training peers (bench/train.py). youtokentome is an sdist that needs Cython at build time.

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib.metadata
 import itertools
 import json
@@ -54,7 +55,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -64,7 +65,7 @@ from typing import Any
 # compete with the threads being measured (1.4% of a 2-thread tokenforge profile), for every library.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-LIBRARIES = ("tiktoken", "tokenforge", "tokenizers", "kitoken", "quicktok")
+LIBRARIES = ("tiktoken", "tokenforge", "tokenizers", "kitoken", "quicktok", "gigatoken", "toktok", "iree")
 DEFAULT_VOCABS = ("cl100k_base", "o200k_base")
 QUICK_MB = 0.5
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -83,6 +84,9 @@ class Peer:
     batch_ids: Callable[[Any], BatchIds] = lambda out: out
     #: ids -> the UTF-8 bytes they stand for (the ``decode`` rows).
     decode: Callable[[Ids], bytes] | None = None
+    #: The library's fastest single-text call (ids as a numpy array where it has one), for the
+    #: unseen-text rows; ``single`` when it has nothing faster.
+    fast_single: Callable[[str], Any] | None = None
     before: Callable[[int], None] = lambda threads: None
     note: str = ""
 
@@ -112,6 +116,8 @@ class Context:
     tokenforge: Any
     tiktoken_path: Path
     workdir: Path
+    #: Build a new instance (empty caches) instead of reusing one, for the unseen-text rows.
+    fresh: bool = False
 
 
 # ------------------------------------------------------------------------------------------ libraries
@@ -130,6 +136,9 @@ DISTRIBUTIONS = {
     "tokenizers": "tokenizers",
     "kitoken": "kitoken",
     "quicktok": "quicktok-v1",
+    "gigatoken": "gigatoken",
+    "toktok": "toktok-rs",
+    "iree": "iree-tokenizer",
 }
 
 
@@ -144,6 +153,12 @@ def _thread_pool_map(encode: Callable[[str], Ids]) -> Callable[[list[str], int],
             return list(pool.map(encode, texts))
 
     return run
+
+
+def _flat_batch_ids(out: Any) -> BatchIds:
+    """(flat ids, offsets) -> one list of ids per text."""
+    tokens, offsets = out
+    return [tokens[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
 
 
 def make_tiktoken(ctx: Context) -> Peer:
@@ -168,11 +183,9 @@ def make_tiktoken(ctx: Context) -> Peer:
 
 
 def make_tokenforge(ctx: Context) -> Peer:
-    tok = ctx.tokenforge
+    import tokenforge
 
-    def batch_ids(out: Any) -> BatchIds:
-        tokens, offsets = out
-        return [tokens[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+    tok = tokenforge.load(ctx.vocab) if ctx.fresh else ctx.tokenforge
 
     return Peer(
         "tokenforge",
@@ -180,9 +193,11 @@ def make_tokenforge(ctx: Context) -> Peer:
         batch=lambda texts, threads: tok.encode_batch_to_numpy(
             texts, num_threads=threads, disallowed_special=()
         ),
-        batch_ids=batch_ids,
+        batch_ids=_flat_batch_ids,
         decode=tok.decode_bytes,
-        note="batch: encode_batch_to_numpy (flat uint32 ids + offsets, like quicktok's encode_batch)",
+        fast_single=lambda text: tok.encode_to_numpy(text, disallowed_special=()),
+        note="batch: encode_batch_to_numpy (flat uint32 ids + offsets, like quicktok's encode_batch); "
+        "unseen single: encode_to_numpy",
     )
 
 
@@ -229,20 +244,18 @@ def make_quicktok(ctx: Context) -> Peer:
     import quicktok
 
     try:
-        enc = quicktok.get_encoding(ctx.vocab)
+        # get_encoding keeps one instance per name; the class builds a new one.
+        enc = quicktok.Tokenizer(ctx.vocab, "") if ctx.fresh else quicktok.get_encoding(ctx.vocab)
     except Exception as exc:
         raise RuntimeError(f"no bundled {ctx.vocab}: {exc}") from exc
-    _check_same_vocabulary(ctx.tokenforge, enc)
-
-    def batch_ids(out: Any) -> BatchIds:
-        tokens, offsets = out
-        return [tokens[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
+    if not ctx.fresh:
+        _check_same_vocabulary(ctx.tokenforge, enc)
 
     return Peer(
         "quicktok",
         single=enc.encode_ordinary,
         batch=lambda texts, threads: enc.encode_batch(texts, threads),
-        batch_ids=batch_ids,
+        batch_ids=_flat_batch_ids,
         decode=enc.decode_bytes,
         note="bundled vocabulary (checked identical); batch returns a flat uint32 numpy array",
     )
@@ -264,12 +277,85 @@ def _check_same_vocabulary(tok: Any, other: Any) -> None:
             raise RuntimeError(f"bundled vocabulary differs from the file at id {token_id}")
 
 
+#: gigatoken's name for the pre-tokenization scheme of each tiktoken vocabulary.
+GIGATOKEN_SCHEMES = {"cl100k_base": "gpt4", "o200k_base": "o200k", "r50k_base": "gpt2"}
+
+
+def make_gigatoken(ctx: Context) -> Peer:
+    import awkward as ak
+    import gigatoken
+
+    scheme = GIGATOKEN_SCHEMES.get(ctx.vocab)
+    if scheme is None:
+        raise RuntimeError(f"no gigatoken pre-tokenizer known for {ctx.vocab}")
+    giga = gigatoken.Tokenizer.from_tiktoken(
+        str(ctx.tiktoken_path), pretokenizer=scheme, special_tokens=dict(ctx.tokenforge.special_tokens)
+    )
+    return Peer(
+        "gigatoken",
+        single=lambda text: giga.encode(text).tolist(),
+        # Its process-wide thread pool has one thread per core (2 here, = --threads by default).
+        batch=lambda texts, threads: giga.encode_batch(texts),
+        batch_ids=ak.to_list,
+        decode=giga.decode,
+        fast_single=giga.encode,
+        note="Tokenizer.from_tiktoken on the same file; single: encode (numpy); batch: encode_batch "
+        "(awkward array, process-wide pool of one thread per core)",
+    )
+
+
+def make_toktok(ctx: Context) -> Peer:
+    import toktok
+
+    try:
+        # toktok._encoding caches one instance per name; the class builds a new one.
+        enc = toktok._Tokenizer(ctx.vocab, "") if ctx.fresh else toktok._encoding(ctx.vocab)
+    except Exception as exc:
+        raise RuntimeError(f"no bundled {ctx.vocab}: {exc}") from exc
+    if not ctx.fresh:
+        _check_same_vocabulary(ctx.tokenforge, enc)
+    return Peer(
+        "toktok",
+        single=enc.encode_ordinary,
+        batch=lambda texts, threads: enc.encode_batch_to_numpy(texts, threads),
+        batch_ids=_flat_batch_ids,
+        decode=enc.decode_bytes,
+        fast_single=enc.encode_to_numpy,
+        note="toktok._encoding (bundled vocabulary, checked identical); single: encode_to_numpy; "
+        "batch: encode_batch_to_numpy",
+    )
+
+
+def make_iree(ctx: Context) -> Peer:
+    import iree.tokenizer
+
+    enc = iree.tokenizer.Tokenizer.from_tiktoken(str(ctx.tiktoken_path), ctx.vocab)
+
+    def batch_ids(out: Any) -> BatchIds:
+        flat, lengths = out
+        ends = list(itertools.accumulate(int(n) for n in lengths))
+        return [flat[end - n : end].tolist() for end, n in zip(ends, lengths, strict=True)]
+
+    return Peer(
+        "iree",
+        single=enc.encode,
+        batch=lambda texts, threads: enc.encode_batch_to_array(texts),
+        batch_ids=batch_ids,
+        decode=lambda ids: enc.decode(ids).encode("utf-8"),
+        fast_single=enc.encode_to_array,
+        note="Tokenizer.from_tiktoken on the same file; batch: encode_batch_to_array (its own threads)",
+    )
+
+
 FACTORIES: dict[str, Callable[[Context], Peer]] = {
     "tiktoken": make_tiktoken,
     "tokenforge": make_tokenforge,
     "tokenizers": make_tokenizers,
     "kitoken": make_kitoken,
     "quicktok": make_quicktok,
+    "gigatoken": make_gigatoken,
+    "toktok": make_toktok,
+    "iree": make_iree,
 }
 
 
@@ -338,6 +424,8 @@ def run_vocab(
     repeat: int,
     workdir: Path,
     log: Callable[[str], None],
+    unseen: dict[str, tuple[list[str], list[str]]] | None = None,
+    unseen_repeat: int = 0,
 ) -> list[Row]:
     import tokenforge
     from tokenforge import vocab_sources
@@ -455,6 +543,175 @@ def run_vocab(
             )
             if base and row.best_mb_s is not None:
                 row.ratio_to_tiktoken = row.best_mb_s / base
+    if unseen and unseen_repeat > 0:
+        unavailable = {lib: peer for lib, peer in peers.items() if not isinstance(peer, Peer)}
+        rows.extend(run_unseen(ctx, libraries, unavailable, unseen, threads, unseen_repeat, log))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ unseen text
+
+#: Size of the documents of the unseen-text rows.
+UNSEEN_DOC_BYTES = 8192
+#: UDHR scripts of the CJK corpus (Chinese varieties, Japanese, Korean).
+CJK_SCRIPTS = ("Cjk", "Hiragana", "Hangul")
+
+
+def _split_lines(text: str, limit: int) -> list[str]:
+    """``text`` cut into documents of at most ``limit`` UTF-8 bytes at line ends (a longer line is
+    cut between characters)."""
+    docs: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.splitlines(keepends=True):
+        n = len(line.encode("utf-8"))
+        while n > limit:  # a line longer than a document
+            cut = len(line.encode("utf-8")[:limit].decode("utf-8", "ignore"))
+            docs.append(line[:cut])
+            line = line[cut:]
+            n = len(line.encode("utf-8"))
+        if size + n > limit and current:
+            docs.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += n
+    if current:
+        docs.append("".join(current))
+    return [d for d in docs if d]
+
+
+def _halves(sources: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Each source cut at the line end nearest its middle: (documents of the first halves,
+    documents of the second halves), each at most ``UNSEEN_DOC_BYTES``."""
+    first: list[str] = []
+    second: list[str] = []
+    for text in sources:
+        middle = text.find("\n", len(text) // 2)
+        middle = len(text) // 2 if middle < 0 else middle + 1
+        first.extend(_split_lines(text[:middle], UNSEEN_DOC_BYTES))
+        second.extend(_split_lines(text[middle:], UNSEEN_DOC_BYTES))
+    return first, second
+
+
+def build_unseen_corpora() -> dict[str, tuple[list[str], list[str]]]:
+    """Corpus name -> (warm-up documents, timed documents): the first and second half of every
+    source text (the English corpus as one text, each code file, each UDHR language)."""
+    from tokenforge import data
+
+    udhr = data.udhr()
+    return {
+        "english": _halves(["\n\n".join(data.english_paragraphs())]),
+        "code": _halves([doc["text"] for doc in data.code_documents()]),
+        "udhr": _halves([data.udhr_text(v["code"]) for v in udhr]),
+        "udhr-cjk": _halves([data.udhr_text(v["code"]) for v in udhr if v["script"] in CJK_SCRIPTS]),
+    }
+
+
+def _ids_digest(per_text: Sequence[Any]) -> str:
+    """Hash of an id stream, one sequence of ids per text (lists and numpy arrays alike)."""
+    import numpy as np
+
+    digest = hashlib.blake2b(digest_size=16)
+    for ids in per_text:
+        raw = np.asarray(ids, dtype=np.uint32).tobytes()
+        digest.update(len(raw).to_bytes(8, "little"))
+        digest.update(raw)
+    return digest.hexdigest()
+
+
+def _unseen_call(peer: Peer, threads: int) -> tuple[Callable[[list[str]], Any], Callable[[Any], Any]]:
+    """(documents -> output, output -> ids per document) for an unseen-text row."""
+    peer.before(threads)
+    if threads == 1:
+        single = peer.fast_single or peer.single
+        return (lambda docs: [single(d) for d in docs]), (lambda out: out)
+    return (lambda docs: peer.batch(docs, threads)), peer.batch_ids
+
+
+def run_unseen(
+    ctx: Context,
+    libraries: Sequence[str],
+    unavailable: dict[str, str],
+    corpora: dict[str, tuple[list[str], list[str]]],
+    threads: int,
+    repeat: int,
+    log: Callable[[str], None],
+) -> list[Row]:
+    """Unseen-text rows: in every round each library is built anew (empty caches; not timed),
+    warmed with the same call on the first half of the corpus, then timed on the second half,
+    which it has not seen. ``unseen x1`` loops the fastest single-text call over the documents;
+    ``unseen xN`` is one batch call on N threads. The ids of every library are hashed per row and
+    compared with tiktoken's."""
+    shared: dict[str, Peer] = {}
+
+    def build(library: str) -> Peer:
+        # tiktoken keeps no state between calls, so its (slow to build) encoder is reused.
+        if library == "tiktoken":
+            if library not in shared:
+                shared[library] = FACTORIES[library](ctx)
+            return shared[library]
+        return FACTORIES[library](replace(ctx, fresh=True))
+
+    rows: list[Row] = []
+    for text_name, (warm, timed) in corpora.items():
+        megabytes = sum(len(t.encode("utf-8")) for t in timed) / 1e6
+        for mode_threads in (1, threads):
+            group: dict[str, Row] = {}
+            for library in libraries:
+                row = Row(
+                    ctx.vocab,
+                    text_name,
+                    mode_threads,
+                    library,
+                    mode="unseen",
+                    megabytes=megabytes,
+                    n_texts=len(timed),
+                    status=unavailable.get(library, "ok"),
+                )
+                rows.append(row)
+                group[library] = row
+            digests: dict[str, str] = {}
+            for round_index in range(repeat):
+                # Libraries take turns in a rotating order, so none is always first after a reload.
+                shift = round_index % len(libraries)
+                for library in [*libraries[shift:], *libraries[:shift]]:
+                    row = group[library]
+                    if row.status != "ok":
+                        continue
+                    try:
+                        peer = build(library)
+                    except Exception as exc:
+                        row.status = f"unavailable: {_short(exc)}"
+                        continue
+                    row.note = peer.note
+                    log(f"  {ctx.vocab} {text_name} unseen x{mode_threads} {library} round {round_index}")
+                    try:
+                        if round_index == 0:
+                            # The first instance gives the ids; it has then seen the timed half.
+                            call, per_text = _unseen_call(peer, mode_threads)
+                            call(warm)
+                            digests[library] = _ids_digest(per_text(call(timed)))
+                            peer = build(library)
+                        call, _ = _unseen_call(peer, mode_threads)
+                        call(warm)
+                        row.times_s.append(round(time_once(partial(call, timed)), 6))
+                    except Exception as exc:
+                        row.status = f"failed: {_short(exc)}"
+                    del peer
+                    gc.collect()
+            reference = digests.get("tiktoken")
+            for library, row in group.items():
+                if library == "tiktoken":
+                    row.match = "ref" if reference else "-"
+                elif library in digests and reference:
+                    row.match = "yes" if digests[library] == reference else "no (ids differ)"
+                if row.status == "ok" and row.times_s:
+                    row.best_mb_s = row.megabytes / min(row.times_s)
+                    row.median_mb_s = row.megabytes / statistics.median(row.times_s)
+            base = group.get("tiktoken")
+            for row in group.values():
+                if base and base.best_mb_s and row.best_mb_s:
+                    row.ratio_to_tiktoken = row.best_mb_s / base.best_mb_s
     return rows
 
 
@@ -587,14 +844,21 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def summarize(rows: Sequence[Row], threads: int) -> list[dict[str, Any]]:
-    """Per vocabulary and text: tokenforge over the fastest other library in each mode, and each
-    library's N-thread batch speed over its 1-thread batch speed (both from the same rounds)."""
-    best = {(r.vocab, r.text, r.mode, r.threads, r.library): r.best_mb_s for r in rows if r.best_mb_s}
+    """Per vocabulary and text: tokenforge over the fastest other library in each mode, among the
+    libraries whose ids equal tiktoken's there (tiktoken included), and each library's N-thread
+    batch speed over its 1-thread batch speed (both from the same rounds)."""
+    exact = {"yes", "ref"}
+    best = {
+        (r.vocab, r.text, r.mode, r.threads, r.library): r.best_mb_s
+        for r in rows
+        if r.best_mb_s and (r.match in exact or r.library == "tokenforge")
+    }
+    modes = list(dict.fromkeys((r.mode, r.threads) for r in rows if r.best_mb_s))
     out: list[dict[str, Any]] = []
     for vocab, text in dict.fromkeys((r.vocab, r.text) for r in rows if r.best_mb_s):
         entry: dict[str, Any] = {"vocab": vocab, "text": text}
         entry["tokenforge_over_fastest_peer"], entry["scaling"] = {}, {}
-        for mode, n in (("single", 1), ("batch", 1), ("batch", threads), ("decode", 1)):
+        for mode, n in modes:
             ours = best.get((vocab, text, mode, n, "tokenforge"))
             peers = {
                 lib: v for (vv, t, m, k, lib), v in best.items() if (vv, t, m, k) == (vocab, text, mode, n)
@@ -607,10 +871,11 @@ def summarize(rows: Sequence[Row], threads: int) -> list[dict[str, Any]]:
                     "ratio": round(ours / peers[fastest], 3),
                 }
         for lib in dict.fromkeys(r.library for r in rows):
-            one = best.get((vocab, text, "batch", 1, lib))
-            many = best.get((vocab, text, "batch", threads, lib))
-            if one and many and threads > 1:
-                entry["scaling"][lib] = round(many / one, 3)
+            for mode in ("batch", "unseen"):
+                one = best.get((vocab, text, mode, 1, lib))
+                many = best.get((vocab, text, mode, threads, lib))
+                if one and many and threads > 1:
+                    entry["scaling"][f"{lib} {mode}"] = round(many / one, 3)
         out.append(entry)
     return out
 
@@ -622,9 +887,9 @@ def format_summary(summary: Sequence[dict[str, Any]], threads: int) -> str:
             f"{mode} {v['ratio']:.2f}x {v['peer']}" for mode, v in e["tokenforge_over_fastest_peer"].items()
         )
         scaling = ", ".join(f"{lib} {v:.2f}x" for lib, v in e["scaling"].items())
-        lines.append(f"  {e['vocab']:<12} {e['text']:<8} tokenforge vs fastest peer: {vs}")
+        lines.append(f"  {e['vocab']:<12} {e['text']:<8} tokenforge vs fastest exact peer: {vs}")
         if scaling:
-            lines.append(f"  {'':<12} {'':<8} batch x{threads} over batch x1: {scaling}")
+            lines.append(f"  {'':<12} {'':<8} x{threads} over x1: {scaling}")
     return "\n".join(lines)
 
 
@@ -674,7 +939,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME",
         help=f"vocabulary to use (repeatable; default: {', '.join(DEFAULT_VOCABS)})",
     )
-    parser.add_argument("--mb", type=float, default=4.0, help="MB of each text (default 4)")
+    parser.add_argument(
+        "--mb", type=float, default=4.0, help="MB of each repeated text (default 4; 0: skip those rows)"
+    )
+    parser.add_argument(
+        "--unseen-repeat",
+        type=int,
+        default=3,
+        help="timed rounds of the unseen-text rows, each with new instances (default 3; 0: skip them)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (default 3)")
     parser.add_argument("--threads", type=int, default=2, help="threads for the batch rows (default 2)")
     parser.add_argument(
@@ -708,10 +981,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.mb = QUICK_MB
         args.repeat = 1
+        args.unseen_repeat = 1
         args.worst_case_timeout = 0
         args.corpus_mb = 0
-    if args.mb <= 0 or args.repeat < 1 or args.threads < 2:
-        parser.error("--mb must be positive, --repeat at least 1 and --threads at least 2")
+    if args.mb < 0 or args.repeat < 1 or args.unseen_repeat < 0 or args.threads < 2:
+        parser.error(
+            "--mb must not be negative, --repeat must be at least 1, --unseen-repeat at least 0 "
+            "and --threads at least 2"
+        )
     if args.json is None:
         args.json = RESULTS_DIR / ("encode-quick.json" if args.quick else "encode.json")
     return args
@@ -730,7 +1007,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             print(message, file=sys.stderr, flush=True)
 
-    texts = build_texts(args.mb)
+    texts = build_texts(args.mb) if args.mb > 0 else {}
+    unseen = build_unseen_corpora() if args.unseen_repeat > 0 else {}
     machine = machine_info(args.libraries)
     started = time.time()
     rows: list[Row] = []
@@ -738,7 +1016,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for vocab in args.vocab:
             try:
                 rows.extend(
-                    run_vocab(vocab, args.libraries, texts, args.threads, args.repeat, Path(tmp), log)
+                    run_vocab(
+                        vocab,
+                        args.libraries,
+                        texts,
+                        args.threads,
+                        args.repeat,
+                        Path(tmp),
+                        log,
+                        unseen,
+                        args.unseen_repeat,
+                    )
                 )
             except Exception as exc:
                 rows.append(Row(vocab, "all", 0, "all", status=f"unavailable: {_short(exc)}"))
@@ -753,9 +1041,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 corpus.append(run_corpus(vocab, args.corpus_mb, args.threads, Path(tmp)))
 
     sizes = ", ".join(f"{name} {len(docs)} docs" for name, (docs, _) in texts.items())
+    unseen_sizes = ", ".join(
+        f"{name} {len(warm)}+{len(timed)} docs, {sum(len(t.encode()) for t in timed) / 1e6:.2f} MB timed"
+        for name, (warm, timed) in unseen.items()
+    )
     print(
-        f"encode throughput, MB/s of UTF-8 input (best of {args.repeat}; median beside it); "
-        f"~{args.mb:g} MB per text ({sizes})"
+        f"encode throughput, MB/s of UTF-8 input (best of {args.repeat} repeated / {args.unseen_repeat} "
+        f"unseen rounds; median beside it); repeated: ~{args.mb:g} MB per text ({sizes}); "
+        f"unseen (warm on the first half, time the second, {UNSEEN_DOC_BYTES // 1024} KB documents): "
+        f"{unseen_sizes}"
     )
     print(format_table(rows))
     summary = summarize(rows, args.threads)
@@ -784,6 +1078,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "vocab": args.vocab,
             "mb": args.mb,
             "repeat": args.repeat,
+            "unseen_repeat": args.unseen_repeat,
             "threads": args.threads,
             "libraries": args.libraries,
             "quick": args.quick,
@@ -793,6 +1088,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "texts": {
             name: {"documents": len(docs), "joined_bytes": len(joined.encode())}
             for name, (docs, joined) in texts.items()
+        },
+        "unseen_texts": {
+            name: {
+                "warm_documents": len(warm),
+                "timed_documents": len(timed),
+                "timed_bytes": sum(len(t.encode()) for t in timed),
+            }
+            for name, (warm, timed) in unseen.items()
         },
         "rows": [asdict(r) for r in rows],
         "summary": summary,

@@ -2,6 +2,9 @@
 //! VOCAB.tiktoken PRESET TEXT_FILE [REPEATS [THREADS]]`. With THREADS, the file is split into
 //! paragraphs (blank lines) and encoded as one batch on that many threads. Used to profile the
 //! encoder (e.g. under `perf`) and to see how the batch path scales without Python in the way.
+//! With `UNSEEN=1` in the environment, every repeat uses a clone of the tokenizer (empty piece
+//! memo), encodes the first half of the file untimed and times the second half (what
+//! `bench/encode.py`'s unseen-text rows measure).
 
 use std::time::Instant;
 
@@ -38,6 +41,32 @@ fn main() {
     let paragraphs: Vec<&str> = text.split_inclusive("\n\n").collect();
     let mut best = f64::MAX;
     let mut n = 0;
+    if std::env::var_os("UNSEEN").is_some() {
+        let mut middle = text.len() / 2;
+        while !text.is_char_boundary(middle) {
+            middle += 1;
+        }
+        let (warm, timed) = text.split_at(middle);
+        for _ in 0..repeats {
+            let fresh = tok.clone();
+            fresh
+                .encode(warm, &SpecialSet::Nothing, &SpecialSet::Nothing)
+                .unwrap();
+            let t = Instant::now();
+            n = fresh
+                .encode(timed, &SpecialSet::Nothing, &SpecialSet::Nothing)
+                .unwrap()
+                .len();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "unseen half: {} tokens, best {:.2} ms, {:.1} MB/s",
+            n,
+            best * 1e3,
+            timed.len() as f64 / best / 1e6
+        );
+        return;
+    }
     for _ in 0..repeats {
         let t = Instant::now();
         n = match threads {

@@ -10,9 +10,17 @@
 //!   calls with the same Zipfian vocabulary of pieces) removes the warm-up from every later call.
 //! - A cache per slot with `try_lock`, not one shared map: workers never wait for each other,
 //!   and a slot is an uncontended lock (~20 ns) per text.
+//!
+//! Memory: the memo entries of all slots of one tokenizer share one budget in bytes
+//! ([`memo_limit`], 64 MiB unless `TOKENFORGE_MEMO_MB` says otherwise), whatever the number of
+//! threads. It used to be a count of pieces per slot (2^18): with 20-60-byte pieces each entry cost
+//! ~150 bytes (a boxed key, the ids, the map slot), so 24 threads of distinct words held ~40 MB per
+//! slot and ~720 MB in all. Each cache reserves budget in chunks of [`RESERVE_CHUNK`] bytes from the
+//! pool's counter (one atomic add per chunk, not per entry); a cache that cannot reserve more is
+//! emptied and its memory freed. Outside the budget: a 128 KiB front table per cache in use.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
 use rustc_hash::FxHashMap;
 
@@ -20,10 +28,10 @@ use crate::bpe::{short_key, Bpe};
 
 /// Pieces longer than this are not cached: long pieces rarely repeat and would bloat the cache.
 const MAX_CACHED_PIECE: usize = 64;
-/// A cache holding this many pieces is emptied before it grows further (bounds memory on
-/// endless streams of distinct pieces, e.g. random identifiers): at most about 16 MB per cache
-/// (2^19 map buckets of 25 bytes plus the ids).
-const MAX_CACHED_PIECES: usize = 1 << 18;
+/// Memo budget of one tokenizer when `TOKENFORGE_MEMO_MB` is not set.
+const DEFAULT_MEMO_MB: usize = 64;
+/// Budget a cache takes from its pool at a time.
+const RESERVE_CHUNK: usize = 256 << 10;
 /// Caches kept per tokenizer: callers beyond this many at once get a temporary cache.
 const SLOTS: usize = 16;
 
@@ -53,14 +61,76 @@ pub(crate) struct PieceCache {
     merged: MergedPieces,
 }
 
-impl Default for PieceCache {
-    fn default() -> Self {
+impl PieceCache {
+    fn new(budget: Arc<Budget>) -> Self {
         PieceCache {
             // Every piece is non-empty, so the all-zero key (that of the empty string) never hits.
             hot: vec![HotEntry::default(); 1 << HOT_BITS].into_boxed_slice(),
-            merged: MergedPieces::default(),
+            merged: MergedPieces {
+                short: FxHashMap::default(),
+                long: FxHashMap::default(),
+                long_key_bytes: 0,
+                store: Vec::new(),
+                scratch: Vec::new(),
+                budget,
+                reserved: 0,
+            },
         }
     }
+}
+
+/// The memo budget of one tokenizer: `used` bytes are reserved by its caches, at most `limit`.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Budget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `bytes` from the budget, or nothing if that would pass the limit.
+    fn reserve(&self, bytes: usize) -> bool {
+        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.limit {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn release(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of memo entries each tokenizer may hold across all its caches: `TOKENFORGE_MEMO_MB`
+/// (MiB, read once per process; 0 keeps only the front tables) or 64 MiB. A value that is not a
+/// whole number is ignored.
+pub fn memo_limit() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("TOKENFORGE_MEMO_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(DEFAULT_MEMO_MB)
+            .saturating_mul(1 << 20)
+    })
+}
+
+/// Heap bytes of a hash map with `capacity` (hashbrown: buckets of `entry` bytes plus one
+/// control byte each, at most 7/8 full).
+fn map_bytes(capacity: usize, entry: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = (capacity * 8 / 7).next_power_of_two();
+    buckets * (entry + 1)
 }
 
 #[inline(always)]
@@ -92,12 +162,22 @@ impl PieceCache {
 
 /// Pieces that are not whole tokens, with the ids their merges gave (whole tokens are answered
 /// by the exact-match lookup, as cheaply as a probe here would be). Short pieces use integer keys.
-#[derive(Default)]
 struct MergedPieces {
     short: FxHashMap<(u64, u64), (u32, u32)>,
     long: FxHashMap<Box<[u8]>, (u32, u32)>,
+    /// Heap bytes of the keys of `long` (each rounded up to a 16-byte allocation plus its header).
+    long_key_bytes: usize,
     store: Vec<u32>,
     scratch: Vec<u32>,
+    budget: Arc<Budget>,
+    /// Bytes reserved from `budget`, at least [`MergedPieces::footprint`].
+    reserved: usize,
+}
+
+impl Drop for MergedPieces {
+    fn drop(&mut self) {
+        self.budget.release(self.reserved);
+    }
 }
 
 impl MergedPieces {
@@ -109,9 +189,12 @@ impl MergedPieces {
                 return sink(&[id]);
             }
         }
+        // The whole-piece lookup is done (or not wanted): merge directly, since `encode_piece`
+        // would probe the vocabulary a second time.
+        let merge = |out: &mut Vec<u32>| bpe.merge_piece(piece, out);
         if piece.len() > MAX_CACHED_PIECE {
             self.scratch.clear();
-            bpe.encode_piece(piece, &mut self.scratch);
+            merge(&mut self.scratch);
             return sink(&self.scratch);
         }
         let hit = match key {
@@ -121,19 +204,44 @@ impl MergedPieces {
         if let Some(&(start, len)) = hit {
             return sink(&self.store[start as usize..(start + len) as usize]);
         }
-        if self.short.len() + self.long.len() >= MAX_CACHED_PIECES {
-            self.short.clear();
-            self.long.clear();
-            self.store.clear();
-        }
         let start = self.store.len();
-        bpe.encode_piece(piece, &mut self.store);
+        merge(&mut self.store);
         let entry = (start as u32, (self.store.len() - start) as u32);
         match key {
             Some(k) => self.short.insert(k, entry),
-            None => self.long.insert(piece.into(), entry),
+            None => {
+                self.long_key_bytes += piece.len().next_multiple_of(16) + 16;
+                self.long.insert(piece.into(), entry)
+            }
         };
         sink(&self.store[start..]);
+        let footprint = self.footprint();
+        if footprint > self.reserved {
+            let more = (footprint - self.reserved).next_multiple_of(RESERVE_CHUNK);
+            if self.budget.reserve(more) {
+                self.reserved += more;
+            } else {
+                self.clear();
+            }
+        }
+    }
+
+    /// Estimated heap bytes of the entries.
+    fn footprint(&self) -> usize {
+        map_bytes(self.short.capacity(), 24)
+            + map_bytes(self.long.capacity(), 24)
+            + self.long_key_bytes
+            + self.store.capacity() * 4
+    }
+
+    /// Frees every entry and returns the budget they had.
+    fn clear(&mut self) {
+        self.short = FxHashMap::default();
+        self.long = FxHashMap::default();
+        self.long_key_bytes = 0;
+        self.store = Vec::new();
+        self.budget.release(self.reserved);
+        self.reserved = 0;
     }
 }
 
@@ -141,6 +249,7 @@ impl MergedPieces {
 /// make a tokenizer observably mutable; a clone starts with empty caches.
 pub(crate) struct CachePool {
     slots: Box<[Slot]>,
+    budget: Arc<Budget>,
 }
 
 /// One cache, alone on its cache lines: with slots packed side by side, two workers writing
@@ -153,15 +262,13 @@ struct Slot(Mutex<Option<PieceCache>>);
 
 impl Default for CachePool {
     fn default() -> Self {
-        CachePool {
-            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
-        }
+        CachePool::with_limit(memo_limit())
     }
 }
 
 impl Clone for CachePool {
     fn clone(&self) -> Self {
-        CachePool::default()
+        CachePool::with_limit(self.budget.limit)
     }
 }
 
@@ -169,6 +276,7 @@ impl std::fmt::Debug for CachePool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CachePool")
             .field("slots", &self.slots.len())
+            .field("budget", &self.budget)
             .finish()
     }
 }
@@ -182,6 +290,19 @@ thread_local! {
 }
 
 impl CachePool {
+    /// A pool whose memo entries hold at most `limit` bytes in all.
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        CachePool {
+            slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+            budget: Arc::new(Budget::new(limit)),
+        }
+    }
+
+    /// Bytes of memo entries currently reserved by this pool's caches.
+    pub(crate) fn memo_bytes(&self) -> usize {
+        self.budget.used.load(Ordering::Relaxed)
+    }
+
     /// Runs `f` with a cache for the calling thread (not a worker of a batch call). Callers take
     /// slots from the top (each thread its own, as far as there are slots), workers from the
     /// bottom. When callers shared slot 0 with worker 0, alternating 1-thread and 2-thread batch
@@ -211,10 +332,10 @@ impl CachePool {
                 Err(TryLockError::WouldBlock) => None,
             };
             if let Some(mut cache) = guard {
-                return f(cache.get_or_insert_with(PieceCache::default));
+                return f(cache.get_or_insert_with(|| PieceCache::new(self.budget.clone())));
             }
         }
-        f(&mut PieceCache::default())
+        f(&mut PieceCache::new(self.budget.clone()))
     }
 }
 
@@ -246,7 +367,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mut cache = PieceCache::default();
+        let mut cache = PieceCache::new(Arc::new(Budget::new(1 << 20)));
         for _ in 0..2 {
             for piece in &pieces {
                 let mut expected = Vec::new();
@@ -256,5 +377,32 @@ mod tests {
                 assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(piece));
             }
         }
+    }
+
+    /// Distinct long pieces through many caches of one pool never reserve more than its
+    /// limit, the estimate covers what the entries hold, and answers stay exact when caches
+    /// are emptied for lack of budget.
+    #[test]
+    fn memo_stays_within_its_byte_budget() {
+        let vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        let bpe = Bpe::from_ranks(vocab).unwrap();
+        let limit = 2 * RESERVE_CHUNK;
+        let pool = CachePool::with_limit(limit);
+        let mut caches: Vec<PieceCache> = (0..6).map(|_| PieceCache::new(pool.budget.clone())).collect();
+        for i in 0..60_000u32 {
+            let piece = format!(
+                "word{i:08}-{:x}-padding-to-forty-bytes",
+                i.wrapping_mul(2654435761)
+            );
+            let mut got = Vec::new();
+            caches[i as usize % 6].encode(&bpe, piece.as_bytes(), &mut |ids| got.extend_from_slice(ids));
+            assert_eq!(got.len(), piece.len());
+            assert!(pool.memo_bytes() <= limit, "{} > {limit}", pool.memo_bytes());
+            for cache in &caches {
+                assert!(cache.merged.footprint() <= cache.merged.reserved || cache.merged.reserved == 0);
+            }
+        }
+        drop(caches);
+        assert_eq!(pool.memo_bytes(), 0, "dropped caches give their budget back");
     }
 }

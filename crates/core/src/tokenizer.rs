@@ -54,6 +54,12 @@ impl Tokenizer {
         &self.specials
     }
 
+    /// Bytes the piece memo of this tokenizer holds now, across its caches (at most
+    /// [`crate::cache::memo_limit`]).
+    pub fn memo_bytes(&self) -> usize {
+        self.caches.memo_bytes()
+    }
+
     /// One past the highest id (model or special), as tiktoken's `n_vocab`.
     pub fn n_vocab(&self) -> usize {
         let special_max = self

@@ -333,6 +333,12 @@ impl CoreTokenizer {
         self.inner.bpe().token_id(token)
     }
 
+    /// Bytes the piece memo holds now (all caches of this tokenizer; capped by `TOKENFORGE_MEMO_MB`).
+    #[getter]
+    fn memo_bytes(&self) -> usize {
+        self.inner.memo_bytes()
+    }
+
     #[getter]
     fn n_vocab(&self) -> usize {
         self.inner.n_vocab()
