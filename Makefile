@@ -73,7 +73,7 @@ $(VENV)/.bench-deps: $(VENV)/.deps
 
 # Training peers (bench/train.py). youtokentome is an sdist that needs Cython at build time.
 $(VENV)/.train-bench-deps: $(VENV)/.deps
-	$(PIP) install --quiet "sentencepiece==0.2.3" "bpeasy==0.1.6" "Cython>=3" wheel setuptools
+	$(PIP) install --quiet "sentencepiece==0.2.3" "bpeasy==0.1.6" "gigabpe==0.1.0" "Cython>=3" wheel setuptools
 	$(PIP) install --quiet --no-build-isolation "youtokentome==1.0.6"
 	touch $@
 
@@ -122,6 +122,7 @@ bench: vocab $(VENV)/.bench-deps
 bench-train: build $(VENV)/.train-bench-deps
 	$(PY) bench/build_corpus.py
 	$(PY) bench/train.py --mb 100 --superbpe
+	$(PY) bench/train.py --mb 30 --libraries unigram-tokenforge,unigram-sentencepiece --json bench/results/train-unigram.json
 
 clean:
 	rm -rf $(VENV) $(FULL) target
