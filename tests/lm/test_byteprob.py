@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tokenforge import InvalidArgumentError, UnsupportedTokenizerError
-from tokenforge.lm import BigramScorer, ByteEnsemble, ByteLM, TokenTrie, byte_logprob, next_byte_logprobs, sample_bytes
+from tokenforge.lm import (
+    BigramScorer,
+    ByteEnsemble,
+    ByteLM,
+    TokenTrie,
+    byte_logprob,
+    next_byte_logprobs,
+    sample_bytes,
+)
 from tokenforge.lm.byteprob import _per_byte_logsumexp
 
 from .toys import ALPHABET, BruteForce, byte_tokenizer, sequence_prob, toy_scorer, toy_tokenizer
@@ -149,3 +157,32 @@ def test_tokenizers_that_rewrite_text_are_refused() -> None:
     spec = replace(tok._full_spec(), normalizers=("lowercase",))
     with pytest.raises(UnsupportedTokenizerError):
         ByteLM(toy_scorer(tok), tf.Tokenizer(spec))
+
+
+class _NoModel:
+    """A scorer that must not be called: only tokenizations are computed."""
+
+    n_vocab = 1 << 20
+
+    def __call__(self, prefixes: object) -> np.ndarray:
+        raise AssertionError("the model is not needed here")
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "gpt2", "llama3"])
+def test_every_prefix_of_real_text_has_a_valid_tokenization(name: str) -> None:
+    # Pre-tokenizer lookahead (whitespace before a word or a digit) must not make a prefix of real
+    # text impossible: each character-boundary prefix has a valid sequence ending exactly there.
+    from tokenforge import data
+
+    from conftest import load_vocab
+
+    tok = load_vocab(name)
+    model = ByteLM(_NoModel(), tok)
+    texts = [d["text"][:600] for d in data.code_documents()[::8]]
+    texts += [data.udhr_text(code)[:300] for code in ("eng", "deu_1996", "rus", "hin", "cmn_hans", "arb")]
+    for text in texts:
+        raw = text.encode("utf-8")
+        for n in range(1, len(raw) + 1):
+            if (raw[n] if n < len(raw) else 0) & 0xC0 != 0x80:  # a character boundary
+                assert model.exact_sequences(raw[:n]), (name, raw[max(0, n - 30) : n])
+        model.clear_cache()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -35,7 +36,7 @@ def reference_merge(tokenizer, texts, n_merges):  # type: ignore[no-untyped-def]
     for _ in range(n_merges):
         counts: Counter = Counter()
         for seq in seqs:
-            for (a, pa), (b, pb) in zip(seq, seq[1:]):
+            for (a, pa), (b, pb) in itertools.pairwise(seq):
                 if pa == pb and dynamic._space_rule(a + b):
                     counts[(a, b)] += 1
         if not counts:

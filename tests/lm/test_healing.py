@@ -33,7 +33,15 @@ def test_heal_toy_tail_and_remaining() -> None:
     healed = heal(tok, "ca")  # "a" could become "ab", "abc", "aa", "aaa", "a1", "a\xc3"
     assert healed.ids == tok.encode("c") and healed.tail == b"a"
     trie = healed.trie
-    assert {trie.token_bytes[i] for i in healed.allowed} == {b"a", b"ab", b"abc", b"aa", b"aaa", b"a1", b"a\xc3"}
+    assert {trie.token_bytes[i] for i in healed.allowed} == {
+        b"a",
+        b"ab",
+        b"abc",
+        b"aa",
+        b"aaa",
+        b"a1",
+        b"a\xc3",
+    }
     assert healed.remaining([tok.encode("ab")[0]]) == b""
     assert healed.allowed_after([]) is not None and healed.allowed_after(tok.encode("a")) is None
 

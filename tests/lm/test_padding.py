@@ -17,7 +17,9 @@ def test_rainbow_padding_cycles_distinct_pad_ids() -> None:
     assert batch.pad_ids == tuple(range(tok.n_vocab, tok.n_vocab + 3))
     assert batch.tokenizer.n_vocab == tok.n_vocab + 3 and tok.n_vocab == 274  # the original is unchanged
     first = tok.encode("abc ab")
-    np.testing.assert_array_equal(batch.input_ids[0], [*first, *[274, 275, 276, 274, 275, 276][: 8 - len(first)]])
+    np.testing.assert_array_equal(
+        batch.input_ids[0], [*first, *[274, 275, 276, 274, 275, 276][: 8 - len(first)]]
+    )
     np.testing.assert_array_equal(batch.input_ids[1], [97, 274, 275, 276, 274, 275, 276, 274])
     np.testing.assert_array_equal(batch.attention_mask[1], [1, 0, 0, 0, 0, 0, 0, 0])
     assert batch.lengths.tolist() == [len(first), 1]

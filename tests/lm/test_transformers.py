@@ -67,7 +67,9 @@ def test_logits_processor_in_generate(tiny: object) -> None:
         attention_mask=torch.ones_like(prompt),
         max_new_tokens=3,
         do_sample=False,
-        logits_processor=transformers.LogitsProcessorList([healing_logits_processor(healed, prompt.shape[1])]),
+        logits_processor=transformers.LogitsProcessorList(
+            [healing_logits_processor(healed, prompt.shape[1])]
+        ),
         pad_token_id=bos,
     )
     new = out[0, prompt.shape[1] :].tolist()

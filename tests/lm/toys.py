@@ -61,9 +61,8 @@ class BruteForce:
                 text = self.tok.decode_bytes(list(seq[:i])).decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            alone = tuple(self.tok.encode_ordinary(text))[:i]
-            followed = tuple(self.tok.encode_ordinary(text + "x"))[:i]
-            if seq[:i] not in (alone, followed):
+            starts = {tuple(self.tok.encode_ordinary(text + c))[:i] for c in ("", "x", "1")}
+            if seq[:i] not in starts:
                 return False
         return True
 

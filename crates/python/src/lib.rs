@@ -736,7 +736,12 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
     Ok(pieces)
 }
 
-#[pymodule]
+/// `gil_used = false`: the module is sound without a GIL. Tokenizers are frozen pyclasses whose
+/// only interior mutability is behind `Mutex` (piece caches, thread pools) or `OnceLock` (sorted
+/// tokens); the counting and training classes are mutated only through PyO3's borrow checking
+/// (atomic on free-threaded builds: a concurrent mutation raises instead of racing); text is
+/// borrowed from immutable `str` objects held for the whole call.
+#[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreTokenizer>()?;
     m.add_class::<PieceCounter>()?;

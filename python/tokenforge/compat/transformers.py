@@ -9,7 +9,8 @@ plain text calls (a string or a list of strings, optionally truncated, padded, a
 encoded by tokenforge; calls that need what only the backend tracks (text pairs, pre-split words,
 offsets, overflow, special-token masks, lengths, split special tokens) go to the backend, which
 gives the same ids. So the object works for every family tokenforge can save as
-``tokenizer.json``.
+``tokenizer.json``; a trained model the engine does not encode yet (a ``TrainedUnigram``) is
+accepted too and encoded by the backend alone.
 
     tok = TokenforgeTokenizerFast.from_pretrained("path/to/model")           # folder's tokenizer
     tok = TokenforgeTokenizerFast.from_pretrained("path/to/model", tokenforge_tokenizer=mine)
@@ -47,7 +48,9 @@ _BACKEND_ONLY = (
 class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
     """``PreTrainedTokenizerFast`` with tokenforge encoding (see the module documentation)."""
 
-    def __init__(self, *args: Any, tokenforge_tokenizer: Tokenizer | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, tokenforge_tokenizer: Tokenizer | Any | None = None, **kwargs: Any
+    ) -> None:
         if tokenforge_tokenizer is None:
             path = kwargs.get("tokenizer_file")
             if path is None:
@@ -60,6 +63,9 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
             json.dumps(tokenforge_tokenizer.to_hf_json())
         )
         self._tokenforge = tokenforge_tokenizer
+        # A trained model the engine does not encode yet (e.g. a TrainedUnigram): only its
+        # tokenizer.json is used, and every call goes to the backend.
+        self._engine = tokenforge_tokenizer if isinstance(tokenforge_tokenizer, Tokenizer) else None
         self._template: tuple[list[int], list[int]] | None = None
         super().__init__(*args, **kwargs)
         # transformers adds the special tokens named by the configuration to the backend when it
@@ -73,8 +79,8 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
         return dict(kwargs)
 
     @property
-    def tokenforge_tokenizer(self) -> Tokenizer:
-        """The tokenforge tokenizer doing the encoding."""
+    def tokenforge_tokenizer(self) -> Tokenizer | Any:
+        """The tokenforge tokenizer (or trained model) this object was built from."""
         return self._tokenforge
 
     def update_post_processor(self) -> None:
@@ -84,9 +90,11 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
     # ------------------------------------------------------------------ internals
 
     def _tokenforge_knows_added_tokens(self) -> bool:
+        if self._engine is None:
+            return False
         decoder = self._tokenizer.get_added_tokens_decoder()
         if len(decoder) != self._added_seen:
-            tf = self._tokenforge
+            tf = self._engine
             self._added_agree = all(
                 tf.token_to_id(token.content) == token_id for token_id, token in decoder.items()
             )
@@ -170,7 +178,7 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
         if not simple:
             return super()._encode_plus(text, **call, **kwargs)
         # HF matches every added token in text, special or not.
-        ids = self._tokenforge.encode_batch(texts, allowed_special="all")
+        ids = self._engine.encode_batch(texts, allowed_special="all")  # type: ignore[union-attr]
         before, after = self._special_template() if add_special_tokens else ([], [])
         if truncation_strategy != TruncationStrategy.DO_NOT_TRUNCATE and max_length is not None:
             budget = max(0, max_length - len(before) - len(after))

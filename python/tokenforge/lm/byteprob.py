@@ -1,23 +1,24 @@
 """Exact byte-level probabilities from a tokenized language model (Phan et al., ICLR 2025).
 
 **Valid (canonical) token sequences.** A sequence ``t`` is *valid* when every prefix ``t[:i]`` whose
-bytes are UTF-8 text is the start of the tokenizer's own encoding of that text, either alone or
-followed by the letter ``"x"``: ``encode_ordinary(text)`` or ``encode_ordinary(text + "x")`` begins
-with ``t[:i]``. The tokenizer decides through its own ``encode``, so the pre-tokenizer, the merge
-ranks (or HF merge list) and ``ignore_merges`` all take part: a token that crosses a pre-token
-boundary, or two tokens that BPE would have merged, make a sequence invalid. The ``"x"`` continuation
-admits the splits a regex pre-tokenizer makes only when more text follows: GPT-2's pattern encodes
-``"\n\n"`` as one token but ``"\n\n#"`` as ``"\n", "\n", "#"``, so ``"\n", "\n"`` is a valid
-prefix although it is not the encoding of ``"\n\n"``. A prefix ending inside a UTF-8 character is
-judged when the character is complete (byte-level tokens may hold part of a character); after bytes
-that can never be UTF-8 nothing is constrained (the tokenizer has no encoding of them). Validity is
-prefix-closed by construction. ``canonical=False`` counts every tokenization (the paper's "fast
-mode"; exact only for a model without a canonical preference).
+bytes are UTF-8 text is the start of the tokenizer's own encoding of that text, alone or followed by
+the letter ``"x"`` or the digit ``"1"``: ``encode_ordinary(text + c)`` begins with ``t[:i]`` for some
+``c`` in ``("", "x", "1")``. The tokenizer decides through its own ``encode``, so the pre-tokenizer,
+the merge ranks (or HF merge list) and ``ignore_merges`` all take part: a token that crosses a
+pre-token boundary, or two tokens that BPE would have merged, make a sequence invalid. The
+continuations admit the splits a regex pre-tokenizer makes only when a word or a number follows:
+GPT-2's pattern encodes ``"\\n\\n"`` as one token but ``"\\n\\n#"`` as ``"\\n", "\\n", "#"``, so
+``"\\n", "\\n"`` is a valid prefix although it is not the encoding of ``"\\n\\n"``; with SmolLM2's
+digit splitting ``"\\n    0"`` is ``"\\n   ", " ", "0"``, which only the digit reproduces. A prefix
+ending inside a UTF-8 character is judged when the character is complete (byte-level tokens may hold
+part of a character); after bytes that can never be UTF-8 nothing is constrained (the tokenizer has
+no encoding of them). Validity is prefix-closed by construction. ``canonical=False`` counts every
+tokenization (the paper's "fast mode"; exact only for a model without a canonical preference).
 
 **Cover set.** ``cover(x)`` holds the valid ``t`` with ``bytes(t[:-1])`` a strict prefix of ``x`` and
 ``bytes(t)`` starting with ``x``; ``P(x) = Σ_{t ∈ cover(x)} P_LM(t)`` (the Byte-Token Representation
 Lemma), where ``P_LM(t)`` is the product of the model's next-token probabilities. The sequences that
-end exactly at byte ``m`` (at most two per character boundary, from the two encodings above) are built by
+end exactly at byte ``m`` (at most three per character boundary, from the encodings above) are built by
 dynamic programming over ``m``; the last token of a cover comes from the token trie.
 
 **Next byte.** ``P(b | x) ∝ P(xb)``: covers of ``x`` whose last token runs past ``x`` vote for their
@@ -45,8 +46,8 @@ __all__ = ["ByteEnsemble", "ByteLM", "ByteModel", "byte_logprob", "next_byte_log
 
 Seq = tuple[int, ...]
 
-# The continuation that starts a new word after a text (see "Valid" above).
-_PROBE = "x"
+# The continuations that start a new word or number after a text (see "Valid" above).
+_PROBES = ("x", "1")
 
 # Full-vocabulary rows and validity masks kept per context (49k float32: 200 kB a row).
 _ROW_CACHE = 256
@@ -121,7 +122,8 @@ class ByteLM:
         self.trie = TokenTrie(tokenizer)
         if len(self.trie) and int(self.trie.ids[-1]) >= scorer.n_vocab:
             raise InvalidArgumentError(
-                f"the scorer has {scorer.n_vocab} outputs but the tokenizer has token id {int(self.trie.ids[-1])}"
+                f"the scorer has {scorer.n_vocab} outputs but the tokenizer has token id "
+                f"{int(self.trie.ids[-1])}"
             )
         self._lens = np.array([len(d) if d is not None else 0 for d in self.trie.token_bytes], dtype=np.int64)
         self._exact_memo: dict[bytes, tuple[Seq, ...]] = {b"": ((),)}
@@ -158,7 +160,7 @@ class ByteLM:
             text = _utf8(cur) if self.canonical else None
             if text is not None:
                 candidates = []
-                for enc in (self._encode(text), self._encode(text + _PROBE)):
+                for enc in (self._encode(text + c) for c in ("", *_PROBES)):
                     k, size = 0, 0
                     while k < len(enc) and size < len(cur):
                         token = trie.token_bytes[enc[k]]
@@ -176,13 +178,15 @@ class ByteLM:
                 memo[cur] = tuple(c for c, h in heads.items() if c[:-1] in memo[h])
             else:
                 heads = [
-                    k for k in range(max(0, len(cur) - trie.max_len), len(cur)) if trie.id_of(cur[k:]) is not None
+                    k
+                    for k in range(max(0, len(cur) - trie.max_len), len(cur))
+                    if trie.id_of(cur[k:]) is not None
                 ]
                 missing = [cur[:k] for k in heads if cur[:k] not in memo]
                 if missing:
                     stack.extend(missing)
                     continue
-                found = [s + (trie.id_of(cur[k:]),) for k in heads for s in memo[cur[:k]]]  # type: ignore[operator]
+                found = [(*s, trie.id_of(cur[k:])) for k in heads for s in memo[cur[:k]]]  # type: ignore[operator]
                 if len(found) > self.max_sequences:
                     raise InvalidArgumentError(
                         f"{len(found)} tokenizations of a {len(cur)}-byte prefix exceed max_sequences="
@@ -210,8 +214,10 @@ class ByteLM:
             at = np.asarray(where, dtype=np.int64)
             ok[at] = False
             target = np.asarray(seq, dtype=np.int64)
-            for suffix in ("", _PROBE):
-                ids, offsets = self.tokenizer.encode_batch_to_numpy([t + suffix for t in texts] if suffix else texts)
+            for suffix in ("", *_PROBES):
+                ids, offsets = self.tokenizer.encode_batch_to_numpy(
+                    [t + suffix for t in texts] if suffix else texts
+                )
                 ids = ids.astype(np.int64)
                 offsets = offsets.astype(np.int64)
                 n = len(seq) + 1
@@ -348,7 +354,9 @@ class ByteEnsemble:
             raise InvalidArgumentError(f"mode must be 'mixture' or 'product', got {mode!r}")
         w = np.ones(len(models)) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(models),) or (w < 0).any() or w.sum() <= 0:
-            raise InvalidArgumentError(f"weights must be {len(models)} non-negative numbers, not all 0; got {weights!r}")
+            raise InvalidArgumentError(
+                f"weights must be {len(models)} non-negative numbers, not all 0; got {weights!r}"
+            )
         self.models = tuple(models)
         self.weights = w / w.sum()
         self.mode = mode
@@ -362,7 +370,9 @@ class ByteEnsemble:
                 combined = np.where(self.weights[:, None] > 0, rows * self.weights[:, None], 0.0).sum(axis=0)
         total = _logsumexp(combined)
         if not np.isfinite(total):
-            raise InvalidArgumentError(f"the models give the prefix {bytes(prefix)[-40:]!r} no common next byte")
+            raise InvalidArgumentError(
+                f"the models give the prefix {bytes(prefix)[-40:]!r} no common next byte"
+            )
         return combined - total
 
     def sample(self, prompt: bytes, n_bytes: int, **options: object) -> bytes:
@@ -402,7 +412,9 @@ def sample_bytes(
     return bytes(out)
 
 
-def next_byte_logprobs(scorer: Scorer, tokenizer: Tokenizer, prefix: bytes, *, canonical: bool = True) -> np.ndarray:
+def next_byte_logprobs(
+    scorer: Scorer, tokenizer: Tokenizer, prefix: bytes, *, canonical: bool = True
+) -> np.ndarray:
     """``log P(next byte | prefix)`` over the 256 byte values (see :class:`ByteLM`; build one to reuse
     its caches across calls)."""
     return ByteLM(scorer, tokenizer, canonical=canonical).next_byte_logprobs(prefix)

@@ -157,6 +157,8 @@ class HealingLogitsProcessor:
         return scores
 
 
-def healing_logits_processor(healed: HealedPrompt, prompt_length: int | None = None) -> HealingLogitsProcessor:
+def healing_logits_processor(
+    healed: HealedPrompt, prompt_length: int | None = None
+) -> HealingLogitsProcessor:
     """:class:`HealingLogitsProcessor` for ``healed`` (``prompt_length`` defaults to ``len(healed.ids)``)."""
     return HealingLogitsProcessor(healed, len(healed.ids) if prompt_length is None else prompt_length)

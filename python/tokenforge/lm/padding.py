@@ -45,7 +45,9 @@ def with_pad_tokens(tokenizer: Tokenizer, k: int) -> tuple[Tokenizer, list[int]]
         spec = tokenizer._full_spec()
         start = tokenizer.n_vocab
         added = tuple(AddedToken(name, start + i) for i, name in enumerate(missing))
-        tokenizer = Tokenizer(replace(spec, name=f"{spec.name}+pad{k}", added_tokens=spec.added_tokens + added))
+        tokenizer = Tokenizer(
+            replace(spec, name=f"{spec.name}+pad{k}", added_tokens=spec.added_tokens + added)
+        )
     return tokenizer, [tokenizer.special_tokens[name] for name in names]
 
 

@@ -135,7 +135,9 @@ class TransformersScorer:
         config = model.config
         bos = config.bos_token_id if bos_id is None else bos_id
         if bos is None:
-            raise InvalidArgumentError("the model has no bos_token_id: pass bos_id= (e.g. the <|endoftext|> id)")
+            raise InvalidArgumentError(
+                "the model has no bos_token_id: pass bos_id= (e.g. the <|endoftext|> id)"
+            )
         self.bos_id = int(bos)
         self.n_vocab = int(model.get_output_embeddings().weight.shape[0])
         self.batch_size = batch_size
@@ -163,7 +165,9 @@ class TransformersScorer:
                 ids[row, 1 : 1 + len(seq)] = torch.tensor(seq, dtype=torch.long)
                 mask[row, : 1 + len(seq)] = 1
             with torch.no_grad():
-                logits = self.model(input_ids=ids.to(self._device), attention_mask=mask.to(self._device)).logits
+                logits = self.model(
+                    input_ids=ids.to(self._device), attention_mask=mask.to(self._device)
+                ).logits
                 for row, wanted in enumerate(positions[start : start + self.batch_size]):
                     at = torch.tensor(wanted, dtype=torch.long)
                     picked = torch.log_softmax(logits[row, at].float(), dim=-1)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidArgumentError
+from ..scale import EngineArg, counter_for
 from . import bpe, charbpe, superbpe, unigram  # noqa: F401  (each registers its config class)
 from .config import TrainConfig
-from .counts import Counts, count_corpus
+from .counts import Counts
 from .driver import CountsArg, Run, load_counts, progress_arg, run_training, threads_arg
 from .progress import Progress, ProgressArg
 
@@ -62,6 +63,7 @@ def train(
     num_threads: int | None = None,
     progress: ProgressArg | Progress = None,
     name: str = "trained",
+    engine: EngineArg = "local",
     **options: Any,
 ) -> Any:
     """Trains a tokenizer on a corpus and returns it frozen, with a metadata block that records
@@ -82,6 +84,8 @@ def train(
       and a SentencePiece ``.model``.
 
     Results never depend on ``num_threads`` (ties have total orders, counts are sums).
+    ``engine="ray"`` (or a :class:`tokenforge.scale.RayEngine`) counts files on a Ray cluster and
+    trains here; the result is the local engine's, byte for byte (:mod:`tokenforge.scale`).
     """
     if config is not None:
         if options or algorithm not in ("bpe", config.algorithm):
@@ -104,6 +108,7 @@ def train(
         progress=progress_arg(progress),
         keep_counts=isinstance(from_counts, Counts),
         name=name,
+        engine=engine,
     )
     return run_training(config, inputs=inputs, counts=counts, run=run)
 
@@ -114,14 +119,16 @@ def count(
     algorithm: str = "bpe",
     num_threads: int | None = None,
     progress: ProgressArg | Progress = None,
+    engine: EngineArg = "local",
     **options: Any,
 ) -> Counts:
     """Counts a corpus's pieces for later training (``train(from_counts=...)``); save the result
     with :meth:`Counts.save` and merge shards with :meth:`Counts.merge`. ``options`` are the
     counting options of the algorithm's config (``pretokenizer``, ``special_tokens``,
-    ``normalizers``, ...); ``algorithm="superbpe"`` counts both tables SuperBPE needs in one pass."""
+    ``normalizers``, ...); ``algorithm="superbpe"`` counts both tables SuperBPE needs in one pass.
+    ``engine="ray"``: on a Ray cluster."""
     config = make_config(algorithm, {"vocab_size": _COUNTING_VOCAB_SIZE, **options})
-    counts, _samples = count_corpus(
+    counts, _samples = counter_for(engine)(
         inputs,
         config.count_tables(),
         normalizers=config.count_normalizers,

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["add_train_commands"]
+__all__ = ["add_ray_options", "add_train_commands", "engine_of"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.I)
 
@@ -30,6 +30,33 @@ def _lines_of(path: str | None) -> list[str]:
     if not path:
         return []
     return [line.rstrip("\n") for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def add_ray_options(p: argparse.ArgumentParser, work: str) -> None:
+    """``--ray [ADDRESS]`` and ``--ray-tasks N`` (shared with ``encode``)."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help=f"{work} on a Ray cluster: ADDRESS (e.g. auto, ray://head:10001), else RAY_ADDRESS, else a "
+        "cluster started on this machine (needs pip install 'tokenforge[ray]')",
+    )
+    p.add_argument(
+        "--ray-tasks", type=int, metavar="N", help="Ray tasks to cut the input into (default: one per CPU)"
+    )
+
+
+def engine_of(args: argparse.Namespace) -> Any:
+    """The engine the ``--ray`` options ask for."""
+    if args.ray is None:
+        if args.ray_tasks is not None:
+            raise InvalidArgumentError("--ray-tasks needs --ray")
+        return "local"
+    from ..scale import RayEngine
+
+    return RayEngine(address=args.ray or None, tasks=args.ray_tasks)
 
 
 def _progress(args: argparse.Namespace) -> Any:
@@ -89,6 +116,7 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
         help="cap for the counting tables (e.g. 2G): rare pieces are pruned to stay under it",
     )
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all usable CPUs)")
+    add_ray_options(p, "count")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument(
         "--progress",
@@ -112,6 +140,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         num_threads=args.threads,
         progress=_progress(args),
         name=args.name or Path(args.output).name,
+        engine=engine_of(args),
         vocab_size=args.vocab_size,
         **_counting_options(args),
         min_frequency=args.min_frequency,
@@ -199,6 +228,7 @@ def _cmd_extend(args: argparse.Namespace) -> int:
         num_threads=args.threads,
         progress=_progress(args),
         name=args.name,
+        engine=engine_of(args),
     )
     return _write(tok, args)
 
@@ -219,6 +249,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
             algorithm=args.algorithm,
             num_threads=args.threads,
             progress=_progress(args),
+            engine=engine_of(args),
             **_counting_options(args),
         )
     path = counts.save(args.output)

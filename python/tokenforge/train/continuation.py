@@ -8,10 +8,11 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import InvalidArgumentError
+from ..scale import EngineArg, counter_for
 from ..tokenizer import Tokenizer
 from .bpe import run_merges
 from .config import PreTokenizerArg, preset_name, resolve_pretokenizer, steps_to_json
-from .counts import Counts, count_corpus
+from .counts import Counts
 from .driver import CountsArg, freeze_tokenizer, load_counts, metadata_block, progress_arg, threads_arg
 from .progress import Progress, ProgressArg
 from .superbpe import SUPERWORD_MAX_WORDS
@@ -43,6 +44,7 @@ def extend(
     num_threads: int | None = None,
     progress: ProgressArg | Progress = None,
     name: str | None = None,
+    engine: EngineArg = "local",
 ) -> Tokenizer:
     """Continues BPE training from any byte-level BPE tokenizer; every existing token keeps its id
     and new tokens get ids from ``tokenizer.n_vocab`` up to ``new_vocab_size - 1``.
@@ -54,6 +56,7 @@ def extend(
 
     A tokenizer with tiktoken semantics (ranks, no merge list) stays one: new tokens get ranks
     after the old ones, and pairs whose merge would spell an existing token are skipped.
+    ``engine="ray"`` counts the files on a Ray cluster (see :func:`tokenforge.train`).
     """
     if new_vocab_size is None:
         raise InvalidArgumentError("extend needs new_vocab_size")
@@ -82,7 +85,7 @@ def extend(
     elif inputs is None:
         raise InvalidArgumentError("nothing to train on: pass inputs (paths or texts) or from_counts=")
     else:
-        counts, samples = count_corpus(
+        counts, samples = counter_for(engine)(
             inputs,
             {"subword": steps},
             normalizers=full.normalizers,

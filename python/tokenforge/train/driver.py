@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InvalidArgumentError
+from ..scale import EngineArg, counter_for
 from ..spec import AddedToken, TokenizerSpec
 from ..tokenizer import Tokenizer
 from .config import TrainConfig
-from .counts import Counts, count_corpus
+from .counts import Counts
 from .progress import Progress, ProgressArg
 from .selftest import make_self_test
 
@@ -74,6 +75,8 @@ class Run:
     #: trainer copies the table instead of taking it over.
     keep_counts: bool
     name: str
+    #: Where the corpus is counted: here, or on a Ray cluster (:mod:`tokenforge.scale`).
+    engine: EngineArg = "local"
 
 
 @dataclass
@@ -149,7 +152,7 @@ def run_training(
     """Counts ``inputs`` the way ``config`` says (unless ``counts`` are given), fits, freezes."""
     samples: list[str] = []
     if counts is None:
-        counts, samples = count_corpus(
+        counts, samples = counter_for(run.engine)(
             inputs,
             config.count_tables(),
             normalizers=config.count_normalizers,
