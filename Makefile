@@ -94,7 +94,7 @@ $(VENV)/.bench-deps: $(VENV)/.deps
 
 # Training peers (bench/train.py). youtokentome is an sdist that needs Cython at build time.
 $(VENV)/.train-bench-deps: $(VENV)/.deps
-	$(PIP) install --quiet "sentencepiece==0.2.3" "bpeasy==0.1.6" "Cython>=3" wheel setuptools
+	$(PIP) install --quiet "sentencepiece==0.2.3" "bpeasy==0.1.6" "gigabpe==0.1.0" "Cython>=3" wheel setuptools
 	$(PIP) install --quiet --no-build-isolation "youtokentome==1.0.6"
 	touch $@
 
@@ -157,6 +157,7 @@ bench-families: test-tokenizers $(VENV)/.eval-deps
 bench-train: build $(VENV)/.train-bench-deps
 	$(PY) bench/build_corpus.py
 	$(PY) bench/train.py --mb 100 --superbpe
+	$(PY) bench/train.py --mb 30 --libraries unigram-tokenforge,unigram-sentencepiece --json bench/results/train-unigram.json
 
 clean:
 	rm -rf $(VENV) $(FULL) target

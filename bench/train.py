@@ -14,6 +14,8 @@ printed and everything goes to ``bench/results/train.json``.
 
 What is compared, and how fairly:
 
+* ``tokenforge-gpt2`` and gigabpe are byte-level BPE with GPT-2's pre-tokenizer (gigabpe's
+  ``bytelevel``), same vocabulary size, min_frequency 2 and ``--threads`` threads.
 * tokenforge, HF tokenizers and bpeasy are byte-level BPE with the same pre-tokenizer (cl100k's
   regex; HF gets the Oniguruma spelling tokenforge writes into tokenizer.json), the same vocabulary
   size, min_frequency 2 where the library has it, and ``--threads`` threads where it can use them.
@@ -41,7 +43,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-LIBRARIES = ("tokenforge", "tokenizers", "sentencepiece", "bpeasy", "youtokentome")
+LIBRARIES = (
+    "tokenforge",
+    "tokenforge-gpt2",
+    "gigabpe",
+    "tokenizers",
+    "sentencepiece",
+    "bpeasy",
+    "youtokentome",
+)
 UNIGRAM_LIBRARIES = ("unigram-tokenforge", "unigram-sentencepiece")
 EOT = "<|endoftext|>"
 
@@ -71,7 +81,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     import resource
 
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    if lib == "tokenforge":
+    if lib in ("tokenforge", "tokenforge-gpt2"):
         import tokenforge as tf
 
         t0 = time.perf_counter()
@@ -80,7 +90,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
             vocab_size=vocab,
             algorithm=args.algorithm,
             transition=args.transition,
-            pretokenizer=args.pretokenizer,
+            pretokenizer="gpt2" if lib == "tokenforge-gpt2" else args.pretokenizer,
             special_tokens=[EOT],
             num_threads=threads,
         )
@@ -140,6 +150,28 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
 
         def encode(text: str) -> list[int]:
             return [i for line in text.split("\n") for i in sp.encode(line)]
+
+    elif lib == "gigabpe":
+        import gigabpe
+        from tokenizers import Tokenizer
+
+        # gigabpe's byte-level pre-tokenizer is GPT-2's (HF ByteLevel); compare with tokenforge-gpt2.
+        t0 = time.perf_counter()
+        gigabpe.train_tokenizer(
+            [path],
+            vocab,
+            str(out / "tokenizer.json"),
+            special_tokens=[EOT],
+            min_frequency=2,
+            pretokenizer="bytelevel",
+            threads=threads,
+        )
+        seconds = time.perf_counter() - t0
+        giga = Tokenizer.from_file(str(out / "tokenizer.json"))
+        result["n_vocab"] = giga.get_vocab_size()
+
+        def encode(text: str) -> list[int]:
+            return giga.encode(text, add_special_tokens=False).ids
 
     elif lib == "bpeasy":
         import bpeasy
@@ -272,7 +304,7 @@ def _run(child_args: list[str], threads: int, timeout: float) -> dict[str, Any]:
 
 
 def _available(lib: str) -> str | None:
-    module = {"tokenizers": "tokenizers"}.get(lib, lib)
+    module = {"tokenforge-gpt2": "tokenforge"}.get(lib, lib)
     if lib in UNIGRAM_LIBRARIES:
         module = "sentencepiece"
     try:
@@ -457,7 +489,7 @@ def main() -> int:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for pkg in ("tokenforge", "tokenizers", "sentencepiece", "bpeasy", "youtokentome", "tiktoken"):
+    for pkg in ("tokenforge", "gigabpe", "tokenizers", "sentencepiece", "bpeasy", "youtokentome", "tiktoken"):
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:

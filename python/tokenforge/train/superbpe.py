@@ -4,6 +4,23 @@ training continues on whole lines cut only by the superword pre-tokenizer, with 
 
 Both tables are counted in one pass over the corpus; stage 2 replays the stage-1 merges on the
 superword pieces and continues from there (the mechanism :func:`tokenforge.extend` uses too).
+
+Fidelity to the authors' trainer (the ``tokenizers-superbpe`` fork of HF tokenizers 0.20.1):
+
+* Same: lines are separate sequences that keep their ``\n`` (superwords may end in a newline,
+  never cross one); the stage-2 filters apply only to new merges, a token of more than 4 words
+  (non-empty parts between spaces, the fork's split on ``Ġ``) or containing ``": "`` is rejected
+  and the pair never returns; stage 2 starts from the stage-1 model applied to every piece,
+  which yields the same words as the fork's merge-by-merge replay; 64-bit counts.
+* Different, kept on purpose: ``transition`` is the number of stage-1 merges, whereas the fork's
+  recipe (``head -n t merges.txt``, whose first line is ``#version``) inherits t-1; stage 1 is
+  trained to ``transition`` merges instead of to the full size and truncated (greedy BPE gives
+  the same first merges); ties between equal counts go to the smaller (left, right) bytes, the
+  fork's to the smaller token ids; the default pre-tokenizers are the authors' current
+  recommendation (Nov 2025), not the paper-era ``Digits`` + GPT-2 split (pass that regex to
+  reproduce the paper); ``min_frequency`` defaults to 2 (HF's default 0); special tokens take
+  ids after the learned ones, as the authors' post-processing does. Whole lines are counted
+  once per distinct line (frequency-aggregated), not kept one per occurrence.
 """
 
 from __future__ import annotations
