@@ -73,3 +73,25 @@ def test_generate_errors() -> None:
     tok = toy_tokenizer()
     with pytest.raises(InvalidArgumentError):
         generate_healed(BigramScorer.random(tok.n_vocab), heal(tok, "a"), -1)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["http://www.goo", "def hello_wor", "x = fooba", "Привет, ми", "The quick brown fo", "a  "]
+)
+def test_heal_covers_every_completion_of_encode_with_unstable(cl100k, prompt: str) -> None:
+    # encode_with_unstable (tiktoken's semantics) lists every way the end of the prompt can be
+    # tokenized once text follows; where such a completion continues past the healed ids, its next
+    # token is one that healing allows.
+    stable, completions = cl100k.encode_with_unstable(prompt)
+    healed = heal(cl100k, prompt)
+    allowed = set() if healed.allowed is None else set(healed.allowed.tolist())
+    checked = 0
+    for completion in completions:
+        full = stable + completion
+        if full[: len(healed.ids)] != healed.ids or len(full) <= len(healed.ids):
+            continue
+        checked += 1
+        if healed.tail:
+            assert full[len(healed.ids)] in allowed
+    if healed.tail:
+        assert checked > 0

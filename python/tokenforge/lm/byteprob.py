@@ -84,6 +84,12 @@ class _LRU(OrderedDict):  # type: ignore[type-arg]
         super().__init__()
         self.size = size
 
+    def get(self, key: object, default: object = None) -> object:
+        if key not in self:
+            return default
+        self.move_to_end(key)
+        return self[key]
+
     def put(self, key: object, value: object) -> None:
         self[key] = value
         self.move_to_end(key)
@@ -246,21 +252,15 @@ class ByteLM:
                 self._rows.put(s, np.asarray(row))
 
     def _next_rows(self, seqs: Sequence[Seq]) -> list[np.ndarray]:
-        missing = list(dict.fromkeys(s for s in seqs if s not in self._rows))
+        # Rows are collected locally: a call with more sequences than the cache holds evicts its
+        # own first rows.
+        found = {s: row for s in seqs if (row := self._rows.get(s)) is not None}
+        missing = [s for s in dict.fromkeys(seqs) if s not in found]
         if missing:
             for s, row in zip(missing, self.scorer(missing), strict=True):
-                self._rows.put(s, np.asarray(row))
-        # Fetch after filling: a batch larger than the cache is served from the fresh rows.
-        fresh = {}
-        out = []
-        for s in seqs:
-            row = self._rows.get(s)
-            if row is None:
-                row = fresh.get(s)
-                if row is None:
-                    row = fresh[s] = np.asarray(self.scorer([s])[0])
-            out.append(row)
-        return out
+                found[s] = np.asarray(row)
+                self._rows.put(s, found[s])
+        return [found[s] for s in seqs]
 
     def sequence_logprob(self, seqs: Sequence[Seq]) -> np.ndarray:
         """``log P_LM(seq)`` (natural log) of each sequence, from the scorer's start of sequence."""
