@@ -240,6 +240,19 @@ impl PreTokenizer {
         }
     }
 
+    /// Whether a `Metaspace` step prepends only at the start of the text.
+    pub fn prepends_first(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Metaspace {
+                    prepend: PrependScheme::First,
+                    ..
+                }
+            )
+        })
+    }
+
     pub fn single_regex(pattern: &str) -> Result<Self> {
         Ok(Self::new(vec![Step::regex(
             pattern,

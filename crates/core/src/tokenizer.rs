@@ -113,7 +113,7 @@ impl Tokenizer {
             match segment {
                 Segment::Special(id) => f(Item::Special(id)),
                 Segment::Text(t) => {
-                    let at_start = t.as_ptr() == text.as_ptr();
+                    let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t);
                     let t = normalize(&self.normalizers, t);
                     self.pretokenizer
                         .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)))?;
@@ -121,6 +121,17 @@ impl Tokenizer {
             }
             Ok(())
         })
+    }
+
+    /// Whether the normalized `segment` (which starts the text) still begins at original offset 0
+    /// in HF's alignments: not if normalization removed the first char (`StripAccents` on a
+    /// leading combining mark, `Strip`...). Only `Metaspace`'s `prepend_scheme: first` asks.
+    fn starts_original(&self, segment: &str) -> bool {
+        if !self.pretokenizer.prepends_first() || self.normalizers.is_empty() {
+            return true;
+        }
+        let first = segment.chars().next().map_or(0, char::len_utf8);
+        !normalize(&self.normalizers, &segment[..first]).is_empty()
     }
 
     /// Encodes one piece with a model other than byte-level BPE; the first failure is kept in
