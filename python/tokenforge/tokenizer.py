@@ -61,6 +61,7 @@ class Tokenizer:
         "__weakref__",
         "_always",
         "_around",
+        "_byte_level_added",
         "_core",
         "_disallow_all",
         "_spec",
@@ -94,6 +95,16 @@ class Tokenizer:
         set_(self, "_unk", unk)
         processor = spec.pipeline.post_processor if spec.pipeline else spec.hf_extra.get("post_processor")
         set_(self, "_around", post_processor_ids(processor))
+        # HF's ByteLevel decoder reads an added token's text as byte-level alphabet when every char
+        # is in it ("õ" becomes byte 0xF5): those tokens decode to those bytes in `decode`.
+        decoder = spec.hf_extra.get("decoder")
+        byte_level_added: dict[int, bytes] = {}
+        if spec.model is None and isinstance(decoder, dict) and decoder.get("type") == "ByteLevel":
+            for t in spec.added_tokens:
+                data = token_str_to_bytes(t.content)
+                if data is not None and data != t.content.encode("utf-8"):
+                    byte_level_added[t.id] = data
+        set_(self, "_byte_level_added", byte_level_added)
         # The engine holds a byte-level vocabulary; keep only the small parts of the spec (for
         # save/repr). A string-vocabulary model keeps its node, which saving writes back as it is.
         set_(self, "_spec", replace(spec, vocab={}, merges=None if spec.merges is None else ()))
@@ -425,9 +436,13 @@ class Tokenizer:
         """
         skip = sorted(self._special_ids) if skip_special_tokens else []
         if self._spec.model is None and self._spec.pipeline is None:
-            if skip:
+            if skip or self._byte_level_added:
                 ids = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
-                tokens = [t for t in ids if t not in self._special_ids]
+                tokens = [t for t in ids if t not in self._special_ids] if skip else ids
+            if self._byte_level_added:
+                remap = self._byte_level_added
+                data = b"".join(remap[t] if t in remap else self.decode_bytes([t]) for t in tokens)
+                return data.decode("utf-8", errors=errors)
             return self.decode_bytes(tokens).decode("utf-8", errors=errors)
         ids = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
         try:

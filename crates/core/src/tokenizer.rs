@@ -115,6 +115,11 @@ impl Tokenizer {
                 Segment::Text(t) => {
                     let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t);
                     let t = normalize(&self.normalizers, t);
+                    // HF drops a segment that normalizes to nothing before pre-tokenizing it (a
+                    // lone BOM must not become Metaspace's "▁").
+                    if t.is_empty() {
+                        return Ok(());
+                    }
                     self.pretokenizer
                         .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)))?;
                 }

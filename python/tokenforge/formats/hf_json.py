@@ -404,7 +404,7 @@ def parse_hf_json(
         decoder=doc.get("decoder"),
         post_processor=doc.get("post_processor"),
     )
-    _check_flags(tuple(t for t, _ in added), doc.get("normalizer") is not None, source)
+    _check_flags(tuple(t for t, _ in added), bool(pipeline.components()["normalizer"]), source)
     extra = {k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None}
     metadata = model.get("tokenforge", doc.get("tokenforge"))
     byte_level = kind == "BPE" and _is_byte_level(doc) and not model.get("byte_fallback")
