@@ -166,6 +166,17 @@ class Tokenizer:
         return self._unk
 
     @property
+    def model_kind(self) -> str:
+        """HF's name of the model type: ``BPE``, ``Unigram``, ``WordPiece`` or ``WordLevel``."""
+        return str(self._core.model_kind)
+
+    def token_text(self, token_id: int) -> str:
+        """A token for display: its vocabulary string (``▁the``, ``##ing``, ``<0x0A>``) for string
+        vocabularies, its bytes as UTF-8 (invalid bytes escaped) for byte-level ones."""
+        data = self.decode_single_token_bytes(token_id)
+        return data.decode("utf-8", "backslashreplace")
+
+    @property
     def special_tokens_set(self) -> frozenset[str]:
         return frozenset(self._special_tokens)
 
@@ -427,7 +438,9 @@ class Tokenizer:
         except (TypeError, OverflowError):
             return self._core.decode_bytes(self._ids(ids))
 
-    def decode(self, tokens: Sequence[int], errors: str = "replace", *, skip_special_tokens: bool = False) -> str:
+    def decode(
+        self, tokens: Sequence[int], errors: str = "replace", *, skip_special_tokens: bool = False
+    ) -> str:
         """Decodes ids to text; invalid UTF-8 (a cut inside a character) becomes U+FFFD by default.
 
         Models with a string vocabulary (Unigram, WordPiece, SentencePiece-style BPE) decode through

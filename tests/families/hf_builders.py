@@ -21,7 +21,11 @@ __all__ = ["BUILDERS", "build"]
 def _training_texts() -> tuple[str, ...]:
     texts = list(english_paragraphs())[:300] + [d["text"] for d in list(code_documents())[:20]]
     # Some non-Latin text so merges and pieces cover other scripts.
-    texts += ["Всеобщая декларация прав человека", "人人生而自由,在尊严和权利上一律平等。", "Ελληνικά κείμενα"] * 5
+    texts += [
+        "Всеобщая декларация прав человека",
+        "人人生而自由,在尊严和权利上一律平等。",
+        "Ελληνικά κείμενα",
+    ] * 5
     return tuple(texts)
 
 
@@ -71,7 +75,9 @@ def t5_unigram() -> Tokenizer:
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     _train(
         tok,
-        trainers.UnigramTrainer(vocab_size=1500, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"),
+        trainers.UnigramTrainer(
+            vocab_size=1500, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>"
+        ),
     )
     tok.post_processor = processors.TemplateProcessing(
         single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))]
@@ -89,7 +95,9 @@ def unigram_byte_fallback() -> Tokenizer:
     vocab += [[f"<0x{b:02X}>", -20.0] for b in range(256) if f"<0x{b:02X}>" not in have]
     doc["model"]["byte_fallback"] = True
     out = Tokenizer.from_str(json.dumps(doc))
-    out.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
+    out.normalizer = normalizers.Sequence(
+        [normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()]
+    )
     out.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first", split=False)
     out.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Metaspace(prepend_scheme="first")])
     return out
@@ -101,7 +109,10 @@ def llama_bpe() -> Tokenizer:
     base = Tokenizer(models.BPE(unk_token="<unk>"))
     base.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     base.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="never", split=True)
-    _train(base, trainers.BpeTrainer(vocab_size=1800, special_tokens=["<unk>", "<s>", "</s>"], max_token_length=12))
+    _train(
+        base,
+        trainers.BpeTrainer(vocab_size=1800, special_tokens=["<unk>", "<s>", "</s>"], max_token_length=12),
+    )
     doc = json.loads(base.to_str())
     vocab = doc["model"]["vocab"]
     for b in range(256):

@@ -10,7 +10,10 @@ pub fn char_to_byte(c: char) -> Option<u8> {
     }
     // The other bytes, in order, are 256, 257, ...
     let n = c.checked_sub(256)?;
-    (0u32..256).filter(|&b| !printable(b)).nth(n as usize).map(|b| b as u8)
+    (0u32..256)
+        .filter(|&b| !printable(b))
+        .nth(n as usize)
+        .map(|b| b as u8)
 }
 
 #[cfg(test)]

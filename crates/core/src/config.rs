@@ -22,11 +22,15 @@ fn bad(what: &str, node: &Value) -> Error {
 }
 
 fn kind(node: &Value) -> Result<&str> {
-    node.get("type").and_then(Value::as_str).ok_or_else(|| bad("no \"type\"", node))
+    node.get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no \"type\"", node))
 }
 
 fn string<'a>(node: &'a Value, key: &str) -> Result<&'a str> {
-    node.get(key).and_then(Value::as_str).ok_or_else(|| bad(&format!("{key:?} must be a string"), node))
+    node.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(&format!("{key:?} must be a string"), node))
 }
 
 fn opt_string(node: &Value, key: &str) -> Result<Option<String>> {
@@ -65,7 +69,9 @@ fn one_char(node: &Value, key: &str) -> Result<char> {
 }
 
 fn list<'a>(node: &'a Value, key: &str) -> Result<&'a Vec<Value>> {
-    node.get(key).and_then(Value::as_array).ok_or_else(|| bad(&format!("{key:?} must be a list"), node))
+    node.get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad(&format!("{key:?} must be a list"), node))
 }
 
 /// A `{"String": s}` or `{"Regex": r}` pattern as a compiled regex.
@@ -89,13 +95,15 @@ fn behavior(node: &Value, default: SplitBehavior) -> Result<SplitBehavior> {
 }
 
 fn vocab_map(node: &Value) -> Result<Vocab> {
-    let map = node.get("vocab").and_then(Value::as_object).ok_or_else(|| bad("\"vocab\" must be an object", node))?;
+    let map = node
+        .get("vocab")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("\"vocab\" must be an object", node))?;
     let mut entries = Vec::with_capacity(map.len());
     for (token, id) in map {
-        let id = id
-            .as_u64()
-            .filter(|&i| i < u32::MAX as u64)
-            .ok_or_else(|| Error::InvalidVocabulary(format!("the id of {token:?} must be a non-negative integer")))?;
+        let id = id.as_u64().filter(|&i| i < u32::MAX as u64).ok_or_else(|| {
+            Error::InvalidVocabulary(format!("the id of {token:?} must be a non-negative integer"))
+        })?;
         entries.push((token.clone(), id as u32));
     }
     Vocab::new(entries)
@@ -144,9 +152,17 @@ pub fn model(node: &Value) -> Result<Model> {
             }
             let unk = match node.get("unk_id") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_u64().filter(|&i| i < u32::MAX as u64).ok_or_else(|| bad("bad \"unk_id\"", node))? as u32),
+                Some(v) => Some(
+                    v.as_u64()
+                        .filter(|&i| i < u32::MAX as u64)
+                        .ok_or_else(|| bad("bad \"unk_id\"", node))? as u32,
+                ),
             };
-            Ok(Model::Unigram(Unigram::new(pieces, unk, flag(node, "byte_fallback", false)?)?))
+            Ok(Model::Unigram(Unigram::new(
+                pieces,
+                unk,
+                flag(node, "byte_fallback", false)?,
+            )?))
         }
         "WordPiece" => Ok(Model::WordPiece(WordPiece::new(
             vocab_map(node)?,
@@ -158,7 +174,9 @@ pub fn model(node: &Value) -> Result<Model> {
             vocab_map(node)?,
             opt_string(node, "unk_token")?.unwrap_or_else(|| "<unk>".into()),
         ))),
-        other => Err(Error::Unsupported(format!("model type {other:?} is not supported"))),
+        other => Err(Error::Unsupported(format!(
+            "model type {other:?} is not supported"
+        ))),
     }
 }
 
@@ -225,7 +243,11 @@ fn push_normalizers(node: &Value, out: &mut Vec<Normalizer>, depth: usize) -> Re
             }
             Normalizer::Precompiled(Arc::new(Precompiled::from_bytes(&bytes)?))
         }
-        other => return Err(Error::Unsupported(format!("normalizer {other:?} is not supported"))),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "normalizer {other:?} is not supported"
+            )))
+        }
     };
     out.push(n);
     Ok(())
@@ -252,18 +274,28 @@ fn push_steps(node: &Value, out: &mut Vec<Step>, depth: usize) -> Result<()> {
             }
             return Ok(());
         }
-        "ByteLevel" => Step::byte_level(flag(node, "add_prefix_space", true)?, flag(node, "use_regex", true)?)?,
+        "ByteLevel" => Step::byte_level(
+            flag(node, "add_prefix_space", true)?,
+            flag(node, "use_regex", true)?,
+        )?,
         "Digits" => Step::Digits {
             individual: flag(node, "individual_digits", false)?,
         },
         "Split" => {
             let p = node.get("pattern").ok_or_else(|| bad("no \"pattern\"", node))?;
-            let regex = match (p.get("String").and_then(Value::as_str), p.get("Regex").and_then(Value::as_str)) {
+            let regex = match (
+                p.get("String").and_then(Value::as_str),
+                p.get("Regex").and_then(Value::as_str),
+            ) {
                 (Some(s), _) => fancy_regex::escape(s).into_owned(),
                 (None, Some(r)) => r.to_string(),
                 _ => return Err(bad("\"pattern\" needs \"String\" or \"Regex\"", node)),
             };
-            Step::regex(&regex, behavior(node, SplitBehavior::Isolated)?, flag(node, "invert", false)?)?
+            Step::regex(
+                &regex,
+                behavior(node, SplitBehavior::Isolated)?,
+                flag(node, "invert", false)?,
+            )?
         }
         "Metaspace" => {
             let prepend = match node.get("prepend_scheme").and_then(Value::as_str) {
@@ -285,7 +317,11 @@ fn push_steps(node: &Value, out: &mut Vec<Step>, depth: usize) -> Result<()> {
         "BertPreTokenizer" => Step::Bert,
         "Punctuation" => Step::Punctuation(behavior(node, SplitBehavior::Isolated)?),
         "CharDelimiterSplit" => Step::CharDelimiter(one_char(node, "delimiter")?),
-        other => return Err(Error::Unsupported(format!("pre-tokenizer {other:?} is not supported"))),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "pre-tokenizer {other:?} is not supported"
+            )))
+        }
     };
     out.push(step);
     Ok(())

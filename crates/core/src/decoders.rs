@@ -8,18 +8,33 @@ pub enum Decoder {
     /// Byte-level alphabet chars back to bytes, then lossy UTF-8 (for a chain over string tokens).
     ByteLevel,
     /// Replacement char back to space; the first token loses it unless `prepend_scheme: never`.
-    Metaspace { replacement: char, strip_first: bool },
+    Metaspace {
+        replacement: char,
+        strip_first: bool,
+    },
     /// Non-initial tokens: prefix stripped, or a space added before them; optional cleanup.
-    WordPiece { prefix: String, cleanup: bool },
+    WordPiece {
+        prefix: String,
+        cleanup: bool,
+    },
     /// Runs of `<0xNN>` tokens become the text of their bytes (each U+FFFD if not UTF-8).
     ByteFallback,
     /// All tokens into one.
     Fuse,
     /// Remove up to `start` leading and `stop` trailing `content` chars of each token.
-    Strip { content: char, start: usize, stop: usize },
-    Replace { regex: Regex, content: String },
+    Strip {
+        content: char,
+        start: usize,
+        stop: usize,
+    },
+    Replace {
+        regex: Regex,
+        content: String,
+    },
     /// `suffix` becomes a space, except in the last token where it is removed.
-    Bpe { suffix: String },
+    Bpe {
+        suffix: String,
+    },
     /// Connectionist temporal classification: repeats collapsed, pad removed.
     Ctc {
         pad_token: String,
@@ -40,7 +55,11 @@ impl Decoder {
             Decoder::ByteLevel => {
                 let mut bytes = Vec::new();
                 for t in &tokens {
-                    match t.chars().map(crate::bytelevel::char_to_byte).collect::<Option<Vec<u8>>>() {
+                    match t
+                        .chars()
+                        .map(crate::bytelevel::char_to_byte)
+                        .collect::<Option<Vec<u8>>>()
+                    {
                         Some(b) => bytes.extend(b),
                         None => bytes.extend_from_slice(t.as_bytes()),
                     }
@@ -217,7 +236,10 @@ mod tests {
                 stop: 0,
             },
         ]);
-        assert_eq!(chain.decode(strings(&["▁Hi", "<0xE2>", "<0x82>", "<0xAC>", "▁x", "<0xFF>"])), "Hi€ x\u{fffd}");
+        assert_eq!(
+            chain.decode(strings(&["▁Hi", "<0xE2>", "<0x82>", "<0xAC>", "▁x", "<0xFF>"])),
+            "Hi€ x\u{fffd}"
+        );
     }
 
     #[test]

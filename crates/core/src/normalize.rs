@@ -23,11 +23,17 @@ pub enum Normalizer {
     Nfkd,
     Lowercase,
     /// Strip whitespace (`char::is_whitespace`) on the left and/or right.
-    Strip { left: bool, right: bool },
+    Strip {
+        left: bool,
+        right: bool,
+    },
     /// Remove combining marks.
     StripAccents,
     /// Replace every match of a pattern (a literal is given as an escaped regex).
-    Replace { regex: Regex, content: String },
+    Replace {
+        regex: Regex,
+        content: String,
+    },
     /// Prepend a string to non-empty text.
     Prepend(String),
     Bert(BertNormalizer),
@@ -94,7 +100,10 @@ impl Normalizer {
 
 /// Char by char, as HF does (no context-dependent final sigma).
 fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_uppercase() || (!c.is_ascii() && c.to_lowercase().ne(Some(c)))) {
+    if !text
+        .chars()
+        .any(|c| c.is_uppercase() || (!c.is_ascii() && c.to_lowercase().ne(Some(c))))
+    {
         return text;
     }
     Cow::Owned(text.chars().flat_map(char::to_lowercase).collect())
@@ -126,11 +135,13 @@ fn replace<'a>(text: Cow<'a, str>, regex: &Regex, content: &str) -> Cow<'a, str>
 }
 
 fn nmt(text: Cow<'_, str>) -> Cow<'_, str> {
-    let removed = |c: char| matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F);
+    let removed =
+        |c: char| matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F);
     let spaced = |c: char| {
         matches!(
             c as u32,
-            0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
+            0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B
+                ..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
         )
     };
     if !text.chars().any(|c| removed(c) || spaced(c)) {
@@ -148,7 +159,8 @@ impl BertNormalizer {
     fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
         let mut text = text;
         if self.clean_text {
-            let drop = |c: char| c == '\0' || c == '\u{fffd}' || (!matches!(c, '\t' | '\n' | '\r') && c.is_other());
+            let drop =
+                |c: char| c == '\0' || c == '\u{fffd}' || (!matches!(c, '\t' | '\n' | '\r') && c.is_other());
             let space = |c: char| matches!(c, '\t' | '\n' | '\r') || c.is_whitespace();
             if text.chars().any(|c| drop(c) || (space(c) && c != ' ')) {
                 text = Cow::Owned(
@@ -173,7 +185,12 @@ impl BertNormalizer {
             text = Cow::Owned(out);
         }
         if self.strip_accents && !text.is_ascii() {
-            text = Cow::Owned(text.nfd().map(|(c, _)| c).filter(|c| !c.is_mark_nonspacing()).collect());
+            text = Cow::Owned(
+                text.nfd()
+                    .map(|(c, _)| c)
+                    .filter(|c| !c.is_mark_nonspacing())
+                    .collect(),
+            );
         }
         if self.lowercase {
             text = lowercase(text);
@@ -215,7 +232,7 @@ impl Precompiled {
         let trie = data
             .get(4..4 + size)
             .ok_or_else(|| bad("the trie is longer than the data"))?;
-        if size % 4 != 0 || size == 0 {
+        if !size.is_multiple_of(4) || size == 0 {
             return Err(bad("the trie size is not a positive multiple of 4"));
         }
         let units = trie
@@ -317,8 +334,14 @@ mod tests {
             lowercase: true,
         });
         assert_eq!(normalize(&[bert], "Héllo\t中x\u{0}"), "hello  中 x");
-        let strip = Normalizer::Strip { left: true, right: false };
-        assert_eq!(normalize(&[strip, Normalizer::Prepend("▁".into())], "  a "), "▁a ");
+        let strip = Normalizer::Strip {
+            left: true,
+            right: false,
+        };
+        assert_eq!(
+            normalize(&[strip, Normalizer::Prepend("▁".into())], "  a "),
+            "▁a "
+        );
         assert_eq!(normalize(&[Normalizer::Prepend("▁".into())], ""), "");
     }
 

@@ -369,8 +369,12 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
         Step::Preset(preset) => {
             let mut at = first;
             match &piece {
-                Cow::Borrowed(b) => preset.split(b, |p| out.push((Cow::Borrowed(p), std::mem::take(&mut at)))),
-                Cow::Owned(o) => preset.split(o, |p| out.push((Cow::Owned(p.to_string()), std::mem::take(&mut at)))),
+                Cow::Borrowed(b) => {
+                    preset.split(b, |p| out.push((Cow::Borrowed(p), std::mem::take(&mut at))))
+                }
+                Cow::Owned(o) => preset.split(o, |p| {
+                    out.push((Cow::Owned(p.to_string()), std::mem::take(&mut at)))
+                }),
             }
         }
         Step::Digits { individual } => {
@@ -402,7 +406,11 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
             let text = Cow::Owned(text);
             if *split {
                 let r = *replacement;
-                let ranges = apply_behavior(char_spans(&text, |c| c == r), SplitBehavior::MergedWithNext, false);
+                let ranges = apply_behavior(
+                    char_spans(&text, |c| c == r),
+                    SplitBehavior::MergedWithNext,
+                    false,
+                );
                 push_ranges(&text, first, ranges, out);
             } else {
                 out.push((text, first));
@@ -413,15 +421,24 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
             push_ranges(&piece, first, ranges, out);
         }
         Step::WhitespaceSplit => {
-            let ranges = apply_behavior(char_spans(&piece, char::is_whitespace), SplitBehavior::Removed, false);
+            let ranges = apply_behavior(
+                char_spans(&piece, char::is_whitespace),
+                SplitBehavior::Removed,
+                false,
+            );
             push_ranges(&piece, first, ranges, out);
         }
         Step::Bert => {
-            let ranges = apply_behavior(char_spans(&piece, char::is_whitespace), SplitBehavior::Removed, false);
+            let ranges = apply_behavior(
+                char_spans(&piece, char::is_whitespace),
+                SplitBehavior::Removed,
+                false,
+            );
             let mut words = Vec::with_capacity(ranges.len());
             push_ranges(&piece, first, ranges, &mut words);
             for (word, first) in words {
-                let ranges = apply_behavior(char_spans(&word, is_punctuation), SplitBehavior::Isolated, false);
+                let ranges =
+                    apply_behavior(char_spans(&word, is_punctuation), SplitBehavior::Isolated, false);
                 push_ranges(&word, first, ranges, out);
             }
         }

@@ -142,7 +142,13 @@ impl Tokenizer {
     /// Encodes one piece with a model other than byte-level BPE; the first failure is kept in
     /// `failed` (the pre-tokenizer's callback cannot return it).
     #[inline(never)]
-    fn encode_other(&self, piece: &str, buf: &mut Vec<u32>, failed: &mut Option<Error>, sink: &mut dyn FnMut(&[u32])) {
+    fn encode_other(
+        &self,
+        piece: &str,
+        buf: &mut Vec<u32>,
+        failed: &mut Option<Error>,
+        sink: &mut dyn FnMut(&[u32]),
+    ) {
         if failed.is_some() {
             return;
         }

@@ -12,8 +12,8 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet, SpecialTokens,
-    SplitBehavior, Step, Tokenizer, TrainOptions,
+    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet,
+    SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions,
 };
 
 /// Raises the matching class of `tokenforge.errors` (one error family, defined in Python).

@@ -334,7 +334,9 @@ def _added_tokens(doc: Mapping[str, Any], source: str) -> list[tuple[AddedToken,
                 f"{source}: {path}.id must be a non-negative 32-bit integer, got {entry.get('id')!r}"
             )
         if not isinstance(entry.get("content"), str):
-            raise InvalidVocabularyError(f"{source}: {path}.content must be a string, got {entry.get('content')!r}")
+            raise InvalidVocabularyError(
+                f"{source}: {path}.content must be a string, got {entry.get('content')!r}"
+            )
         flags = {}
         for flag in ("special", "single_word", "lstrip", "rstrip", "normalized"):
             value = entry.get(flag, False)
@@ -396,7 +398,9 @@ def parse_hf_json(
         if doc.get(stage) is not None:
             _validate(doc[stage], stage, stage, source)
     if model.get("dropout") not in (None, 0, 0.0):
-        raise UnsupportedTokenizerError(f"{source}: BPE dropout is random, so it cannot be reproduced exactly")
+        raise UnsupportedTokenizerError(
+            f"{source}: BPE dropout is random, so it cannot be reproduced exactly"
+        )
     added = _added_tokens(doc, source)
     pipeline = PipelineSpec(
         normalizer=doc.get("normalizer"),
@@ -405,13 +409,17 @@ def parse_hf_json(
         post_processor=doc.get("post_processor"),
     )
     _check_flags(tuple(t for t, _ in added), bool(pipeline.components()["normalizer"]), source)
-    extra = {k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None}
+    extra = {
+        k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
+    }
     metadata = model.get("tokenforge", doc.get("tokenforge"))
     byte_level = kind == "BPE" and _is_byte_level(doc) and not model.get("byte_fallback")
     if byte_level:
         for option in ("continuing_subword_prefix", "end_of_word_suffix"):
             if model.get(option):
-                raise UnsupportedTokenizerError(f"{source}: BPE option {option}={model[option]!r} is not supported")
+                raise UnsupportedTokenizerError(
+                    f"{source}: BPE option {option}={model[option]!r} is not supported"
+                )
         return _byte_level_spec(doc, model, added, pipeline, extra, metadata, source, name)
     node = _model_node(model, kind, source)
     spec_model = ModelSpec(kind, node)  # type: ignore[arg-type]
@@ -456,7 +464,9 @@ def _model_node(model: Mapping[str, Any], kind: str, source: str) -> dict[str, A
                 and math.isfinite(entry[1])
             )
             if not ok:
-                raise InvalidVocabularyError(f"{source}: model.vocab[{i}] must be [piece, finite score], got {entry!r:.80}")
+                raise InvalidVocabularyError(
+                    f"{source}: model.vocab[{i}] must be [piece, finite score], got {entry!r:.80}"
+                )
         unk = node.get("unk_id")
         if unk is not None and unk >= len(vocab):
             raise InvalidVocabularyError(f"{source}: model.unk_id {unk} is beyond the {len(vocab)} pieces")
@@ -726,7 +736,9 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
     return json.dumps(doc, ensure_ascii=False)
 
 
-def post_processor_ids(node: Mapping[str, Any] | None, source: str = "post_processor") -> tuple[list[int], list[int]]:
+def post_processor_ids(
+    node: Mapping[str, Any] | None, source: str = "post_processor"
+) -> tuple[list[int], list[int]]:
     """The ids HF's post-processor puts before and after a single sequence
     (``encode(text, add_special_tokens=True)``)."""
     if node is None:

@@ -74,20 +74,21 @@ impl CharBpe {
             None => None,
         };
         let byte_ids = vocab.byte_fallback_ids();
-        let inner_pairs = (options.continuing_subword_prefix.is_none() && options.end_of_word_suffix.is_none())
-            .then(|| {
-                let mut pairs = FxHashSet::default();
-                for (token, _) in vocab.entries() {
-                    let mut chars = token.chars();
-                    if let Some(mut prev) = chars.next() {
-                        for c in chars {
-                            pairs.insert((prev, c));
-                            prev = c;
-                        }
+        let inner_pairs = (options.continuing_subword_prefix.is_none()
+            && options.end_of_word_suffix.is_none())
+        .then(|| {
+            let mut pairs = FxHashSet::default();
+            for (token, _) in vocab.entries() {
+                let mut chars = token.chars();
+                if let Some(mut prev) = chars.next() {
+                    for c in chars {
+                        pairs.insert((prev, c));
+                        prev = c;
                     }
                 }
-                pairs
-            });
+            }
+            pairs
+        });
         Ok(CharBpe {
             vocab,
             merges: map,
@@ -162,9 +163,9 @@ impl CharBpe {
                 }
                 continue;
             }
-            if self.unk.is_some() {
+            if let Some(unk) = self.unk {
                 if unk_pending && !self.options.fuse_unk {
-                    push(&mut symbols, self.unk.expect("checked"));
+                    push(&mut symbols, unk);
                 }
                 unk_pending = true;
             }
@@ -184,12 +185,17 @@ impl CharBpe {
                 continue;
             }
             chunk.clear();
-            chunk.extend(symbols[start..end].iter().enumerate().map(|(i, &(id, _))| Symbol {
-                id,
-                prev: if i == 0 { NONE } else { i - 1 },
-                next: if start + i + 1 == end { NONE } else { i + 1 },
-                alive: true,
-            }));
+            chunk.extend(
+                symbols[start..end]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(id, _))| Symbol {
+                        id,
+                        prev: if i == 0 { NONE } else { i - 1 },
+                        next: if start + i + 1 == end { NONE } else { i + 1 },
+                        alive: true,
+                    }),
+            );
             self.merge_all(&mut chunk);
             out.extend(chunk.iter().filter(|s| s.alive).map(|s| s.id));
             start = end;
@@ -251,8 +257,7 @@ mod tests {
             .enumerate()
             .map(|(i, t)| (t.to_string(), i as u32))
             .collect();
-        let merges = [("a", "b"), ("ab", "c"), ("▁", "a")]
-            .map(|(a, b)| (a.to_string(), b.to_string()));
+        let merges = [("a", "b"), ("ab", "c"), ("▁", "a")].map(|(a, b)| (a.to_string(), b.to_string()));
         CharBpe::new(Vocab::new(vocab).unwrap(), &merges, options).unwrap()
     }
 
@@ -276,6 +281,10 @@ mod tests {
             byte_fallback: true,
             ..Default::default()
         });
-        assert_eq!(enc(&fused, "zzxab"), [6, 0, 4], "the pending unk follows the byte run, as in HF");
+        assert_eq!(
+            enc(&fused, "zzxab"),
+            [6, 0, 4],
+            "the pending unk follows the byte run, as in HF"
+        );
     }
 }

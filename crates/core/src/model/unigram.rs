@@ -45,7 +45,10 @@ impl Trie {
             let next = if depth == 0 {
                 self.roots[b as usize]
             } else {
-                self.edges.get(&((node as u64) << 8 | b as u64)).copied().unwrap_or(0)
+                self.edges
+                    .get(&((node as u64) << 8 | b as u64))
+                    .copied()
+                    .unwrap_or(0)
             };
             node = if next != 0 {
                 next
@@ -79,7 +82,11 @@ impl Trie {
             }
             match text.get(len) {
                 Some(&b) => {
-                    node = self.edges.get(&((node as u64) << 8 | b as u64)).copied().unwrap_or(0);
+                    node = self
+                        .edges
+                        .get(&((node as u64) << 8 | b as u64))
+                        .copied()
+                        .unwrap_or(0);
                     len += 1;
                 }
                 None => break,
@@ -116,7 +123,9 @@ impl Unigram {
         let mut tokens = Vec::with_capacity(pieces.len());
         for (id, (piece, score)) in pieces.into_iter().enumerate() {
             if !score.is_finite() {
-                return Err(Error::InvalidVocabulary(format!("piece {piece:?} has score {score}")));
+                return Err(Error::InvalidVocabulary(format!(
+                    "piece {piece:?} has score {score}"
+                )));
             }
             trie.insert(piece.as_bytes(), id as u32);
             min_score = min_score.min(score);
@@ -258,9 +267,15 @@ mod tests {
 
     #[test]
     fn viterbi_unknowns_and_byte_fallback() {
-        let pieces = [("<unk>", 0.0), ("a", -1.0), ("b", -1.0), ("ab", -1.5), ("<0x7A>", -5.0)]
-            .map(|(p, s)| (p.to_string(), s))
-            .to_vec();
+        let pieces = [
+            ("<unk>", 0.0),
+            ("a", -1.0),
+            ("b", -1.0),
+            ("ab", -1.5),
+            ("<0x7A>", -5.0),
+        ]
+        .map(|(p, s)| (p.to_string(), s))
+        .to_vec();
         let m = Unigram::new(pieces.clone(), Some(0), false).unwrap();
         let enc = |m: &Unigram, s: &str| {
             let mut out = Vec::new();
@@ -271,6 +286,10 @@ mod tests {
         assert_eq!(enc(&m, "xyab"), [0, 3], "unknowns are fused");
         let fb = Unigram::new(pieces, Some(0), true).unwrap();
         assert_eq!(enc(&fb, "zab"), [4, 3]);
-        assert_eq!(enc(&fb, "xzab"), [0, 3], "a fused run with an uncovered byte is unk");
+        assert_eq!(
+            enc(&fb, "xzab"),
+            [0, 3],
+            "a fused run with an uncovered byte is unk"
+        );
     }
 }

@@ -13,7 +13,11 @@ pub struct WordLevel {
 impl WordLevel {
     pub fn new(vocab: Vocab, unk_token: String) -> Self {
         let unk = vocab.id(&unk_token);
-        WordLevel { vocab, unk_token, unk }
+        WordLevel {
+            vocab,
+            unk_token,
+            unk,
+        }
     }
 
     pub fn vocab(&self) -> &Vocab {

@@ -69,7 +69,8 @@ impl WordPiece {
 
     pub fn encode(&self, word: &str, out: &mut Vec<u32>) -> Result<()> {
         // Byte length bounds the char count from above: most words skip the count.
-        if word.len() > self.max_input_chars_per_word && word.chars().count() > self.max_input_chars_per_word {
+        if word.len() > self.max_input_chars_per_word && word.chars().count() > self.max_input_chars_per_word
+        {
             out.push(self.unk()?);
             return Ok(());
         }
