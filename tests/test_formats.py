@@ -112,24 +112,20 @@ def test_minimal_tokenizer_json_matches_hf(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
-        ({"model": {"type": "WordPiece", "vocab": {}}}, tf.UnsupportedTokenizerError, "WordPiece"),
-        (
-            {"pre_tokenizer": {"type": "Metaspace"}, "decoder": None},
-            tf.UnsupportedTokenizerError,
-            "not byte-level",
-        ),
+        ({"model": {"type": "Mystery", "vocab": {}}}, tf.UnsupportedTokenizerError, "Mystery"),
+        ({"pre_tokenizer": {"type": "UnicodeScripts"}}, tf.UnsupportedTokenizerError, "UnicodeScripts"),
         (
             {
                 "pre_tokenizer": {
                     "type": "Sequence",
-                    "pretokenizers": [{"type": "Punctuation"}, {"type": "ByteLevel"}],
+                    "pretokenizers": [{"type": "FixedLength"}, {"type": "ByteLevel"}],
                 }
             },
             tf.UnsupportedTokenizerError,
-            "Punctuation",
+            r"pre_tokenizer\.pretokenizers\[0\]: pre-tokenizer 'FixedLength'",
         ),
-        ({"normalizer": {"type": "Precompiled"}}, tf.UnsupportedTokenizerError, "Precompiled"),
-        ({"decoder": {"type": "WordPiece"}}, tf.UnsupportedTokenizerError, "decoder"),
+        ({"normalizer": {"type": "Precompiled"}}, tf.InvalidVocabularyError, "precompiled_charsmap"),
+        ({"decoder": {"type": "Nope"}}, tf.UnsupportedTokenizerError, "decoder"),
         ({"model": None}, tf.InvalidVocabularyError, "'model'"),
     ],
 )

@@ -56,7 +56,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     elif args.format == "count":
         print(len(ids))
     else:
-        pieces = [tok.decode_single_token_bytes(i).decode("utf-8", "backslashreplace") for i in ids]
+        pieces = [tok.token_text(i) for i in ids]
         print(
             json.dumps(
                 [{"id": i, "token": p} for i, p in zip(ids, pieces, strict=True)],
@@ -76,9 +76,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "n_vocab": tok.n_vocab,
         "special_tokens": len(tok.special_tokens),
         "pattern": tok.pattern,
-        "normalizers": list(tok.spec.normalizers),
-        "pre_tokenizer": [type(s).__name__ for s in tok.spec.pre_tokenizer],
+        "model": tok.model_kind,
     }
+    if tok.spec.pipeline is not None:
+        info.update(tok.spec.pipeline.components())
+    else:
+        info["normalizers"] = list(tok.spec.normalizers)
+        info["pre_tokenizer"] = [type(s).__name__ for s in tok.spec.pre_tokenizer]
+        processor = tok.spec.hf_extra.get("post_processor")
+        info["post_processor"] = [] if processor is None else [processor.get("type")]
     print(json.dumps(info, ensure_ascii=False, indent=1))
     return 0
 

@@ -4,6 +4,11 @@ Readers in :mod:`tokenforge.formats` turn files into a :class:`TokenizerSpec`; a
 :class:`~tokenforge.Tokenizer` is built from one and writers turn it back into files. The model is a
 byte-level vocabulary (token bytes -> id) plus either tiktoken-style ranks (``merges=None``: two parts
 merge when their concatenation is a token, lowest id first) or an explicit HF merge list.
+
+Every other family (character BPE with byte fallback, Unigram, WordPiece, WordLevel) is a
+:class:`ModelSpec`, and a pipeline beyond the typed steps (BERT, Metaspace, charsmap normalizers,
+decoder and post-processor chains) is a :class:`PipelineSpec`; both hold validated HF
+``tokenizer.json`` nodes, the interchange schema every reader and writer in ``formats`` speaks.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ __all__ = [
     "AddedToken",
     "ByteLevelStep",
     "DigitsStep",
+    "ModelSpec",
+    "PipelineSpec",
     "PreTokenizerStep",
     "SplitStep",
     "TokenizerSpec",
@@ -68,6 +75,58 @@ class DigitsStep:
 
 PreTokenizerStep = SplitStep | ByteLevelStep | DigitsStep
 
+ModelKind = Literal["BPE", "Unigram", "WordPiece", "WordLevel"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model over a string vocabulary, as its validated HF ``model`` node.
+
+    ``BPE``: ``vocab`` (token -> id), ``merges`` (``[left, right]`` pairs), ``unk_token``,
+    ``byte_fallback``, ``fuse_unk``, ``continuing_subword_prefix``, ``end_of_word_suffix``,
+    ``ignore_merges``. ``Unigram``: ``vocab`` (``[piece, score]`` in id order), ``unk_id``,
+    ``byte_fallback``. ``WordPiece``: ``vocab``, ``unk_token``, ``continuing_subword_prefix``,
+    ``max_input_chars_per_word``. ``WordLevel``: ``vocab``, ``unk_token``.
+    """
+
+    kind: ModelKind
+    node: Mapping[str, Any]
+
+    def vocab_ids(self) -> dict[str, int]:
+        """Token string -> id (for Unigram the last id of a repeated piece, as HF)."""
+        vocab = self.node["vocab"]
+        if self.kind == "Unigram":
+            return {piece: i for i, (piece, _score) in enumerate(vocab)}
+        return dict(vocab)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """HF pipeline nodes (``normalizer``, ``pre_tokenizer``, ``decoder``, ``post_processor``; None
+    when absent), validated, regexes in HF's (Oniguruma) dialect."""
+
+    normalizer: Mapping[str, Any] | None = None
+    pre_tokenizer: Mapping[str, Any] | None = None
+    decoder: Mapping[str, Any] | None = None
+    post_processor: Mapping[str, Any] | None = None
+
+    def components(self) -> dict[str, list[str]]:
+        """Component type names per stage, ``Sequence``s flattened (for ``tokenforge info``)."""
+
+        def names(node: Mapping[str, Any] | None, key: str) -> list[str]:
+            if node is None:
+                return []
+            if node.get("type") == "Sequence":
+                return [n for child in node[key] for n in names(child, key)]
+            return [str(node["type"])]
+
+        return {
+            "normalizer": names(self.normalizer, "normalizers"),
+            "pre_tokenizer": names(self.pre_tokenizer, "pretokenizers"),
+            "decoder": names(self.decoder, "decoders"),
+            "post_processor": names(self.post_processor, "processors"),
+        }
+
 
 @dataclass(frozen=True)
 class TokenizerSpec:
@@ -86,6 +145,10 @@ class TokenizerSpec:
     hf_extra: Mapping[str, Any] = field(default_factory=dict)
     #: The artifact's ``tokenforge`` metadata block, if any.
     metadata: Mapping[str, Any] | None = None
+    #: A string-vocabulary model; None means the byte-level BPE of ``vocab``/``merges``.
+    model: ModelSpec | None = None
+    #: HF pipeline nodes; when set they replace ``pre_tokenizer`` and ``normalizers``.
+    pipeline: PipelineSpec | None = None
 
     @property
     def pattern(self) -> str | None:

@@ -60,6 +60,8 @@ class Tokenizer:
     __slots__ = (
         "__weakref__",
         "_always",
+        "_around",
+        "_byte_level_added",
         "_core",
         "_disallow_all",
         "_policies",
@@ -71,9 +73,13 @@ class Tokenizer:
 
     def __init__(self, spec: TokenizerSpec) -> None:
         """Builds the engine from a spec (validated in Rust; errors are :class:`TokenforgeError`)."""
+        from .formats.hf_json import engine_pipeline, post_processor_ids
+
         specials = [(t.content, t.id) for t in spec.added_tokens]
         unk = None
-        if spec.unk_token is not None:
+        if spec.model is not None:
+            unk = None if spec.unk_token is None else spec.model.vocab_ids().get(spec.unk_token)
+        elif spec.unk_token is not None:
             unk = spec.vocab.get(token_str_to_bytes(spec.unk_token) or spec.unk_token.encode("utf-8"))
         core = _core.CoreTokenizer(
             list(spec.vocab.items()),
@@ -82,12 +88,26 @@ class Tokenizer:
             list(spec.normalizers),
             specials,
             spec.ignore_merges,
-            unk,
+            None if spec.model is not None else unk,
+            engine_pipeline(spec),
         )
         set_ = object.__setattr__
         set_(self, "_core", core)
         set_(self, "_unk", unk)
-        # The engine holds the vocabulary; keep only the small parts of the spec (for save/repr).
+        processor = spec.pipeline.post_processor if spec.pipeline else spec.hf_extra.get("post_processor")
+        set_(self, "_around", post_processor_ids(processor))
+        # HF's ByteLevel decoder reads an added token's text as byte-level alphabet when every char
+        # is in it ("õ" becomes byte 0xF5): those tokens decode to those bytes in `decode`.
+        decoder = spec.hf_extra.get("decoder")
+        byte_level_added: dict[int, bytes] = {}
+        if spec.model is None and isinstance(decoder, dict) and decoder.get("type") == "ByteLevel":
+            for t in spec.added_tokens:
+                data = token_str_to_bytes(t.content)
+                if data is not None and data != t.content.encode("utf-8"):
+                    byte_level_added[t.id] = data
+        set_(self, "_byte_level_added", byte_level_added)
+        # The engine holds a byte-level vocabulary; keep only the small parts of the spec (for
+        # save/repr). A string-vocabulary model keeps its node, which saving writes back as it is.
         set_(self, "_spec", replace(spec, vocab={}, merges=None if spec.merges is None else ()))
         set_(
             self,
@@ -155,6 +175,17 @@ class Tokenizer:
         return self._unk
 
     @property
+    def model_kind(self) -> str:
+        """HF's name of the model type: ``BPE``, ``Unigram``, ``WordPiece`` or ``WordLevel``."""
+        return str(self._core.model_kind)
+
+    def token_text(self, token_id: int) -> str:
+        """A token for display: its vocabulary string (``▁the``, ``##ing``, ``<0x0A>``) for string
+        vocabularies, its bytes as UTF-8 (invalid bytes escaped) for byte-level ones."""
+        data = self.decode_single_token_bytes(token_id)
+        return data.decode("utf-8", "backslashreplace")
+
+    @property
     def special_tokens_set(self) -> frozenset[str]:
         return frozenset(self._special_tokens)
 
@@ -179,6 +210,9 @@ class Tokenizer:
             "added": sorted([t.content, t.id, t.special] for t in spec.added_tokens),
             "unk": spec.unk_token,
         }
+        if spec.model is not None or spec.pipeline is not None:
+            described["model"] = None if spec.model is None else dict(spec.model.node)
+            described["pipeline"] = None if spec.pipeline is None else vars(spec.pipeline)
         digest.update(json.dumps(described, sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -260,15 +294,23 @@ class Tokenizer:
         *,
         allowed_special: AllowedSpecial = frozenset(),
         disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
     ) -> list[int]:
         """Encodes ``text`` into ids.
 
         As in tiktoken, text that looks like a special token raises :class:`SpecialTokenError`
         unless the token is in ``allowed_special`` (then it becomes the special id) or left out of
         ``disallowed_special`` (then it is encoded as ordinary text; ``disallowed_special=()``
-        treats all special-looking text as text).
+        treats all special-looking text as text). ``add_special_tokens=True`` applies the
+        tokenizer's post-processor (e.g. BERT's ``[CLS] ... [SEP]``), as HF's ``encode`` does.
+        With ``allowed_special="all"`` the result equals HF ``encode(text,
+        add_special_tokens=...).ids``.
         """
-        return self._call(self._core.encode, text, *self._policy(allowed_special, disallowed_special))
+        ids = self._call(self._core.encode, text, *self._policy(allowed_special, disallowed_special))
+        if add_special_tokens:
+            before, after = self._around
+            return [*before, *ids, *after]
+        return ids
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special-token text as ordinary text (never raises on it)."""
@@ -454,9 +496,30 @@ class Tokenizer:
         except (TypeError, OverflowError):
             return self._core.decode_bytes(self._ids(ids))
 
-    def decode(self, tokens: Sequence[int], errors: str = "replace") -> str:
-        """Decodes ids to text; invalid UTF-8 (a cut inside a character) becomes U+FFFD by default."""
-        return self.decode_bytes(tokens).decode("utf-8", errors=errors)
+    def decode(
+        self, tokens: Sequence[int], errors: str = "replace", *, skip_special_tokens: bool = False
+    ) -> str:
+        """Decodes ids to text; invalid UTF-8 (a cut inside a character) becomes U+FFFD by default.
+
+        Models with a string vocabulary (Unigram, WordPiece, SentencePiece-style BPE) decode through
+        their HF decoder chain, equal to HF ``decode(ids, skip_special_tokens=...)``;
+        ``skip_special_tokens=True`` leaves special tokens out.
+        """
+        skip = sorted(self._special_ids) if skip_special_tokens else []
+        if self._spec.model is None and self._spec.pipeline is None:
+            if skip or self._byte_level_added:
+                ids = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
+                tokens = [t for t in ids if t not in self._special_ids] if skip else ids
+            if self._byte_level_added:
+                remap = self._byte_level_added
+                data = b"".join(remap[t] if t in remap else self.decode_bytes([t]) for t in tokens)
+                return data.decode("utf-8", errors=errors)
+            return self.decode_bytes(tokens).decode("utf-8", errors=errors)
+        ids = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
+        try:
+            return self._core.decode_text(ids, skip)
+        except (TypeError, OverflowError):
+            return self._core.decode_text(self._ids(ids), skip)
 
     def decode_single_token_bytes(self, token: int) -> bytes:
         """The bytes of one token."""
@@ -496,6 +559,8 @@ class Tokenizer:
         for added in self._spec.added_tokens:  # non-special added tokens (e.g. domain tokens)
             if added.content == token:
                 return added.id
+        if self._spec.model is not None:
+            return self._core.token_id(token.encode("utf-8"))
         data = token_str_to_bytes(token)
         return None if data is None else self._core.token_id(data)
 
@@ -508,6 +573,8 @@ class Tokenizer:
             if added.id == token_id:
                 return added.content
         data = self._core.token_bytes(token_id) if 0 <= token_id < 2**32 else None
+        if data is not None and self._spec.model is not None:
+            return data.decode("utf-8")
         return None if data is None else bytes_to_token_str(data)
 
     def token_byte_values(self) -> list[bytes]:
@@ -526,8 +593,10 @@ class Tokenizer:
 
     def to_hf_json(self) -> dict[str, Any]:
         """The ``tokenizer.json`` document: HF ``tokenizers`` loads it and encodes with identical ids."""
-        from .formats.hf_json import spec_to_hf_json
+        from .formats.hf_json import model_spec_to_hf_json, spec_to_hf_json
 
+        if self._spec.model is not None:
+            return model_spec_to_hf_json(self._spec)
         spec = self._full_spec()
         vocab = spec.vocab
         if spec.merges is None:

@@ -21,6 +21,8 @@ pub enum Error {
     Corpus(String),
     /// Reading or writing a stream failed.
     Io(String),
+    /// A pipeline component or option that the engine does not implement.
+    Unsupported(String),
 }
 
 impl fmt::Display for Error {
@@ -37,6 +39,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument(m) => write!(f, "{m}"),
             Error::Corpus(m) => write!(f, "{m}"),
             Error::Io(m) => write!(f, "I/O error: {m}"),
+            Error::Unsupported(m) => write!(f, "{m}"),
         }
     }
 }

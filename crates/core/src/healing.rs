@@ -5,7 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::error::Result;
+use crate::bpe::Bpe;
+use crate::error::{Error, Result};
 use crate::special::SpecialSet;
 use crate::tokenizer::Tokenizer;
 
@@ -15,9 +16,11 @@ pub struct SortedTokens(Vec<u32>);
 
 impl SortedTokens {
     pub fn new(tokenizer: &Tokenizer) -> Self {
-        let bpe = tokenizer.bpe();
-        let mut ids: Vec<u32> = bpe.vocab().map(|(_, id)| id).collect();
-        ids.sort_unstable_by(|&a, &b| bpe.token_bytes(a).cmp(&bpe.token_bytes(b)));
+        let model = tokenizer.model();
+        let mut ids: Vec<u32> = (0..model.id_space() as u32)
+            .filter(|&id| model.token_bytes(id).is_some())
+            .collect();
+        ids.sort_unstable_by(|&a, &b| model.token_bytes(a).cmp(&model.token_bytes(b)));
         SortedTokens(ids)
     }
 
@@ -32,7 +35,7 @@ impl SortedTokens {
         tokenizer: &'a Tokenizer,
         prefix: &'a [u8],
     ) -> impl Iterator<Item = u32> + 'a {
-        let bytes = |id: u32| tokenizer.bpe().token_bytes(id).unwrap_or_default();
+        let bytes = |id: u32| tokenizer.model().token_bytes(id).unwrap_or_default();
         let first = self.0.partition_point(|&id| bytes(id) < prefix);
         self.0[first..]
             .iter()
@@ -46,7 +49,7 @@ impl SortedTokens {
 fn widen_over_whitespace(tokenizer: &Tokenizer, ids: &[u32], mut n: usize) -> usize {
     let all_space = |id: u32| {
         tokenizer
-            .bpe()
+            .model()
             .token_bytes(id)
             .is_some_and(|b| b.iter().all(|c| b" \n\t".contains(c)))
     };
@@ -58,9 +61,26 @@ fn widen_over_whitespace(tokenizer: &Tokenizer, ids: &[u32], mut n: usize) -> us
     n
 }
 
+/// The byte-level BPE model. Only reached after [`require_byte_level`] accepted the tokenizer.
+fn byte_level(tokenizer: &Tokenizer) -> &Bpe {
+    tokenizer
+        .bpe()
+        .expect("entry points check for a byte-level BPE model first")
+}
+
+/// Token healing follows tiktoken, whose model is byte-level BPE; other models are refused.
+fn require_byte_level(tokenizer: &Tokenizer) -> Result<()> {
+    match tokenizer.bpe() {
+        Some(_) => Ok(()),
+        None => Err(Error::Unsupported(
+            "encode_with_unstable and encode_bytes need a byte-level BPE tokenizer".into(),
+        )),
+    }
+}
+
 fn merged(tokenizer: &Tokenizer, piece: &[u8]) -> Vec<u32> {
     let mut out = Vec::new();
-    tokenizer.bpe().merge_piece(piece, &mut out);
+    byte_level(tokenizer).merge_piece(piece, &mut out);
     out
 }
 
@@ -87,6 +107,7 @@ pub fn encode_with_unstable(
     disallowed: &SpecialSet,
     ordinary: &SpecialSet,
 ) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
+    require_byte_level(tokenizer)?;
     let (mut ids, last_piece) = tokenizer.encode_with_last_piece(text, allowed, disallowed)?;
     if last_piece == 0 {
         // The text ends with a special token (or is empty): nothing can change.
@@ -109,7 +130,7 @@ pub fn encode_with_unstable(
     for i in 1..unstable.len() {
         let (prefix, suffix) = unstable.split_at(i);
         for id in sorted.starting_with(tokenizer, suffix) {
-            let candidate = [prefix, tokenizer.bpe().token_bytes(id).unwrap_or_default()].concat();
+            let candidate = [prefix, tokenizer.model().token_bytes(id).unwrap_or_default()].concat();
             let encoded = match std::str::from_utf8(&candidate) {
                 Ok(s) => tokenizer.encode(s, ordinary, &SpecialSet::Nothing)?,
                 Err(_) => merged(tokenizer, &candidate),
@@ -144,6 +165,7 @@ pub fn encode_with_unstable(
 /// Encodes any byte string. Valid UTF-8 is encoded as ordinary text; otherwise the valid prefix is
 /// encoded and its last piece re-merged together with the remaining bytes.
 pub fn encode_bytes(tokenizer: &Tokenizer, data: &[u8], ordinary: &SpecialSet) -> Result<Vec<u32>> {
+    require_byte_level(tokenizer)?;
     let valid = match std::str::from_utf8(data) {
         Ok(text) => return tokenizer.encode(text, ordinary, &SpecialSet::Nothing),
         Err(e) => e.valid_up_to(),
@@ -157,9 +179,9 @@ pub fn encode_bytes(tokenizer: &Tokenizer, data: &[u8], ordinary: &SpecialSet) -
         ids.truncate(ids.len() - last_piece);
     }
     rest.extend_from_slice(&data[valid..]);
-    match tokenizer.bpe().token_id(&rest) {
+    match byte_level(tokenizer).token_id(&rest) {
         Some(id) => ids.push(id),
-        None => tokenizer.bpe().merge_piece(&rest, &mut ids),
+        None => byte_level(tokenizer).merge_piece(&rest, &mut ids),
     }
     Ok(ids)
 }

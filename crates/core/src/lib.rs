@@ -1,16 +1,21 @@
-//! tokenforge's engine: byte-level BPE with exact tiktoken / HF `tokenizers` semantics.
+//! tokenforge's engine: byte-level BPE with exact tiktoken semantics, and every HF `tokenizers`
+//! model family (character BPE, Unigram, WordPiece, WordLevel) with its pipeline components.
 //!
 //! Pure Rust (no Python types), so it is tested with `cargo test` and benchmarked without an
-//! interpreter. The pipeline is special-token split -> normalize -> pre-tokenize -> BPE -> ids;
+//! interpreter. The pipeline is special-token split -> normalize -> pre-tokenize -> model -> ids;
 //! training is the same front half (split -> normalize -> pre-tokenize -> count, in [`count`])
 //! feeding a trainer ([`train`]).
 
 pub mod bpe;
+mod bytelevel;
 mod cache;
 pub mod charclass;
+pub mod config;
 pub mod count;
+pub mod decoders;
 pub mod error;
 pub mod healing;
+pub mod model;
 pub mod normalize;
 pub mod presets;
 pub mod pretokenize;

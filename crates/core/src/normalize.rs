@@ -1,17 +1,55 @@
 //! Text normalizers applied to each segment between special tokens, before pre-tokenization
-//! (HF's `normalizer`). Only the ones byte-level models use are implemented.
+//! (HF's `normalizer`), with HF `tokenizers` 0.23 semantics and Unicode tables: NFC/NFD/NFKC/NFKD
+//! come from `unicode-normalization-alignments` (Unicode 9, the crate HF uses; the newer tables
+//! of `unicode-normalization` changed 5-27 of 12.7k adversarial strings), general categories from
+//! `unicode_categories`, graphemes from `unicode-segmentation`, as in HF.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+use fancy_regex::Regex;
+use unicode_categories::UnicodeCategories;
+use unicode_normalization_alignments::char::is_combining_mark;
+use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+use unicode_segmentation::UnicodeSegmentation;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
 pub enum Normalizer {
     Nfc,
     Nfd,
     Nfkc,
     Nfkd,
     Lowercase,
+    /// Strip whitespace (`char::is_whitespace`) on the left and/or right.
+    Strip {
+        left: bool,
+        right: bool,
+    },
+    /// Remove combining marks.
+    StripAccents,
+    /// Replace every match of a pattern (a literal is given as an escaped regex).
+    Replace {
+        regex: Regex,
+        content: String,
+    },
+    /// Prepend a string to non-empty text.
+    Prepend(String),
+    Bert(BertNormalizer),
+    /// SentencePiece's precompiled character map.
+    Precompiled(Arc<Precompiled>),
+    /// SentencePiece's NMT normalization (control characters removed, odd spaces to spaces).
+    Nmt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BertNormalizer {
+    pub clean_text: bool,
+    pub handle_chinese_chars: bool,
+    /// Resolved: HF's `strip_accents: null` means "as `lowercase`".
+    pub strip_accents: bool,
+    pub lowercase: bool,
 }
 
 impl Normalizer {
@@ -30,13 +68,243 @@ impl Normalizer {
         match self {
             // Most real text is already NFC: the quick check avoids a copy.
             Normalizer::Nfc if is_nfc_quick(text.chars()) == IsNormalized::Yes => text,
-            Normalizer::Nfc => Cow::Owned(text.nfc().collect()),
-            Normalizer::Nfd => Cow::Owned(text.nfd().collect()),
-            Normalizer::Nfkc => Cow::Owned(text.nfkc().collect()),
-            Normalizer::Nfkd => Cow::Owned(text.nfkd().collect()),
-            Normalizer::Lowercase if !text.chars().any(char::is_uppercase) => text,
-            // Char by char, as HF does (no context-dependent final sigma).
-            Normalizer::Lowercase => Cow::Owned(text.chars().flat_map(char::to_lowercase).collect()),
+            Normalizer::Nfc => Cow::Owned(text.nfc().map(|(c, _)| c).collect()),
+            Normalizer::Nfd => Cow::Owned(text.nfd().map(|(c, _)| c).collect()),
+            Normalizer::Nfkc => Cow::Owned(text.nfkc().map(|(c, _)| c).collect()),
+            Normalizer::Nfkd => Cow::Owned(text.nfkd().map(|(c, _)| c).collect()),
+            Normalizer::Lowercase => lowercase(text),
+            Normalizer::Strip { left, right } => {
+                let mut t: &str = &text;
+                if *left {
+                    t = t.trim_start_matches(char::is_whitespace);
+                }
+                if *right {
+                    t = t.trim_end_matches(char::is_whitespace);
+                }
+                if t.len() == text.len() {
+                    text
+                } else {
+                    Cow::Owned(t.to_string())
+                }
+            }
+            Normalizer::StripAccents => filter(text, |c| !is_combining_mark(c)),
+            Normalizer::Replace { regex, content } => replace(text, regex, content),
+            Normalizer::Prepend(_) if text.is_empty() => text,
+            Normalizer::Prepend(prefix) => Cow::Owned(format!("{prefix}{text}")),
+            Normalizer::Bert(bert) => bert.apply(text),
+            Normalizer::Precompiled(map) => map.apply(text),
+            Normalizer::Nmt => nmt(text),
+        }
+    }
+}
+
+/// Char by char, as HF does (no context-dependent final sigma).
+fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_uppercase() || (!c.is_ascii() && c.to_lowercase().ne(Some(c))))
+    {
+        return text;
+    }
+    Cow::Owned(text.chars().flat_map(char::to_lowercase).collect())
+}
+
+fn filter(text: Cow<'_, str>, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if text.chars().all(&keep) {
+        text
+    } else {
+        Cow::Owned(text.chars().filter(|&c| keep(c)).collect())
+    }
+}
+
+fn replace<'a>(text: Cow<'a, str>, regex: &Regex, content: &str) -> Cow<'a, str> {
+    let mut out = String::new();
+    let mut last = 0;
+    for m in regex.find_iter(&text) {
+        // A pattern that gives up (backtracking limit) on this text leaves the rest as it is.
+        let Ok(m) = m else { break };
+        out.push_str(&text[last..m.start()]);
+        out.push_str(content);
+        last = m.end();
+    }
+    if last == 0 && out.is_empty() {
+        return text;
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
+
+fn nmt(text: Cow<'_, str>) -> Cow<'_, str> {
+    let removed =
+        |c: char| matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F);
+    let spaced = |c: char| {
+        matches!(
+            c as u32,
+            0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B
+                ..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
+        )
+    };
+    if !text.chars().any(|c| removed(c) || spaced(c)) {
+        return text;
+    }
+    Cow::Owned(
+        text.chars()
+            .filter(|&c| !removed(c))
+            .map(|c| if spaced(c) { ' ' } else { c })
+            .collect(),
+    )
+}
+
+impl BertNormalizer {
+    fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        let mut text = text;
+        if self.clean_text {
+            let drop =
+                |c: char| c == '\0' || c == '\u{fffd}' || (!matches!(c, '\t' | '\n' | '\r') && c.is_other());
+            let space = |c: char| matches!(c, '\t' | '\n' | '\r') || c.is_whitespace();
+            if text.chars().any(|c| drop(c) || (space(c) && c != ' ')) {
+                text = Cow::Owned(
+                    text.chars()
+                        .filter(|&c| !drop(c))
+                        .map(|c| if space(c) { ' ' } else { c })
+                        .collect(),
+                );
+            }
+        }
+        if self.handle_chinese_chars && text.chars().any(is_chinese_char) {
+            let mut out = String::with_capacity(text.len() + 16);
+            for c in text.chars() {
+                if is_chinese_char(c) {
+                    out.push(' ');
+                    out.push(c);
+                    out.push(' ');
+                } else {
+                    out.push(c);
+                }
+            }
+            text = Cow::Owned(out);
+        }
+        if self.strip_accents && !text.is_ascii() {
+            text = Cow::Owned(
+                text.nfd()
+                    .map(|(c, _)| c)
+                    .filter(|c| !c.is_mark_nonspacing())
+                    .collect(),
+            );
+        }
+        if self.lowercase {
+            text = lowercase(text);
+        }
+        text
+    }
+}
+
+fn is_chinese_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x4E00..=0x9FFF
+            | 0x3400..=0x4DBF
+            | 0x20000..=0x2A6DF
+            | 0x2A700..=0x2B73F
+            | 0x2B740..=0x2B81F
+            | 0x2B920..=0x2CEAF
+            | 0xF900..=0xFAFF
+            | 0x2F800..=0x2FA1F
+    )
+}
+
+/// SentencePiece's `precompiled_charsmap`: a little-endian `u32` trie size in bytes, a
+/// darts-clone double-array trie over UTF-8 keys, then NUL-terminated replacement strings the
+/// trie's values point into.
+#[derive(Debug, Clone)]
+pub struct Precompiled {
+    units: Vec<u32>,
+    replacements: String,
+}
+
+impl Precompiled {
+    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+        let bad = |why: &str| Error::InvalidVocabulary(format!("precompiled_charsmap: {why}"));
+        if data.len() < 4 {
+            return Err(bad("shorter than its 4-byte header"));
+        }
+        let size = u32::from_le_bytes(data[..4].try_into().expect("4 bytes")) as usize;
+        let trie = data
+            .get(4..4 + size)
+            .ok_or_else(|| bad("the trie is longer than the data"))?;
+        if !size.is_multiple_of(4) || size == 0 {
+            return Err(bad("the trie size is not a positive multiple of 4"));
+        }
+        let units = trie
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        let replacements = String::from_utf8(data[4 + size..].to_vec())
+            .map_err(|_| bad("the replacement strings are not UTF-8"))?;
+        Ok(Precompiled { units, replacements })
+    }
+
+    /// The replacement of the shortest key that is a prefix of `chunk` (spm_precompiled's
+    /// `common_prefix_search(...)[0]`, which HF uses), if any.
+    fn transform(&self, chunk: &str) -> Option<&str> {
+        let units = &self.units;
+        let offset = |unit: u32| ((unit >> 10) << ((unit & (1 << 9)) >> 6)) as usize;
+        let mut pos = offset(*units.first()?);
+        for &c in chunk.as_bytes() {
+            if c == 0 {
+                break;
+            }
+            pos ^= c as usize;
+            let unit = *units.get(pos)?;
+            if (unit & ((1 << 31) | 0xff)) as usize != c as usize {
+                return None;
+            }
+            pos ^= offset(unit);
+            if (unit >> 8) & 1 == 1 {
+                let value = (*units.get(pos)? & ((1 << 31) - 1)) as usize;
+                let rest = self.replacements.get(value..)?;
+                return Some(&rest[..rest.find('\0').unwrap_or(rest.len())]);
+            }
+        }
+        None
+    }
+
+    /// Graphemes shorter than 6 bytes are looked up whole, others (and misses) char by char, as
+    /// HF does.
+    fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        let mut out = String::new();
+        let mut modified = false;
+        let mut done = 0; // bytes of `text` already copied to `out` when nothing changed yet
+        for (at, grapheme) in text.grapheme_indices(true) {
+            let push = |out: &mut String, modified: &mut bool, at: usize, norm: &str| {
+                if !*modified {
+                    out.push_str(&text[done..at]);
+                    *modified = true;
+                }
+                out.push_str(norm);
+            };
+            if grapheme.len() < 6 {
+                if let Some(norm) = self.transform(grapheme) {
+                    push(&mut out, &mut modified, at, norm);
+                    continue;
+                }
+            }
+            for (i, c) in grapheme.char_indices() {
+                let part = &grapheme[i..i + c.len_utf8()];
+                match self.transform(part) {
+                    Some(norm) => push(&mut out, &mut modified, at + i, norm),
+                    None if modified => out.push(c),
+                    None => {}
+                }
+            }
+            if !modified {
+                done = at + grapheme.len();
+            }
+        }
+        if modified {
+            Cow::Owned(out)
+        } else {
+            text
         }
     }
 }
@@ -55,5 +323,33 @@ mod tests {
         assert_eq!(normalize(&[Normalizer::Nfc], "e\u{301}"), "\u{e9}");
         assert!(matches!(normalize(&[Normalizer::Nfc], "plain"), Cow::Borrowed(_)));
         assert_eq!(normalize(&[Normalizer::Nfkc, Normalizer::Lowercase], "ＡB"), "ab");
+    }
+
+    #[test]
+    fn bert_strip_prepend() {
+        let bert = Normalizer::Bert(BertNormalizer {
+            clean_text: true,
+            handle_chinese_chars: true,
+            strip_accents: true,
+            lowercase: true,
+        });
+        assert_eq!(normalize(&[bert], "Héllo\t中x\u{0}"), "hello  中 x");
+        let strip = Normalizer::Strip {
+            left: true,
+            right: false,
+        };
+        assert_eq!(
+            normalize(&[strip, Normalizer::Prepend("▁".into())], "  a "),
+            "▁a "
+        );
+        assert_eq!(normalize(&[Normalizer::Prepend("▁".into())], ""), "");
+    }
+
+    #[test]
+    fn malformed_charsmap_is_an_error() {
+        assert!(Precompiled::from_bytes(&[1, 0]).is_err());
+        assert!(Precompiled::from_bytes(&[8, 0, 0, 0, 1, 2, 3]).is_err());
+        let empty = Precompiled::from_bytes(&[4, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!(empty.apply(Cow::Borrowed("abc")), "abc");
     }
 }

@@ -57,6 +57,38 @@ pub enum Step {
     /// A preset pattern split by its hand-written scanner (same pieces as `Regex` with that
     /// pattern, `Isolated`, not inverted).
     Preset(Preset),
+    /// HF `Metaspace`: spaces become `replacement`, which is prepended (always, only to a piece
+    /// at the start of the text, or never) unless the piece starts with it; `split` cuts before
+    /// each replacement char.
+    Metaspace {
+        replacement: char,
+        prepend: PrependScheme,
+        split: bool,
+    },
+    /// HF `Whitespace`: runs of word chars and runs of other non-space chars (`\w+|[^\w\s]+`).
+    Whitespace(Regex),
+    /// HF `WhitespaceSplit`: split on `char::is_whitespace`, removing it.
+    WhitespaceSplit,
+    /// HF `BertPreTokenizer`: split on whitespace (removed), then isolate each punctuation char.
+    Bert,
+    /// HF `Punctuation`: ASCII or Unicode punctuation chars as delimiters.
+    Punctuation(SplitBehavior),
+    /// HF `CharDelimiterSplit`: split on one char, removing it.
+    CharDelimiter(char),
+}
+
+/// When HF's `Metaspace` prepends its replacement char.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrependScheme {
+    Always,
+    First,
+    Never,
+}
+
+/// HF's punctuation test (`BertPreTokenizer`, `Punctuation`).
+fn is_punctuation(c: char) -> bool {
+    use unicode_categories::UnicodeCategories;
+    c.is_ascii_punctuation() || c.is_punctuation()
 }
 
 /// The GPT-2 pattern as HF's `ByteLevel` pre-tokenizer spells it.
@@ -208,6 +240,19 @@ impl PreTokenizer {
         }
     }
 
+    /// Whether a `Metaspace` step prepends only at the start of the text.
+    pub fn prepends_first(&self) -> bool {
+        self.steps.iter().any(|s| {
+            matches!(
+                s,
+                Step::Metaspace {
+                    prepend: PrependScheme::First,
+                    ..
+                }
+            )
+        })
+    }
+
     pub fn single_regex(pattern: &str) -> Result<Self> {
         Ok(Self::new(vec![Step::regex(
             pattern,
@@ -218,6 +263,12 @@ impl PreTokenizer {
 
     /// Calls `f` on each piece of `text`, in order.
     pub fn for_each_piece(&self, text: &str, f: &mut dyn FnMut(&str)) -> Result<()> {
+        self.for_each_piece_at(text, true, f)
+    }
+
+    /// As [`PreTokenizer::for_each_piece`]; `at_start` says whether `text` begins the original
+    /// text (HF `Metaspace`'s `prepend_scheme: first` prepends only there).
+    pub fn for_each_piece_at(&self, text: &str, at_start: bool, f: &mut dyn FnMut(&str)) -> Result<()> {
         match self.steps.as_slice() {
             [] => {
                 if !text.is_empty() {
@@ -251,16 +302,19 @@ impl PreTokenizer {
                 Ok(())
             }
             steps => {
-                let mut pieces: Vec<Cow<'_, str>> = vec![Cow::Borrowed(text)];
+                // Each piece with whether it starts the original text.
+                let mut pieces: Vec<(Cow<'_, str>, bool)> = vec![(Cow::Borrowed(text), at_start)];
                 for step in steps {
                     let mut next = Vec::with_capacity(pieces.len());
-                    for piece in pieces {
-                        apply_step(step, piece, &mut next)?;
+                    for (piece, first) in pieces {
+                        apply_step(step, piece, first, &mut next)?;
                     }
                     pieces = next;
                 }
-                for p in &pieces {
-                    f(p);
+                for (p, _) in &pieces {
+                    if !p.is_empty() {
+                        f(p);
+                    }
                 }
                 Ok(())
             }
@@ -268,21 +322,24 @@ impl PreTokenizer {
     }
 }
 
+type Pieces<'a> = Vec<(Cow<'a, str>, bool)>;
+
 // Takes the Cow itself: a borrowed piece yields borrowed sub-pieces (no copy), an owned one owned.
 #[allow(clippy::ptr_arg)]
-fn push_ranges<'a>(piece: &Cow<'a, str>, ranges: Vec<(usize, usize)>, out: &mut Vec<Cow<'a, str>>) {
+fn push_ranges<'a>(piece: &Cow<'a, str>, first: bool, ranges: Vec<(usize, usize)>, out: &mut Pieces<'a>) {
     for (s, e) in ranges {
         if s == e {
             continue;
         }
-        out.push(match piece {
+        let sub = match piece {
             Cow::Borrowed(b) => Cow::Borrowed(&b[s..e]),
             Cow::Owned(o) => Cow::Owned(o[s..e].to_string()),
-        });
+        };
+        out.push((sub, first && s == 0));
     }
 }
 
-fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>) -> Result<()> {
+fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Pieces<'a>) -> Result<()> {
     match step {
         Step::Regex {
             regex,
@@ -290,7 +347,7 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>)
             invert,
         } => {
             let ranges = apply_behavior(regex_spans(regex, &piece)?, *behavior, *invert);
-            push_ranges(&piece, ranges, out);
+            push_ranges(&piece, first, ranges, out);
         }
         Step::ByteLevel {
             add_prefix_space,
@@ -304,15 +361,22 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>)
             match regex {
                 Some(regex) => {
                     let ranges = apply_behavior(regex_spans(regex, &piece)?, SplitBehavior::Isolated, false);
-                    push_ranges(&piece, ranges, out);
+                    push_ranges(&piece, first, ranges, out);
                 }
-                None => out.push(piece),
+                None => out.push((piece, first)),
             }
         }
-        Step::Preset(preset) => match &piece {
-            Cow::Borrowed(b) => preset.split(b, |p| out.push(Cow::Borrowed(p))),
-            Cow::Owned(o) => preset.split(o, |p| out.push(Cow::Owned(p.to_string()))),
-        },
+        Step::Preset(preset) => {
+            let mut at = first;
+            match &piece {
+                Cow::Borrowed(b) => {
+                    preset.split(b, |p| out.push((Cow::Borrowed(p), std::mem::take(&mut at))))
+                }
+                Cow::Owned(o) => preset.split(o, |p| {
+                    out.push((Cow::Owned(p.to_string()), std::mem::take(&mut at)))
+                }),
+            }
+        }
         Step::Digits { individual } => {
             let behavior = if *individual {
                 SplitBehavior::Isolated
@@ -320,11 +384,79 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, out: &mut Vec<Cow<'a, str>>)
                 SplitBehavior::Contiguous
             };
             let ranges = apply_behavior(char_spans(&piece, char::is_numeric), behavior, false);
-            push_ranges(&piece, ranges, out);
+            push_ranges(&piece, first, ranges, out);
+        }
+        Step::Metaspace {
+            replacement,
+            prepend,
+            split,
+        } => {
+            let mut text = String::with_capacity(piece.len() + 3);
+            let prepended = match prepend {
+                PrependScheme::Always => true,
+                PrependScheme::First => first,
+                PrependScheme::Never => false,
+            };
+            if prepended && !piece.starts_with(' ') && !piece.starts_with(*replacement) {
+                text.push(*replacement);
+            }
+            for c in piece.chars() {
+                text.push(if c == ' ' { *replacement } else { c });
+            }
+            let text = Cow::Owned(text);
+            if *split {
+                let r = *replacement;
+                let ranges = apply_behavior(
+                    char_spans(&text, |c| c == r),
+                    SplitBehavior::MergedWithNext,
+                    false,
+                );
+                push_ranges(&text, first, ranges, out);
+            } else {
+                out.push((text, first));
+            }
+        }
+        Step::Whitespace(regex) => {
+            let ranges = apply_behavior(regex_spans(regex, &piece)?, SplitBehavior::Removed, true);
+            push_ranges(&piece, first, ranges, out);
+        }
+        Step::WhitespaceSplit => {
+            let ranges = apply_behavior(
+                char_spans(&piece, char::is_whitespace),
+                SplitBehavior::Removed,
+                false,
+            );
+            push_ranges(&piece, first, ranges, out);
+        }
+        Step::Bert => {
+            let ranges = apply_behavior(
+                char_spans(&piece, char::is_whitespace),
+                SplitBehavior::Removed,
+                false,
+            );
+            let mut words = Vec::with_capacity(ranges.len());
+            push_ranges(&piece, first, ranges, &mut words);
+            for (word, first) in words {
+                let ranges =
+                    apply_behavior(char_spans(&word, is_punctuation), SplitBehavior::Isolated, false);
+                push_ranges(&word, first, ranges, out);
+            }
+        }
+        Step::Punctuation(behavior) => {
+            let ranges = apply_behavior(char_spans(&piece, is_punctuation), *behavior, false);
+            push_ranges(&piece, first, ranges, out);
+        }
+        Step::CharDelimiter(delimiter) => {
+            let d = *delimiter;
+            let ranges = apply_behavior(char_spans(&piece, |c| c == d), SplitBehavior::Removed, false);
+            push_ranges(&piece, first, ranges, out);
         }
     }
     Ok(())
 }
+
+/// HF's `Whitespace` pattern.
+pub const WHITESPACE_PATTERN: &str = r"\w+|[^\w\s]+";
 
 #[cfg(test)]
 mod tests {

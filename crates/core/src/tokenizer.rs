@@ -1,5 +1,7 @@
-//! The encode/decode pipeline: special-token split -> normalize -> pre-tokenize -> BPE -> ids.
+//! The encode/decode pipeline: special-token split -> normalize -> pre-tokenize -> model -> ids.
 //! A `Tokenizer` is immutable after construction and `Sync`, so one instance serves all threads.
+//! Byte-level BPE pieces go through the per-thread piece cache; the other models (see
+//! [`crate::model`]) encode each piece directly.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -8,46 +10,76 @@ use rayon::prelude::*;
 
 use crate::bpe::Bpe;
 use crate::cache::{CachePool, PieceCache};
+use crate::decoders::Decoder;
 use crate::error::{Error, Result};
+use crate::model::Model;
 use crate::normalize::{normalize, Normalizer};
 use crate::pretokenize::PreTokenizer;
 use crate::special::{Segment, SpecialSet, SpecialTokens};
 
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
-    bpe: Bpe,
+    model: Model,
     pretokenizer: PreTokenizer,
     normalizers: Vec<Normalizer>,
     specials: SpecialTokens,
     /// Some special token has the id of a model token (HF added tokens can): the special's text
     /// then wins when decoding, so specials must be looked up first.
     specials_shadow_model: bool,
+    /// HF decoder chain of a string-vocabulary model (byte-level models decode their bytes).
+    decoder: Option<Decoder>,
     caches: CachePool,
 }
 
 impl Tokenizer {
+    /// A byte-level BPE tokenizer.
     pub fn new(
         bpe: Bpe,
         pretokenizer: PreTokenizer,
         normalizers: Vec<Normalizer>,
         specials: SpecialTokens,
     ) -> Self {
+        Self::with_model(Model::ByteLevel(bpe), pretokenizer, normalizers, specials, None)
+    }
+
+    /// A tokenizer of any model; `decoder` is HF's decoder chain (ignored by byte-level BPE,
+    /// whose tokens decode to their bytes).
+    pub fn with_model(
+        model: Model,
+        pretokenizer: PreTokenizer,
+        normalizers: Vec<Normalizer>,
+        specials: SpecialTokens,
+        decoder: Option<Decoder>,
+    ) -> Self {
         let specials_shadow_model = specials
             .tokens()
             .iter()
-            .any(|(_, id)| bpe.token_bytes(*id).is_some());
+            .any(|(_, id)| model.token_bytes(*id).is_some());
         Tokenizer {
-            bpe,
+            model,
             pretokenizer,
             normalizers,
             specials,
             specials_shadow_model,
+            decoder,
             caches: CachePool::default(),
         }
     }
 
-    pub fn bpe(&self) -> &Bpe {
-        &self.bpe
+    /// The byte-level BPE model, if that is the model.
+    pub fn bpe(&self) -> Option<&Bpe> {
+        match &self.model {
+            Model::ByteLevel(bpe) => Some(bpe),
+            _ => None,
+        }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn decoder(&self) -> Option<&Decoder> {
+        self.decoder.as_ref()
     }
 
     pub fn specials(&self) -> &SpecialTokens {
@@ -69,7 +101,7 @@ impl Tokenizer {
             .map(|(_, id)| *id as usize + 1)
             .max()
             .unwrap_or(0);
-        self.bpe.id_space().max(special_max)
+        self.model.id_space().max(special_max)
     }
 
     /// The front half of encoding: the disallowed-special check, the special-token split,
@@ -87,13 +119,50 @@ impl Tokenizer {
             match segment {
                 Segment::Special(id) => f(Item::Special(id)),
                 Segment::Text(t) => {
+                    let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t);
                     let t = normalize(&self.normalizers, t);
+                    // HF drops a segment that normalizes to nothing before pre-tokenizing it (a
+                    // lone BOM must not become Metaspace's "▁").
+                    if t.is_empty() {
+                        return Ok(());
+                    }
                     self.pretokenizer
-                        .for_each_piece(&t, &mut |piece| f(Item::Piece(piece)))?;
+                        .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)))?;
                 }
             }
             Ok(())
         })
+    }
+
+    /// Whether the normalized `segment` (which starts the text) still begins at original offset 0
+    /// in HF's alignments: not if normalization removed the first char (`StripAccents` on a
+    /// leading combining mark, `Strip`...). Only `Metaspace`'s `prepend_scheme: first` asks.
+    fn starts_original(&self, segment: &str) -> bool {
+        if !self.pretokenizer.prepends_first() || self.normalizers.is_empty() {
+            return true;
+        }
+        let first = segment.chars().next().map_or(0, char::len_utf8);
+        !normalize(&self.normalizers, &segment[..first]).is_empty()
+    }
+
+    /// Encodes one piece with a model other than byte-level BPE; the first failure is kept in
+    /// `failed` (the pre-tokenizer's callback cannot return it).
+    #[inline(never)]
+    fn encode_other(
+        &self,
+        piece: &str,
+        buf: &mut Vec<u32>,
+        failed: &mut Option<Error>,
+        sink: &mut dyn FnMut(&[u32]),
+    ) {
+        if failed.is_some() {
+            return;
+        }
+        buf.clear();
+        match self.model.encode_str(piece, buf) {
+            Ok(()) => sink(buf),
+            Err(e) => *failed = Some(e),
+        }
     }
 
     /// Encodes `text`, handing `sink` the ids piece by piece.
@@ -105,10 +174,15 @@ impl Tokenizer {
         cache: &mut PieceCache,
         sink: &mut dyn FnMut(&[u32]),
     ) -> Result<()> {
+        let (mut buf, mut failed) = (Vec::new(), None);
         self.walk(text, allowed, disallowed, |item| match item {
             Item::Special(id) => sink(&[id]),
-            Item::Piece(piece) => cache.encode(&self.bpe, piece.as_bytes(), sink),
-        })
+            Item::Piece(piece) => match &self.model {
+                Model::ByteLevel(bpe) => cache.encode(bpe, piece.as_bytes(), sink),
+                _ => self.encode_other(piece, &mut buf, &mut failed, sink),
+            },
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// Encodes `text`. Specials in `allowed` become their ids; text matching a special in
@@ -130,6 +204,7 @@ impl Tokenizer {
         self.caches.for_caller(|cache| {
             let mut out = Vec::with_capacity(text.len() / 4 + 1);
             let mut last_piece = 0;
+            let (mut buf, mut failed) = (Vec::new(), None);
             self.walk(text, allowed, disallowed, |item| match item {
                 Item::Special(id) => {
                     out.push(id);
@@ -137,11 +212,15 @@ impl Tokenizer {
                 }
                 Item::Piece(piece) => {
                     let before = out.len();
-                    cache.encode(&self.bpe, piece.as_bytes(), &mut |ids| out.extend_from_slice(ids));
+                    let sink = &mut |ids: &[u32]| out.extend_from_slice(ids);
+                    match &self.model {
+                        Model::ByteLevel(bpe) => cache.encode(bpe, piece.as_bytes(), sink),
+                        _ => self.encode_other(piece, &mut buf, &mut failed, sink),
+                    }
                     last_piece = out.len() - before;
                 }
             })?;
-            Ok((out, last_piece))
+            failed.map_or(Ok((out, last_piece)), Err)
         })
     }
 
@@ -245,6 +324,9 @@ impl Tokenizer {
         allowed: &SpecialSet,
         disallowed: &SpecialSet,
     ) -> Result<Cow<'t, str>> {
+        if !matches!(self.model, Model::ByteLevel(_)) {
+            return self.truncate_by_search(text, max_tokens, allowed, disallowed);
+        }
         let ids = self.caches.for_caller(|cache| {
             self.encode_head(text, max_tokens.saturating_add(1), allowed, disallowed, cache)
         })?;
@@ -274,6 +356,41 @@ impl Tokenizer {
         Ok(Cow::Borrowed(""))
     }
 
+    /// `truncate` for models whose tokens are not byte slices of the normalized text (Metaspace,
+    /// unknown tokens, WordPiece prefixes): the longest char-boundary prefix of `text` with at
+    /// most `max_tokens` ids, found by binary search on the count, then stepped back until its
+    /// ids are a prefix of the whole text's ids.
+    fn truncate_by_search<'t>(
+        &self,
+        text: &'t str,
+        max_tokens: usize,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+    ) -> Result<Cow<'t, str>> {
+        let ids = self.encode(text, allowed, disallowed)?;
+        if ids.len() <= max_tokens {
+            return Ok(Cow::Borrowed(text));
+        }
+        let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        let (mut lo, mut hi) = (0usize, bounds.len()); // text[..bounds[lo]] fits; bounds[hi] unknown
+        while lo + 1 < hi {
+            let mid = (lo + hi) / 2;
+            if self.count(&text[..bounds[mid]], allowed, disallowed)? <= max_tokens {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        for k in (0..=lo).rev() {
+            let cut = &text[..bounds[k]];
+            let again = self.encode(cut, allowed, disallowed)?;
+            if again.len() <= max_tokens && again[..] == ids[..again.len()] {
+                return Ok(Cow::Borrowed(cut));
+            }
+        }
+        Ok(Cow::Borrowed(""))
+    }
+
     /// The first `n` ids of `encode(text)` (all of them if there are fewer). Once `n` ids are
     /// known, the rest of the text is only scanned: it is still checked for disallowed special
     /// tokens and pre-tokenized, but never merged, and none of its ids are kept.
@@ -286,13 +403,16 @@ impl Tokenizer {
         cache: &mut PieceCache,
     ) -> Result<Vec<u32>> {
         let mut head: Vec<u32> = Vec::with_capacity(n.min(text.len() / 2 + 1));
+        let Model::ByteLevel(bpe) = &self.model else {
+            unreachable!("truncate_by_search serves the other models")
+        };
         self.walk(text, allowed, disallowed, |item| {
             if head.len() >= n {
                 return;
             }
             match item {
                 Item::Special(id) => head.push(id),
-                Item::Piece(piece) => cache.encode(&self.bpe, piece.as_bytes(), &mut |ids| {
+                Item::Piece(piece) => cache.encode(bpe, piece.as_bytes(), &mut |ids| {
                     let room = n - head.len();
                     head.extend_from_slice(&ids[..ids.len().min(room)]);
                 }),
@@ -372,10 +492,30 @@ impl Tokenizer {
         // Model ids first when no special shares one, sparing a map lookup per id (434k cl100k ids
         // from Python: 13.3 -> 12.8 ms).
         if self.specials_shadow_model {
-            self.specials.bytes_of(id).or_else(|| self.bpe.token_bytes(id))
+            self.specials.bytes_of(id).or_else(|| self.model.token_bytes(id))
         } else {
-            self.bpe.token_bytes(id).or_else(|| self.specials.bytes_of(id))
+            self.model.token_bytes(id).or_else(|| self.specials.bytes_of(id))
         }
+    }
+
+    /// Decoded text as HF's `decode`: each id's token string (an added token's text, else the
+    /// model's), special ids left out when `skip` says so, then the decoder chain (no decoder:
+    /// tokens joined by spaces). Byte-level models join their bytes (lossy UTF-8).
+    pub fn decode_text(&self, ids: &[u32], skip: &dyn Fn(u32) -> bool) -> Result<String> {
+        let kept = || ids.iter().copied().filter(|&id| !skip(id));
+        if let Model::ByteLevel(_) = self.model {
+            let kept: Vec<u32> = kept().collect();
+            return Ok(String::from_utf8_lossy(&self.decode_bytes(&kept)?).into_owned());
+        }
+        let mut tokens = Vec::with_capacity(ids.len());
+        for id in kept() {
+            let bytes = self.token_bytes(id).ok_or(Error::InvalidTokenId(id))?;
+            tokens.push(String::from_utf8_lossy(bytes).into_owned());
+        }
+        Ok(match &self.decoder {
+            Some(d) => d.decode(tokens),
+            None => tokens.join(" "),
+        })
     }
 
     pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
@@ -690,7 +830,7 @@ mod tests {
     #[test]
     fn a_special_sharing_a_model_id_decodes_to_its_text() {
         let t = toy();
-        let bpe = t.bpe().clone();
+        let bpe = t.bpe().unwrap().clone();
         let pre = PreTokenizer::single_regex(r"\S+|\s+").unwrap();
         let shared = SpecialTokens::new(vec![("<h>".into(), 104)]).unwrap();
         let shadowed = Tokenizer::new(bpe, pre, vec![], shared);

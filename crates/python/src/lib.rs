@@ -14,8 +14,8 @@ use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet, SpecialTokens,
-    SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
+    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet,
+    SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
 
 /// Raises the matching class of `tokenforge.errors` (one error family, defined in Python).
@@ -36,6 +36,7 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::InvalidArgument(_) => ("InvalidArgumentError", err.to_string()),
         Error::Corpus(_) => ("CorpusError", err.to_string()),
         Error::Io(m) => return PyOSError::new_err(m.clone()),
+        Error::Unsupported(_) => ("UnsupportedTokenizerError", err.to_string()),
     };
     let made = py
         .import("tokenforge.errors")
@@ -163,8 +164,12 @@ impl CoreTokenizer {
     /// `merges=None` means tiktoken semantics (priority = rank of the merged token).
     /// Steps are `(kind, pattern, behavior, flag_a, flag_b)`: `("regex", pattern, behavior, invert, _)`,
     /// `("byte_level", None, None, add_prefix_space, use_regex)`, `("digits", None, None, individual, _)`.
+    ///
+    /// `pipeline` (a JSON object with HF `tokenizer.json` nodes `normalizer`, `pre_tokenizer`,
+    /// `decoder` and optionally `model`, patterns already in the engine's dialect) replaces
+    /// `steps` and `normalizers`; with a `model` node it also replaces the byte-level model.
     #[new]
-    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None))]
+    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -175,8 +180,29 @@ impl CoreTokenizer {
         specials: Vec<(String, u32)>,
         ignore_merges: bool,
         unk_id: Option<u32>,
+        pipeline: Option<String>,
     ) -> PyResult<Self> {
         let built = py.detach(|| -> Result<Tokenizer, Error> {
+            if let Some(pipeline) = pipeline {
+                let doc: serde_json::Value = serde_json::from_str(&pipeline)
+                    .map_err(|e| Error::InvalidArgument(format!("pipeline is not JSON: {e}")))?;
+                let null = serde_json::Value::Null;
+                let node = |key: &str| doc.get(key).unwrap_or(&null);
+                let model = match node("model") {
+                    serde_json::Value::Null => tokenforge_core::model::Model::ByteLevel(match merges {
+                        None => Bpe::from_ranks(vocab)?,
+                        Some(m) => Bpe::from_merges(vocab, &m, ignore_merges, unk_id)?,
+                    }),
+                    m => config::model(m)?,
+                };
+                return Ok(Tokenizer::with_model(
+                    model,
+                    PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
+                    config::normalizers(node("normalizer"))?,
+                    SpecialTokens::new(specials)?,
+                    config::decoder(node("decoder"))?,
+                ));
+            }
             let bpe = match merges {
                 None => Bpe::from_ranks(vocab)?,
                 Some(m) => Bpe::from_merges(vocab, &m, ignore_merges, unk_id)?,
@@ -328,9 +354,25 @@ impl CoreTokenizer {
         self.inner.token_bytes(id).map(|b| PyBytes::new(py, b))
     }
 
-    /// Id of a model token given its bytes (special tokens are looked up in Python).
+    /// Id of a model token given its bytes (the UTF-8 of its string for string vocabularies;
+    /// special tokens are looked up in Python).
     fn token_id(&self, token: &[u8]) -> Option<u32> {
-        self.inner.bpe().token_id(token)
+        match self.inner.model().vocab() {
+            None => self.inner.bpe()?.token_id(token),
+            Some(vocab) => vocab.id(std::str::from_utf8(token).ok()?),
+        }
+    }
+
+    /// HF's `decode`: token strings through the decoder chain; ids in `skip` are left out.
+    fn decode_text(&self, py: Python<'_>, ids: Vec<u32>, skip: Vec<u32>) -> PyResult<String> {
+        py.detach(|| self.inner.decode_text(&ids, &|id| skip.contains(&id)))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// HF's model type name (`BPE`, `Unigram`, `WordPiece`, `WordLevel`).
+    #[getter]
+    fn model_kind(&self) -> &'static str {
+        self.inner.model().kind()
     }
 
     /// Bytes the piece memo holds now (all caches of this tokenizer; capped by `TOKENFORGE_MEMO_MB`).
@@ -347,27 +389,34 @@ impl CoreTokenizer {
     /// Number of model (non-special) tokens.
     #[getter]
     fn model_size(&self) -> usize {
-        self.inner.bpe().len()
+        match self.inner.model().vocab() {
+            None => self.inner.bpe().map_or(0, Bpe::len),
+            Some(vocab) => vocab.len(),
+        }
     }
 
     /// `(bytes, id)` of every model (non-special) token, by id.
     fn model_vocab<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, u32)> {
-        self.inner
-            .bpe()
-            .vocab()
-            .map(|(b, id)| (PyBytes::new(py, b), id))
-            .collect()
+        match (self.inner.bpe(), self.inner.model().vocab()) {
+            (Some(bpe), _) => bpe.vocab().map(|(b, id)| (PyBytes::new(py, b), id)).collect(),
+            (None, Some(vocab)) => vocab
+                .entries()
+                .map(|(t, id)| (PyBytes::new(py, t.as_bytes()), id))
+                .collect(),
+            (None, None) => Vec::new(),
+        }
     }
 
-    /// Canonical bytes of the model tables (see `Bpe::canonical_bytes`), for fingerprints.
+    /// Canonical bytes of the byte-level model tables (see `Bpe::canonical_bytes`), for
+    /// fingerprints; empty for other models (their spec describes them whole).
     fn model_canonical_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let bytes = py.detach(|| self.inner.bpe().canonical_bytes());
+        let bytes = py.detach(|| self.inner.bpe().map(Bpe::canonical_bytes).unwrap_or_default());
         PyBytes::new(py, &bytes)
     }
 
-    /// `(left, right, priority, merged)` for every merge, by priority.
+    /// `(left, right, priority, merged)` for every merge of a byte-level model, by priority.
     fn merge_entries(&self) -> Vec<(u32, u32, u32, u32)> {
-        self.inner.bpe().merge_entries()
+        self.inner.bpe().map(Bpe::merge_entries).unwrap_or_default()
     }
 
     /// `(stable ids, completions)` of token healing (see `healing::encode_with_unstable`).
@@ -397,26 +446,29 @@ impl CoreTokenizer {
 
     /// Ids of one piece without pre-tokenization: a whole token first when `whole_token_first`
     /// (tiktoken's `encode_single_piece`), else always by merging.
-    fn encode_piece(&self, py: Python<'_>, piece: &[u8], whole_token_first: bool) -> Vec<u32> {
-        let bpe = self.inner.bpe();
-        py.detach(|| {
+    fn encode_piece(&self, py: Python<'_>, piece: &[u8], whole_token_first: bool) -> PyResult<Vec<u32>> {
+        let Some(bpe) = self.inner.bpe() else {
+            let err = Error::Unsupported("encode_piece needs a byte-level BPE tokenizer".into());
+            return Err(to_py(py, err));
+        };
+        Ok(py.detach(|| {
             let mut out = Vec::new();
             match bpe.token_id(piece) {
                 Some(id) if whole_token_first => out.push(id),
                 _ => bpe.merge_piece(piece, &mut out),
             }
             out
-        })
+        }))
     }
 
     /// Bytes of every model token, in byte order.
     fn sorted_token_bytes<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
         let sorted = py.detach(|| self.sorted.get_or_init(|| SortedTokens::new(&self.inner)));
-        let bpe = self.inner.bpe();
+        let model = self.inner.model();
         sorted
             .ids()
             .iter()
-            .map(|&id| PyBytes::new(py, bpe.token_bytes(id).unwrap_or_default()))
+            .map(|&id| PyBytes::new(py, model.token_bytes(id).unwrap_or_default()))
             .collect()
     }
 }

@@ -11,19 +11,38 @@ component, because an approximate tokenizer would silently give wrong ids.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
-from ..spec import AddedToken, ByteLevelStep, DigitsStep, PreTokenizerStep, SplitStep, TokenizerSpec
+from ..spec import (
+    AddedToken,
+    ByteLevelStep,
+    DigitsStep,
+    ModelSpec,
+    PipelineSpec,
+    PreTokenizerStep,
+    SplitStep,
+    TokenizerSpec,
+)
 from .bytelevel import bytes_to_token_str, token_str_to_bytes
 from .presets import PATTERNS
 from .regex_dialect import engine_to_hf, hf_to_engine
 
-__all__ = ["parse_hf_json", "read_hf_json", "spec_to_hf_json", "write_hf_json"]
+__all__ = [
+    "engine_pipeline",
+    "model_spec_to_hf_json",
+    "parse_hf_json",
+    "post_processor_ids",
+    "read_hf_json",
+    "spec_to_hf_json",
+    "write_hf_json",
+]
 
 _BEHAVIORS = {
     "Removed": "removed",
@@ -112,62 +131,384 @@ def _is_byte_level(doc: Mapping[str, Any]) -> bool:
     return has_byte_level(doc.get("pre_tokenizer")) or has_byte_level(doc.get("decoder"))
 
 
+# ---------------------------------------------------------------------------------- validation
+# Field types of every component HF ships, checked strictly (HF rejects an id of 300.7 or a
+# "false" string, so must we), with the JSON path of a bad field in the message.
+_B, _S, _I, _N, _L, _D = "bool", "str", "int", "number", "list", "dict"
+_PRE_BYTE_LEVEL = {"add_prefix_space": _B, "trim_offsets": _B, "use_regex": _B}
+_METASPACE = {
+    "replacement": "char",
+    "add_prefix_space": _B,
+    "prepend_scheme": "scheme",
+    "split": _B,
+    "str_rep": _S,
+}
+_COMPONENTS: dict[str, dict[str, dict[str, str]]] = {
+    "normalizer": {
+        **{k: {} for k in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Nmt", "StripAccents")},
+        "Strip": {"strip_left": _B, "strip_right": _B},
+        "Replace": {"pattern": "pattern", "content": _S},
+        "Prepend": {"prepend": _S},
+        "BertNormalizer": {
+            "clean_text": _B,
+            "handle_chinese_chars": _B,
+            "strip_accents": "bool?",
+            "lowercase": _B,
+        },
+        "Precompiled": {"precompiled_charsmap": "str?"},
+        "Sequence": {"normalizers": _L},
+    },
+    "pre_tokenizer": {
+        "ByteLevel": _PRE_BYTE_LEVEL,
+        "Split": {"pattern": "pattern", "behavior": "behavior", "invert": _B},
+        "Digits": {"individual_digits": _B},
+        "Metaspace": _METASPACE,
+        "Whitespace": {},
+        "WhitespaceSplit": {},
+        "BertPreTokenizer": {},
+        "Punctuation": {"behavior": "behavior"},
+        "CharDelimiterSplit": {"delimiter": "char"},
+        "Sequence": {"pretokenizers": _L},
+    },
+    "decoder": {
+        "ByteLevel": _PRE_BYTE_LEVEL,
+        "Metaspace": _METASPACE,
+        "WordPiece": {"prefix": _S, "cleanup": _B},
+        "ByteFallback": {},
+        "Fuse": {},
+        "Strip": {"content": "char", "start": _I, "stop": _I},
+        "Replace": {"pattern": "pattern", "content": _S},
+        "BPEDecoder": {"suffix": _S},
+        "CTC": {"pad_token": _S, "word_delimiter_token": _S, "cleanup": _B},
+        "Sequence": {"decoders": _L},
+    },
+    "post_processor": {
+        "TemplateProcessing": {"single": _L, "pair": _L, "special_tokens": _D},
+        "BertProcessing": {"sep": "token_pair", "cls": "token_pair"},
+        "RobertaProcessing": {
+            "sep": "token_pair",
+            "cls": "token_pair",
+            "trim_offsets": _B,
+            "add_prefix_space": _B,
+        },
+        "ByteLevel": _PRE_BYTE_LEVEL,
+        "Sequence": {"processors": _L},
+    },
+    "model": {
+        "BPE": {
+            "dropout": "number?",
+            "unk_token": "str?",
+            "continuing_subword_prefix": "str?",
+            "end_of_word_suffix": "str?",
+            "fuse_unk": _B,
+            "byte_fallback": _B,
+            "ignore_merges": _B,
+            "vocab": _D,
+            "merges": _L,
+        },
+        "Unigram": {"unk_id": "int?", "vocab": _L, "byte_fallback": _B},
+        "WordPiece": {
+            "unk_token": _S,
+            "continuing_subword_prefix": _S,
+            "max_input_chars_per_word": _I,
+            "vocab": _D,
+        },
+        "WordLevel": {"vocab": _D, "unk_token": _S},
+    },
+}
+_CHILDREN = {"normalizer": "normalizers", "pre_tokenizer": "pretokenizers", "decoder": "decoders"}
+_CHILDREN["post_processor"] = "processors"
+_MAX_DEPTH = 64
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind.endswith("?"):
+        return value is None or _type_ok(value, kind[:-1])
+    if kind == _B:
+        return isinstance(value, bool)
+    if kind == _S:
+        return isinstance(value, str)
+    if kind == _I:
+        return _is_int(value) and value >= 0
+    if kind == _N:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == _L:
+        return isinstance(value, list)
+    if kind == _D:
+        return isinstance(value, dict)
+    if kind == "char":
+        return isinstance(value, str) and len(value) == 1
+    if kind == "scheme":
+        return value in ("always", "first", "never")
+    if kind == "behavior":
+        return value in _BEHAVIORS
+    if kind == "pattern":
+        return (
+            isinstance(value, dict)
+            and len(value) == 1
+            and ("String" in value or "Regex" in value)
+            and isinstance(next(iter(value.values())), str)
+        )
+    if kind == "token_pair":
+        return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and _is_int(value[1])
+    raise AssertionError(kind)
+
+
+def _validate(node: Any, stage: str, path: str, source: str, depth: int = 0) -> None:
+    """Checks one component node (and its children) against its HF schema."""
+    if depth > _MAX_DEPTH:
+        raise InvalidVocabularyError(f"{source}: {path}: Sequences nested more than {_MAX_DEPTH} deep")
+    if not isinstance(node, dict):
+        raise InvalidVocabularyError(f"{source}: {path} must be an object, got {type(node).__name__}")
+    kind = node.get("type")
+    known = _COMPONENTS[stage]
+    if kind not in known:
+        what = stage.replace("_", "-")
+        raise UnsupportedTokenizerError(
+            f"{source}: {path}: {what} {kind!r} is not supported (supported: {', '.join(sorted(known))})"
+        )
+    for field, expected in known[kind].items():
+        if field in node and not _type_ok(node[field], expected):
+            raise InvalidVocabularyError(
+                f"{source}: {path}.{field} must be {_describe(expected)}, got {node[field]!r:.80}"
+            )
+    if kind == "Sequence" and stage in _CHILDREN:
+        key = _CHILDREN[stage]
+        if not isinstance(node.get(key), list):
+            raise InvalidVocabularyError(f"{source}: {path}.{key} must be a list")
+        for i, child in enumerate(node[key]):
+            _validate(child, stage, f"{path}.{key}[{i}]", source, depth + 1)
+
+
+def _describe(kind: str) -> str:
+    names = {
+        _B: "a boolean",
+        _S: "a string",
+        _I: "a non-negative integer",
+        _N: "a number",
+        _L: "a list",
+        _D: "an object",
+        "char": "one character",
+        "scheme": "'always', 'first' or 'never'",
+        "behavior": f"one of {', '.join(_BEHAVIORS)}",
+        "pattern": 'an object {"String": ...} or {"Regex": ...}',
+        "token_pair": "a [token, id] pair",
+    }
+    if kind.endswith("?"):
+        return f"{names[kind[:-1]]} or null"
+    return names[kind]
+
+
+def _model_kind(model: Mapping[str, Any]) -> str | None:
+    kind = model.get("type")
+    if kind is not None:
+        return kind if isinstance(kind, str) else None
+    # HF reads an untagged model by its fields.
+    if "merges" in model:
+        return "BPE"
+    if isinstance(model.get("vocab"), list):
+        return "Unigram"
+    if "max_input_chars_per_word" in model or "continuing_subword_prefix" in model:
+        return "WordPiece"
+    return "WordLevel" if "vocab" in model else None
+
+
+def _added_tokens(doc: Mapping[str, Any], source: str) -> list[tuple[AddedToken, int]]:
+    """Added tokens with the id each file states."""
+    raw = doc.get("added_tokens")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidVocabularyError(f"{source}: added_tokens must be a list, got {type(raw).__name__}")
+    out = []
+    for i, entry in enumerate(raw):
+        path = f"added_tokens[{i}]"
+        if not isinstance(entry, dict):
+            raise InvalidVocabularyError(f"{source}: {path} must be an object")
+        if not _is_int(entry.get("id")) or entry["id"] < 0 or entry["id"] >= 2**32:
+            raise InvalidVocabularyError(
+                f"{source}: {path}.id must be a non-negative 32-bit integer, got {entry.get('id')!r}"
+            )
+        if not isinstance(entry.get("content"), str):
+            raise InvalidVocabularyError(
+                f"{source}: {path}.content must be a string, got {entry.get('content')!r}"
+            )
+        flags = {}
+        for flag in ("special", "single_word", "lstrip", "rstrip", "normalized"):
+            value = entry.get(flag, False)
+            if not isinstance(value, bool):
+                raise InvalidVocabularyError(f"{source}: {path}.{flag} must be a boolean, got {value!r}")
+            flags[flag] = value
+        out.append((AddedToken(content=entry["content"], id=entry["id"], **flags), entry["id"]))
+    return out
+
+
+def _hf_added_ids(
+    added: list[tuple[AddedToken, int]], model_ids: Mapping[str, int], model_size: int
+) -> tuple[AddedToken, ...]:
+    """The ids HF gives added tokens when it loads a file: the model's id when the text is a model
+    token, else the next fresh id from the model's size; the id the file states is not used
+    (``tokenizers`` 0.23 only warns), so a colliding id gets a fresh one, as there."""
+    out: dict[str, AddedToken] = {}
+    next_id = model_size
+    for token, _stated in added:
+        if not token.content:
+            continue
+        if token.content in out:
+            out[token.content] = replace(token, id=out[token.content].id)
+            continue
+        token_id = model_ids.get(token.content)
+        if token_id is None:
+            token_id, next_id = next_id, next_id + 1
+        out[token.content] = replace(token, id=token_id)
+    return tuple(out.values())
+
+
+def _check_flags(added: tuple[AddedToken, ...], has_normalizer: bool, source: str) -> None:
+    for token in added:
+        for flag in ("single_word", "lstrip", "rstrip"):
+            if getattr(token, flag):
+                raise UnsupportedTokenizerError(
+                    f"{source}: added token {token.content!r} sets {flag}=true, which is not supported"
+                )
+        if token.normalized and has_normalizer:
+            raise UnsupportedTokenizerError(
+                f"{source}: added token {token.content!r} sets normalized=true with a normalizer; "
+                "matching added tokens in normalized text is not supported"
+            )
+
+
 def parse_hf_json(
     doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", name: str | None = None
 ) -> TokenizerSpec:
     """Turns a parsed ``tokenizer.json`` document into a spec (validating everything it uses)."""
     _expect(doc, dict, "the document", source)
     model = _expect(doc.get("model"), dict, "'model'", source)
-    kind = model.get("type", "BPE" if "merges" in model else None)
-    if kind != "BPE":
+    kind = _model_kind(model)
+    if kind not in _COMPONENTS["model"]:
         raise UnsupportedTokenizerError(
-            f"{source}: model type {kind!r} is not supported (only byte-level BPE)"
+            f"{source}: model type {kind!r} is not supported (supported: BPE, Unigram, WordPiece, WordLevel)"
         )
-    if not _is_byte_level(doc):
-        raise UnsupportedTokenizerError(
-            f"{source}: this BPE model is not byte-level (no ByteLevel pre-tokenizer or decoder); "
-            "SentencePiece-style models (Metaspace, byte_fallback) are not supported"
-        )
-    for option in ("continuing_subword_prefix", "end_of_word_suffix"):
-        if model.get(option):
-            raise UnsupportedTokenizerError(
-                f"{source}: BPE option {option}={model[option]!r} is not supported"
-            )
+    _validate({**model, "type": kind}, "model", "model", source)
+    for stage in ("normalizer", "pre_tokenizer", "decoder", "post_processor"):
+        if doc.get(stage) is not None:
+            _validate(doc[stage], stage, stage, source)
     if model.get("dropout") not in (None, 0, 0.0):
         raise UnsupportedTokenizerError(
             f"{source}: BPE dropout is random, so it cannot be reproduced exactly"
         )
-    if model.get("byte_fallback"):
-        raise UnsupportedTokenizerError(f"{source}: byte_fallback is not supported for byte-level models")
-    decoder = doc.get("decoder")
-    if decoder is not None and decoder.get("type") != "ByteLevel":
-        raise UnsupportedTokenizerError(
-            f"{source}: decoder {decoder.get('type')!r} is not supported (only ByteLevel)"
-        )
-
-    raw_vocab = _expect(model.get("vocab"), dict, "model.vocab", source)
-    added_raw = _expect(doc.get("added_tokens") or [], list, "added_tokens", source)
-    added: list[AddedToken] = []
-    for entry in added_raw:
-        _expect(entry, dict, "an added_tokens entry", source)
-        try:
-            token = AddedToken(
-                content=str(entry["content"]),
-                id=int(entry["id"]),
-                special=bool(entry.get("special", False)),
-                single_word=bool(entry.get("single_word", False)),
-                lstrip=bool(entry.get("lstrip", False)),
-                rstrip=bool(entry.get("rstrip", False)),
-                normalized=bool(entry.get("normalized", False)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidVocabularyError(f"{source}: malformed added token {entry!r}") from exc
-        for flag in ("single_word", "lstrip", "rstrip"):
-            if getattr(token, flag):
+    added = _added_tokens(doc, source)
+    pipeline = PipelineSpec(
+        normalizer=doc.get("normalizer"),
+        pre_tokenizer=doc.get("pre_tokenizer"),
+        decoder=doc.get("decoder"),
+        post_processor=doc.get("post_processor"),
+    )
+    _check_flags(tuple(t for t, _ in added), bool(pipeline.components()["normalizer"]), source)
+    extra = {
+        k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
+    }
+    metadata = model.get("tokenforge", doc.get("tokenforge"))
+    byte_level = kind == "BPE" and _is_byte_level(doc) and not model.get("byte_fallback")
+    if byte_level:
+        for option in ("continuing_subword_prefix", "end_of_word_suffix"):
+            if model.get(option):
                 raise UnsupportedTokenizerError(
-                    f"{source}: added token {token.content!r} sets {flag}=true, which is not supported"
+                    f"{source}: BPE option {option}={model[option]!r} is not supported"
                 )
-        added.append(token)
+        return _byte_level_spec(doc, model, added, pipeline, extra, metadata, source, name)
+    node = _model_node(model, kind, source)
+    spec_model = ModelSpec(kind, node)  # type: ignore[arg-type]
+    model_ids = spec_model.vocab_ids()
+    size = len(node["vocab"]) if kind == "Unigram" else len(model_ids)
+    return TokenizerSpec(
+        name=name or "tokenizer",
+        vocab={},
+        pre_tokenizer=(),
+        added_tokens=_hf_added_ids(added, model_ids, size),
+        ignore_merges=bool(node.get("ignore_merges", False)),
+        unk_token=_unk_token(node, kind),
+        hf_extra=extra,
+        metadata=metadata,
+        model=spec_model,
+        pipeline=pipeline,
+    )
+
+
+def _unk_token(node: Mapping[str, Any], kind: str) -> str | None:
+    if kind == "Unigram":
+        unk = node.get("unk_id")
+        return None if unk is None else str(node["vocab"][unk][0])
+    return node.get("unk_token")
+
+
+def _model_node(model: Mapping[str, Any], kind: str, source: str) -> dict[str, Any]:
+    """The model node with every entry checked and merges as pairs."""
+    node = {k: v for k, v in model.items() if k != "tokenforge"}
+    node["type"] = kind
+    vocab = node.get("vocab")
+    if kind == "Unigram":
+        if not isinstance(vocab, list) or not vocab:
+            raise InvalidVocabularyError(f"{source}: model.vocab must be a non-empty list of [piece, score]")
+        for i, entry in enumerate(vocab):
+            ok = (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and isinstance(entry[0], str)
+                and isinstance(entry[1], int | float)
+                and not isinstance(entry[1], bool)
+                and math.isfinite(entry[1])
+            )
+            if not ok:
+                raise InvalidVocabularyError(
+                    f"{source}: model.vocab[{i}] must be [piece, finite score], got {entry!r:.80}"
+                )
+        unk = node.get("unk_id")
+        if unk is not None and unk >= len(vocab):
+            raise InvalidVocabularyError(f"{source}: model.unk_id {unk} is beyond the {len(vocab)} pieces")
+        return node
+    if not isinstance(vocab, dict):
+        raise InvalidVocabularyError(f"{source}: model.vocab must be an object")
+    for token, token_id in vocab.items():
+        if not _is_int(token_id) or not 0 <= token_id < 2**32:
+            raise InvalidVocabularyError(
+                f"{source}: model.vocab[{token!r}] must be a non-negative 32-bit integer, got {token_id!r}"
+            )
+    if kind == "BPE":
+        merges = []
+        for i, merge in enumerate(node.get("merges", [])):
+            pair = merge.split(" ") if isinstance(merge, str) else merge
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                raise InvalidVocabularyError(f"{source}: model.merges[{i}] {merge!r} is not a pair of tokens")
+            for part in pair:
+                if part not in vocab:
+                    raise InvalidVocabularyError(
+                        f"{source}: model.merges[{i}] {merge!r} uses {part!r}, which is not in the vocabulary"
+                    )
+            merges.append(pair)
+        node["merges"] = merges
+    unk = node.get("unk_token")
+    if kind == "BPE" and unk is not None and unk not in vocab:
+        raise InvalidVocabularyError(f"{source}: model.unk_token {unk!r} is not in the vocabulary")
+    return node
+
+
+def _byte_level_spec(
+    doc: Mapping[str, Any],
+    model: Mapping[str, Any],
+    added_stated: list[tuple[AddedToken, int]],
+    pipeline: PipelineSpec,
+    extra: dict[str, Any],
+    metadata: Any,
+    source: str,
+    name: str | None,
+) -> TokenizerSpec:
+    raw_vocab = _expect(model.get("vocab"), dict, "model.vocab", source)
+    added = list(_hf_added_ids(added_stated, raw_vocab, len(raw_vocab)))
     added_contents = {t.content for t in added}
 
     merges: list[tuple[int, int]] = []
@@ -194,9 +535,9 @@ def parse_hf_json(
     special_entries = {(t.content, t.id) for t in added if t.special}
     vocab: dict[bytes, int] = {}
     for token, token_id in raw_vocab.items():
-        if not isinstance(token_id, int) or isinstance(token_id, bool) or token_id < 0:
+        if not _is_int(token_id) or token_id < 0:
             raise InvalidVocabularyError(
-                f"{source}: vocabulary id of {token!r} must be a non-negative integer"
+                f"{source}: model.vocab[{token!r}] must be a non-negative integer, got {token_id!r}"
             )
         if (token, token_id) in special_entries and token_id not in in_merges:
             continue
@@ -214,21 +555,26 @@ def parse_hf_json(
     unk = model.get("unk_token")
     if unk is not None and unk not in raw_vocab:
         raise InvalidVocabularyError(f"{source}: unk_token {unk!r} is not in the vocabulary")
-
-    extra = {
-        k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
-    }
+    try:
+        typed = _pre_tokenizer(doc.get("pre_tokenizer"), source), _normalizers(doc.get("normalizer"), source)
+        decoder = doc.get("decoder")
+        if decoder is not None and decoder.get("type") != "ByteLevel":
+            raise UnsupportedTokenizerError("decoder")
+    except UnsupportedTokenizerError:
+        # Components beyond the typed steps: the engine builds them from the HF nodes.
+        typed = None
     return TokenizerSpec(
         name=name or "tokenizer",
         vocab=vocab,
         merges=tuple(merges),
-        pre_tokenizer=_pre_tokenizer(doc.get("pre_tokenizer"), source),
-        normalizers=_normalizers(doc.get("normalizer"), source),
+        pre_tokenizer=typed[0] if typed else (),
+        normalizers=typed[1] if typed else (),
         added_tokens=tuple(added),
         ignore_merges=bool(model.get("ignore_merges", False)),
         unk_token=unk,
         hf_extra=extra,
-        metadata=model.get("tokenforge", doc.get("tokenforge")),
+        metadata=metadata,
+        pipeline=None if typed else pipeline,
     )
 
 
@@ -289,18 +635,7 @@ def spec_to_hf_json(
         "version": "1.0",
         "truncation": spec.hf_extra.get("truncation"),
         "padding": spec.hf_extra.get("padding"),
-        "added_tokens": [
-            {
-                "id": t.id,
-                "content": t.content,
-                "single_word": t.single_word,
-                "lstrip": t.lstrip,
-                "rstrip": t.rstrip,
-                "normalized": t.normalized,
-                "special": t.special,
-            }
-            for t in sorted(spec.added_tokens, key=lambda t: t.id)
-        ],
+        "added_tokens": _added_json(spec.added_tokens),
         "normalizer": normalizer,
         "pre_tokenizer": pre,
         "post_processor": spec.hf_extra.get("post_processor"),
@@ -318,11 +653,49 @@ def spec_to_hf_json(
             "merges": [[str_of[a], str_of[b]] for a, b in merges],
         },
     }
+    if spec.pipeline is not None:
+        for stage in ("normalizer", "pre_tokenizer", "decoder", "post_processor"):
+            doc[stage] = getattr(spec.pipeline, stage)
     if spec.metadata is not None:
         # Inside "model", not at the top level: HF `tokenizers` (0.23) rejects unknown top-level
         # keys ("expected `,` or `}`") but ignores unknown keys of the BPE model.
         doc["model"]["tokenforge"] = dict(spec.metadata)
     return doc
+
+
+def _added_json(added: tuple[AddedToken, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": t.id,
+            "content": t.content,
+            "single_word": t.single_word,
+            "lstrip": t.lstrip,
+            "rstrip": t.rstrip,
+            "normalized": t.normalized,
+            "special": t.special,
+        }
+        for t in sorted(added, key=lambda t: t.id)
+    ]
+
+
+def model_spec_to_hf_json(spec: TokenizerSpec) -> dict[str, Any]:
+    """The ``tokenizer.json`` document of a string-vocabulary model (its nodes written back)."""
+    assert spec.model is not None
+    pipeline = spec.pipeline or PipelineSpec()
+    model = dict(spec.model.node)
+    if spec.metadata is not None:
+        model["tokenforge"] = dict(spec.metadata)
+    return {
+        "version": "1.0",
+        "truncation": spec.hf_extra.get("truncation"),
+        "padding": spec.hf_extra.get("padding"),
+        "added_tokens": _added_json(spec.added_tokens),
+        "normalizer": pipeline.normalizer,
+        "pre_tokenizer": pipeline.pre_tokenizer,
+        "post_processor": pipeline.post_processor,
+        "decoder": pipeline.decoder,
+        "model": model,
+    }
 
 
 def _vocab_with_specials(vocab: Mapping[bytes, int], added: tuple[AddedToken, ...]) -> dict[str, int]:
@@ -333,6 +706,74 @@ def _vocab_with_specials(vocab: Mapping[bytes, int], added: tuple[AddedToken, ..
     for token in sorted(added, key=lambda t: t.id):
         out.setdefault(token.content, token.id)
     return out
+
+
+def _engine_node(node: Any) -> Any:
+    """A copy of a component node with every ``Regex`` pattern in the engine's dialect."""
+    if isinstance(node, list):
+        return [_engine_node(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _engine_node(v) for k, v in node.items()}
+    pattern = node.get("pattern")
+    if isinstance(pattern, dict) and isinstance(pattern.get("Regex"), str):
+        regex = pattern["Regex"]
+        out["pattern"] = {"Regex": _PRESET_BY_HF_SPELLING.get(regex) or hf_to_engine(regex)}
+    return out
+
+
+def engine_pipeline(spec: TokenizerSpec) -> str | None:
+    """The JSON the engine builds an HF pipeline from (None for the typed byte-level path)."""
+    if spec.pipeline is None and spec.model is None:
+        return None
+    pipeline = spec.pipeline or PipelineSpec()
+    doc = {
+        "model": None if spec.model is None else spec.model.node,
+        "normalizer": _engine_node(pipeline.normalizer),
+        "pre_tokenizer": _engine_node(pipeline.pre_tokenizer),
+        "decoder": _engine_node(pipeline.decoder),
+    }
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def post_processor_ids(
+    node: Mapping[str, Any] | None, source: str = "post_processor"
+) -> tuple[list[int], list[int]]:
+    """The ids HF's post-processor puts before and after a single sequence
+    (``encode(text, add_special_tokens=True)``)."""
+    if node is None:
+        return [], []
+    kind = node["type"]
+    if kind == "Sequence":
+        before: list[int] = []
+        after: list[int] = []
+        for child in node["processors"]:
+            b, a = post_processor_ids(child, source)
+            before, after = b + before, after + a
+        return before, after
+    if kind in ("BertProcessing", "RobertaProcessing"):
+        return [int(node["cls"][1])], [int(node["sep"][1])]
+    if kind == "ByteLevel":
+        return [], []
+    # TemplateProcessing
+    specials = node.get("special_tokens", {})
+    before, after = [], []
+    seen_sequence = False
+    for i, piece in enumerate(node.get("single", [])):
+        if isinstance(piece, dict) and "Sequence" in piece:
+            if seen_sequence:
+                raise UnsupportedTokenizerError(f"{source}: the single template repeats the sequence")
+            seen_sequence = True
+            continue
+        token = piece.get("SpecialToken", {}).get("id") if isinstance(piece, dict) else None
+        entry = specials.get(token) if isinstance(token, str) else None
+        ids = entry.get("ids") if isinstance(entry, dict) else None
+        if not isinstance(ids, list) or not all(_is_int(x) for x in ids):
+            raise InvalidVocabularyError(
+                f"{source}: single[{i}] names special token {token!r}, which special_tokens does not define"
+            )
+        (after if seen_sequence else before).extend(ids)
+    return before, after
 
 
 def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:

@@ -1,0 +1,186 @@
+//! Models: what turns one pre-tokenized piece into ids.
+//!
+//! One enum rather than a trait object, so the byte-level BPE variant keeps its monomorphic,
+//! cached hot loop in [`crate::tokenizer`] (one predictable branch per piece) while the other
+//! families share the same special-split -> normalize -> pre-tokenize pipeline. Every variant
+//! follows HF `tokenizers` 0.23 exactly (ids, unknown-token and byte-fallback rules).
+
+mod char_bpe;
+mod unigram;
+mod wordlevel;
+mod wordpiece;
+
+pub use char_bpe::{CharBpe, CharBpeOptions};
+pub use unigram::Unigram;
+pub use wordlevel::WordLevel;
+pub use wordpiece::WordPiece;
+
+use rustc_hash::FxHashMap;
+
+use crate::bpe::Bpe;
+use crate::error::{Error, Result};
+
+/// A tokenization model.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// Byte-level BPE over raw bytes (tiktoken and HF `ByteLevel` models).
+    ByteLevel(Bpe),
+    /// BPE over characters (SentencePiece-style, with `<0xNN>` byte fallback, or classic
+    /// `</w>` / `##` word-piece BPE).
+    Bpe(CharBpe),
+    Unigram(Unigram),
+    WordPiece(WordPiece),
+    WordLevel(WordLevel),
+}
+
+impl Model {
+    /// HF's name of the model type (`"BPE"`, `"Unigram"`...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Model::ByteLevel(_) | Model::Bpe(_) => "BPE",
+            Model::Unigram(_) => "Unigram",
+            Model::WordPiece(_) => "WordPiece",
+            Model::WordLevel(_) => "WordLevel",
+        }
+    }
+
+    /// The string vocabulary of a non-byte-level model.
+    pub fn vocab(&self) -> Option<&Vocab> {
+        match self {
+            Model::ByteLevel(_) => None,
+            Model::Bpe(m) => Some(m.vocab()),
+            Model::Unigram(m) => Some(m.vocab()),
+            Model::WordPiece(m) => Some(m.vocab()),
+            Model::WordLevel(m) => Some(m.vocab()),
+        }
+    }
+
+    /// Encodes one piece of a non-byte-level model, appending ids to `out`.
+    pub fn encode_str(&self, piece: &str, out: &mut Vec<u32>) -> Result<()> {
+        match self {
+            Model::ByteLevel(bpe) => {
+                bpe.encode_piece(piece.as_bytes(), out);
+                Ok(())
+            }
+            Model::Bpe(m) => {
+                m.encode(piece, out);
+                Ok(())
+            }
+            Model::Unigram(m) => m.encode(piece, out),
+            Model::WordPiece(m) => m.encode(piece, out),
+            Model::WordLevel(m) => m.encode(piece, out),
+        }
+    }
+
+    /// One past the highest model id.
+    pub fn id_space(&self) -> usize {
+        match self {
+            Model::ByteLevel(bpe) => bpe.id_space(),
+            other => other.vocab().map_or(0, Vocab::id_space),
+        }
+    }
+
+    /// Bytes of a model token: raw bytes for byte-level BPE, the vocabulary string's UTF-8 else.
+    pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
+        match self {
+            Model::ByteLevel(bpe) => bpe.token_bytes(id),
+            other => other.vocab()?.token(id).map(str::as_bytes),
+        }
+    }
+}
+
+/// A string vocabulary: id <-> token string, ids possibly with holes.
+#[derive(Debug, Clone, Default)]
+pub struct Vocab {
+    by_id: Vec<Option<Box<str>>>,
+    ids: FxHashMap<Box<str>, u32>,
+    len: usize,
+}
+
+impl Vocab {
+    /// Entries `(token, id)`. A token listed twice keeps its last id (as a JSON object or HF's
+    /// list-to-map conversion does); two tokens with one id are an error.
+    pub fn new(entries: Vec<(String, u32)>) -> Result<Self> {
+        let max = entries.iter().map(|(_, id)| *id as usize).max().unwrap_or(0);
+        if max > 4 * entries.len() + (1 << 20) {
+            return Err(Error::InvalidVocabulary(format!(
+                "id {max} is far beyond the vocabulary size {}",
+                entries.len()
+            )));
+        }
+        let mut by_id: Vec<Option<Box<str>>> = vec![None; if entries.is_empty() { 0 } else { max + 1 }];
+        let mut ids = FxHashMap::default();
+        for (token, id) in entries {
+            let token: Box<str> = token.into();
+            if let Some(old) = ids.insert(token.clone(), id) {
+                by_id[old as usize] = None;
+            }
+            let slot = &mut by_id[id as usize];
+            if let Some(other) = slot {
+                return Err(Error::InvalidVocabulary(format!(
+                    "tokens {other:?} and {token:?} share id {id}"
+                )));
+            }
+            *slot = Some(token);
+        }
+        let len = ids.len();
+        Ok(Vocab { by_id, ids, len })
+    }
+
+    /// A vocabulary whose ids are list positions (HF Unigram); a repeated token is found by its
+    /// last id but every id keeps its own string.
+    pub fn from_list(tokens: Vec<String>) -> Self {
+        let mut ids = FxHashMap::default();
+        let by_id: Vec<Option<Box<str>>> = tokens
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let t: Box<str> = t.into();
+                ids.insert(t.clone(), i as u32);
+                Some(t)
+            })
+            .collect();
+        let len = by_id.len();
+        Vocab { by_id, ids, len }
+    }
+
+    #[inline]
+    pub fn id(&self, token: &str) -> Option<u32> {
+        self.ids.get(token).copied()
+    }
+
+    #[inline]
+    pub fn token(&self, id: u32) -> Option<&str> {
+        self.by_id.get(id as usize)?.as_deref()
+    }
+
+    pub fn id_space(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Number of tokens (HF's `get_vocab_size` of the model).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `(token, id)` in id order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.by_id
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.as_deref().map(|t| (t, i as u32)))
+    }
+
+    /// The ids of the 256 byte-fallback tokens `<0x00>`..`<0xFF>`, where present.
+    fn byte_fallback_ids(&self) -> [Option<u32>; 256] {
+        let mut out = [None; 256];
+        for (b, slot) in out.iter_mut().enumerate() {
+            *slot = self.id(&format!("<0x{b:02X}>"));
+        }
+        out
+    }
+}
