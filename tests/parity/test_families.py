@@ -210,29 +210,10 @@ def _check(tok: tf.Tokenizer, ours_of, theirs: list[list[int]], theirs_decode: l
     ]
 
 
-# Known differences, open in the model-families issue: the botchan/kyoto test models (character
-# coverage < 1, so rare characters must become <unk> as SentencePiece does) still differ from
-# sentencepiece on 145-635 of 1,064 texts. Not strict: the cause is not yet pinned down.
-_KNOWN_SPM_DIFFERENCES = {"spm-botchan-bpe", "spm-botchan-unigram", "spm-kyoto-unigram"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                reason="known difference from sentencepiece (model-families issue)", strict=False
-            ),
-        )
-        if n in _KNOWN_SPM_DIFFERENCES
-        else n
-        for n in SPM_MODELS
-    ],
-)
+@pytest.mark.parametrize("name", SPM_MODELS)
 def test_sentencepiece_model_matches_sentencepiece(name: str) -> None:
     path = _entry(name, "tokenizer.model").path
-    tok = _load_or_skip(path)
+    tok = tf.load(path)
 
     def compute() -> tuple[list[list[int]], list[str]]:
         ids = _spm(name).encode([t for _, t in TEXTS])

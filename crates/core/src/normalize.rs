@@ -220,10 +220,14 @@ fn is_chinese_char(c: char) -> bool {
 pub struct Precompiled {
     units: Vec<u32>,
     replacements: String,
+    /// SentencePiece's own rule (`Normalizer::NormalizePrefix`): at each position the longest
+    /// key wins. HF looks whole graphemes up first and takes the shortest key; the two differ on
+    /// combining sequences ("e" + U+0301 is one key of the nfkc map, "é").
+    longest_prefix: bool,
 }
 
 impl Precompiled {
-    pub fn from_bytes(data: &[u8]) -> Result<Self> {
+    pub fn from_bytes(data: &[u8], longest_prefix: bool) -> Result<Self> {
         let bad = |why: &str| Error::InvalidVocabulary(format!("precompiled_charsmap: {why}"));
         if data.len() < 4 {
             return Err(bad("shorter than its 4-byte header"));
@@ -241,14 +245,79 @@ impl Precompiled {
             .collect();
         let replacements = String::from_utf8(data[4 + size..].to_vec())
             .map_err(|_| bad("the replacement strings are not UTF-8"))?;
-        Ok(Precompiled { units, replacements })
+        Ok(Precompiled {
+            units,
+            replacements,
+            longest_prefix,
+        })
+    }
+
+    fn offset(unit: u32) -> usize {
+        ((unit >> 10) << ((unit & (1 << 9)) >> 6)) as usize
+    }
+
+    /// The replacement string stored at the value of the trie node `pos`.
+    fn value_at(&self, pos: usize) -> Option<&str> {
+        let value = (*self.units.get(pos)? & ((1 << 31) - 1)) as usize;
+        let rest = self.replacements.get(value..)?;
+        Some(&rest[..rest.find('\0').unwrap_or(rest.len())])
+    }
+
+    /// `(key length, replacement)` of the longest key that is a prefix of `text`.
+    fn longest(&self, text: &[u8]) -> Option<(usize, &str)> {
+        let units = &self.units;
+        let mut pos = Self::offset(*units.first()?);
+        let mut found = None;
+        for (i, &c) in text.iter().enumerate() {
+            if c == 0 {
+                break;
+            }
+            pos ^= c as usize;
+            let Some(&unit) = units.get(pos) else { break };
+            if (unit & ((1 << 31) | 0xff)) as usize != c as usize {
+                break;
+            }
+            pos ^= Self::offset(unit);
+            if (unit >> 8) & 1 == 1 {
+                found = self.value_at(pos).map(|r| (i + 1, r)).or(found);
+            }
+        }
+        found
+    }
+
+    fn apply_longest<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        let mut copied = 0; // bytes of `text` before `at` that are in `out` (or unchanged)
+        let mut at = 0;
+        while at < bytes.len() {
+            // A key of a malformed map could end inside a character: no match there.
+            let found = self
+                .longest(&bytes[at..])
+                .filter(|&(len, _)| text.is_char_boundary(at + len));
+            match found {
+                Some((len, norm)) if &text[at..at + len] != norm => {
+                    out.push_str(&text[copied..at]);
+                    out.push_str(norm);
+                    at += len;
+                    copied = at;
+                }
+                Some((len, _)) => at += len,
+                None => at += utf8_char_len(bytes[at]),
+            }
+        }
+        if copied == 0 {
+            return text;
+        }
+        out.push_str(&text[copied..]);
+        Cow::Owned(out)
     }
 
     /// The replacement of the shortest key that is a prefix of `chunk` (spm_precompiled's
     /// `common_prefix_search(...)[0]`, which HF uses), if any.
     fn transform(&self, chunk: &str) -> Option<&str> {
         let units = &self.units;
-        let offset = |unit: u32| ((unit >> 10) << ((unit & (1 << 9)) >> 6)) as usize;
+        let offset = Self::offset;
         let mut pos = offset(*units.first()?);
         for &c in chunk.as_bytes() {
             if c == 0 {
@@ -261,9 +330,7 @@ impl Precompiled {
             }
             pos ^= offset(unit);
             if (unit >> 8) & 1 == 1 {
-                let value = (*units.get(pos)? & ((1 << 31) - 1)) as usize;
-                let rest = self.replacements.get(value..)?;
-                return Some(&rest[..rest.find('\0').unwrap_or(rest.len())]);
+                return self.value_at(pos);
             }
         }
         None
@@ -272,13 +339,16 @@ impl Precompiled {
     /// Graphemes shorter than 6 bytes are looked up whole, others (and misses) char by char, as
     /// HF does.
     fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        if self.longest_prefix {
+            return self.apply_longest(text);
+        }
         let mut out = String::new();
         let mut modified = false;
-        let mut done = 0; // bytes of `text` already copied to `out` when nothing changed yet
         for (at, grapheme) in text.grapheme_indices(true) {
+            // The first change copies the unchanged text before it.
             let push = |out: &mut String, modified: &mut bool, at: usize, norm: &str| {
                 if !*modified {
-                    out.push_str(&text[done..at]);
+                    out.push_str(&text[..at]);
                     *modified = true;
                 }
                 out.push_str(norm);
@@ -297,15 +367,23 @@ impl Precompiled {
                     None => {}
                 }
             }
-            if !modified {
-                done = at + grapheme.len();
-            }
         }
         if modified {
             Cow::Owned(out)
         } else {
             text
         }
+    }
+}
+
+/// The length of the UTF-8 character that starts with `first`.
+#[inline]
+pub(crate) fn utf8_char_len(first: u8) -> usize {
+    match first {
+        0..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
     }
 }
 
@@ -347,9 +425,11 @@ mod tests {
 
     #[test]
     fn malformed_charsmap_is_an_error() {
-        assert!(Precompiled::from_bytes(&[1, 0]).is_err());
-        assert!(Precompiled::from_bytes(&[8, 0, 0, 0, 1, 2, 3]).is_err());
-        let empty = Precompiled::from_bytes(&[4, 0, 0, 0, 0, 0, 0, 0]).unwrap();
-        assert_eq!(empty.apply(Cow::Borrowed("abc")), "abc");
+        assert!(Precompiled::from_bytes(&[1, 0], false).is_err());
+        assert!(Precompiled::from_bytes(&[8, 0, 0, 0, 1, 2, 3], false).is_err());
+        for longest in [false, true] {
+            let empty = Precompiled::from_bytes(&[4, 0, 0, 0, 0, 0, 0, 0], longest).unwrap();
+            assert_eq!(empty.apply(Cow::Borrowed("abc")), "abc");
+        }
     }
 }

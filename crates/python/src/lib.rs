@@ -193,8 +193,15 @@ impl CoreTokenizer {
                         None => Bpe::from_ranks(vocab)?,
                         Some(m) => Bpe::from_merges(vocab, &m, ignore_merges, unk_id)?,
                     }),
-                    m => config::model(m)?,
+                    m => config::model(m, node("sentencepiece"))?,
                 };
+                // A SentencePiece model matches its user-defined pieces itself (in normalized
+                // text, as SentencePiece does), so they are not split out as added tokens.
+                let user_defined = config::sentencepiece_user_defined(node("sentencepiece"))?;
+                let specials = specials
+                    .into_iter()
+                    .filter(|(_, id)| !user_defined.contains(id))
+                    .collect();
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
