@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     CharBpe, CharBpeOptions, Model, Unigram, Vocab, WordLevel, WordPiece, PIECE_USER_DEFINED,
 };
-use crate::normalize::{BertNormalizer, Normalizer, Precompiled};
+use crate::normalize::{BertNormalizer, Normalizer, Precompiled, SentencePieceNormalizer};
 use crate::pretokenize::{compile, PrependScheme, SplitBehavior, Step, WHITESPACE_PATTERN};
 
 fn bad(what: &str, node: &Value) -> Error {
@@ -150,6 +150,35 @@ pub fn sentencepiece_user_defined(block: &Value) -> Result<Vec<u32>> {
             .map(|(i, _)| i as u32)
             .collect()
     }))
+}
+
+/// The normalizers of a pipeline: HF's `normalizer` node, or for a SentencePiece model whose
+/// block carries its normalizer spec, SentencePiece's own normalizer over the same charsmap.
+pub fn pipeline_normalizers(node: &Value, sentencepiece: &Value, model: &Model) -> Result<Vec<Normalizer>> {
+    let chain = normalizers(node)?;
+    let Some(spec) = sentencepiece.get("normalizer").filter(|v| !v.is_null()) else {
+        return Ok(chain);
+    };
+    let charsmap = chain.into_iter().find_map(|n| match n {
+        Normalizer::Precompiled(map) => Some(map),
+        _ => None,
+    });
+    let vocab = model
+        .vocab()
+        .ok_or_else(|| bad("a SentencePiece block on a byte-level model", sentencepiece))?;
+    let user_defined = sentencepiece_user_defined(sentencepiece)?
+        .into_iter()
+        .filter_map(|id| vocab.token(id))
+        .collect::<Vec<_>>();
+    Ok(vec![Normalizer::SentencePiece(Arc::new(
+        SentencePieceNormalizer::new(
+            charsmap,
+            &user_defined,
+            flag(spec, "add_dummy_prefix", true)?,
+            flag(spec, "remove_extra_whitespaces", true)?,
+            flag(spec, "escape_whitespaces", true)?,
+        )?,
+    ))])
 }
 
 /// The model node; `sentencepiece` is the pipeline's `sentencepiece` block (null for none).

@@ -198,6 +198,8 @@ impl CoreTokenizer {
                 // A SentencePiece model matches its user-defined pieces itself (in normalized
                 // text, as SentencePiece does), so they are not split out as added tokens.
                 let user_defined = config::sentencepiece_user_defined(node("sentencepiece"))?;
+                let normalizers =
+                    config::pipeline_normalizers(node("normalizer"), node("sentencepiece"), &model)?;
                 let specials = specials
                     .into_iter()
                     .filter(|(_, id)| !user_defined.contains(id))
@@ -205,7 +207,7 @@ impl CoreTokenizer {
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
-                    config::normalizers(node("normalizer"))?,
+                    normalizers,
                     SpecialTokens::new(specials)?,
                     config::decoder(node("decoder"))?,
                 ));

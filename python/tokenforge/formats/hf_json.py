@@ -740,7 +740,9 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
     # formats/sentencepiece.py).
     sentencepiece = (spec.metadata or {}).get("sentencepiece") if spec.model is not None else None
     if sentencepiece:
-        doc["sentencepiece"] = {k: sentencepiece[k] for k in ("piece_types", "scores") if k in sentencepiece}
+        doc["sentencepiece"] = {
+            k: sentencepiece[k] for k in ("piece_types", "scores", "normalizer") if k in sentencepiece
+        }
     return json.dumps(doc, ensure_ascii=False)
 
 

@@ -629,6 +629,10 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
     }
     if kind == "bpe":
         extension["scores"] = [s for _, s, _ in model.pieces]
+    extension["normalizer"] = {
+        k: bool(model.normalizer[k])
+        for k in ("add_dummy_prefix", "remove_extra_whitespaces", "escape_whitespaces")
+    }
     hf_model["tokenforge"] = {"sentencepiece": extension}
 
     # SentencePiece matches user-defined pieces in the raw input (its normalizer leaves them alone)

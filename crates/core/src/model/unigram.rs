@@ -41,25 +41,24 @@ pub struct Unigram {
 pub const PIECE_NORMAL: u8 = 1;
 pub const PIECE_USER_DEFINED: u8 = 4;
 
-/// Byte trie of the pieces: `(node, byte) -> child` in one hash map, `node -> id` at piece ends.
-#[derive(Debug, Clone, Default)]
-struct Trie {
+/// Builds the byte trie of the pieces: `(node, byte) -> child` in one hash map, `node -> id` at
+/// piece ends.
+#[derive(Debug, Default)]
+struct TrieBuilder {
     edges: FxHashMap<u64, u32>,
     /// First byte from the root, without hashing.
     roots: Vec<u32>,
     ids: Vec<u32>,
-    max_len: usize,
 }
 
 const NO_ID: u32 = u32::MAX;
 
-impl Trie {
+impl TrieBuilder {
     fn insert(&mut self, key: &[u8], id: u32) {
         if self.ids.is_empty() {
             self.ids.push(NO_ID); // the root
             self.roots = vec![0; 256];
         }
-        self.max_len = self.max_len.max(key.len());
         let mut node = 0u32;
         for (depth, &b) in key.iter().enumerate() {
             let next = if depth == 0 {
@@ -86,27 +85,98 @@ impl Trie {
         self.ids[node as usize] = id;
     }
 
+    /// The trie with every node's children stored together, sorted by byte, in breadth-first
+    /// order.
+    fn build(self) -> Trie {
+        let count = self.ids.len().max(1);
+        let mut children: Vec<Vec<(u8, u32)>> = vec![Vec::new(); count];
+        for (b, &child) in self.roots.iter().enumerate() {
+            if child != 0 {
+                children[0].push((b as u8, child));
+            }
+        }
+        for (&key, &child) in &self.edges {
+            children[(key >> 8) as usize].push((key as u8, child));
+        }
+        let mut trie = Trie {
+            nodes: Vec::with_capacity(count),
+            labels: Vec::with_capacity(count),
+            roots: [0; 256],
+        };
+        // Breadth first: node `k` of the queue becomes node `k`, its children the next free run.
+        let mut queue = vec![(0u8, 0u32)];
+        let mut head = 0;
+        while head < queue.len() {
+            let (label, old) = queue[head];
+            let kids = &mut children[old as usize];
+            kids.sort_unstable();
+            trie.nodes.push(TrieNode {
+                first: queue.len() as u32,
+                count: kids.len() as u32,
+                id: self.ids.get(old as usize).copied().unwrap_or(NO_ID),
+            });
+            trie.labels.push(label);
+            queue.extend(kids.iter().copied());
+            head += 1;
+        }
+        let root = trie.nodes[0];
+        for k in root.first..root.first + root.count {
+            trie.roots[trie.labels[k as usize] as usize] = k;
+        }
+        trie
+    }
+}
+
+/// Byte trie of the pieces, children contiguous and sorted (a child is found by scanning or
+/// bisecting a few bytes of `labels`, no hashing). Measured against a hash map of
+/// `(node, byte) -> child` (perf: 80% of `Unigram::encode` was hash probing) on the botchan
+/// Unigram model: see `bench/families.py` in the commit message.
+#[derive(Debug, Clone)]
+struct Trie {
+    nodes: Vec<TrieNode>,
+    /// The byte leading to each node.
+    labels: Vec<u8>,
+    /// The node of each first byte (0: none).
+    roots: [u32; 256],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TrieNode {
+    first: u32,
+    count: u32,
+    id: u32,
+}
+
+impl Trie {
+    #[inline]
+    fn child(&self, node: TrieNode, byte: u8) -> Option<u32> {
+        let (first, count) = (node.first as usize, node.count as usize);
+        let labels = &self.labels[first..first + count];
+        let at = if count <= 8 {
+            labels.iter().position(|&l| l == byte)?
+        } else {
+            labels.binary_search(&byte).ok()?
+        };
+        Some((first + at) as u32)
+    }
+
     /// Calls `f(length, id)` for every piece that is a prefix of `text`, shortest first.
     #[inline]
     fn prefixes(&self, text: &[u8], mut f: impl FnMut(usize, u32)) {
         let Some(&first) = text.first() else { return };
-        if self.roots.is_empty() {
-            return;
-        }
-        let mut node = self.roots[first as usize];
+        let mut index = self.roots[first as usize];
         let mut len = 1;
-        while node != 0 {
-            let id = self.ids[node as usize];
-            if id != NO_ID {
-                f(len, id);
+        while index != 0 {
+            let node = self.nodes[index as usize];
+            if node.id != NO_ID {
+                f(len, node.id);
             }
             match text.get(len) {
                 Some(&b) => {
-                    node = self
-                        .edges
-                        .get(&((node as u64) << 8 | b as u64))
-                        .copied()
-                        .unwrap_or(0);
+                    index = match self.child(node, b) {
+                        Some(child) => child,
+                        None => break,
+                    };
                     len += 1;
                 }
                 None => break,
@@ -137,7 +207,7 @@ impl Unigram {
                 )));
             }
         }
-        let mut trie = Trie::default();
+        let mut trie = TrieBuilder::default();
         let mut scores = Vec::with_capacity(pieces.len());
         let mut min_score = f64::INFINITY;
         let mut tokens = Vec::with_capacity(pieces.len());
@@ -162,7 +232,7 @@ impl Unigram {
             unk_score: min_score - UNK_PENALTY,
             byte_fallback,
             byte_ids,
-            trie,
+            trie: trie.build(),
             sentencepiece: false,
         })
     }
@@ -191,7 +261,7 @@ impl Unigram {
                 .map(|(&s, _)| s as f32)
         };
         let min_score = normal().fold(f32::MAX, f32::min);
-        let mut trie = Trie::default();
+        let mut trie = TrieBuilder::default();
         let mut scores = Vec::with_capacity(types.len());
         for (id, &kind) in types.iter().enumerate() {
             let text = model.vocab.token(id as u32).unwrap_or_default();
@@ -204,7 +274,7 @@ impl Unigram {
             }
             scores.push(score);
         }
-        model.trie = trie;
+        model.trie = trie.build();
         model.scores = scores;
         model.unk_score = (min_score - UNK_PENALTY as f32) as f64;
         model.sentencepiece = true;
