@@ -34,20 +34,28 @@ One extension block, ignored by HF (it skips unknown keys of the model), lives a
   the unknown piece stands only for unknown characters, byte pieces come only from byte fallback.
   HF's Unigram and BPE models have every vocabulary entry in their matching tables, which is
   invisible in HF because HF always splits special tokens out of the text first, but not for
-  ``encode_ordinary`` on text such as ``"<s>"`` or ``"<0x41>"``; an engine that honours
-  ``piece_types`` excludes those entries from matching.
-* ``scores``: the score of every id (BPE models, whose HF vocabulary has no scores), so that a
-  ``.model`` can be written back.
+  ``encode_ordinary`` on text such as ``"<s>"`` or ``"<0x41>"``. tokenforge's engine honours
+  ``piece_types`` and follows ``SentencePieceProcessor.encode`` (sentencepiece 0.2.3) exactly:
+  only normal and user-defined pieces are matched; user-defined pieces are found by the model in
+  the normalized text (never split out as added tokens); BPE merges the pair of highest piece
+  score, leftmost first; Unigram sums its lattice in float, as SentencePiece does.
+* ``scores``: the score of every id (BPE models, whose HF vocabulary has no scores): the BPE
+  merge order, and what a ``.model`` is written back with.
+* ``normalizer``: ``add_dummy_prefix``, ``remove_extra_whitespaces`` and ``escape_whitespaces``:
+  the engine runs SentencePiece's own normalizer (longest charsmap match at each position, the
+  whitespace rules in the same pass, user-defined pieces kept verbatim) instead of the HF chain.
 * ``piece_flags`` and ``tail``: what is needed to re-emit the file bit for bit (which pieces
   carried an explicit score/type field, and the serialized trainer spec, normalizer spec,
   self-test data and denormalizer spec exactly as read).
 
-Known limit of the HF expression (documented, measured by the differential tests): with
-``add_dummy_prefix`` and user-defined pieces (Mistral v3/v7: ``[REF]``, ``[REFERENCE_DOC_n]``),
-HF normalizes each stretch of text between added tokens separately, so the text after a
-user-defined piece gets a dummy ``▁`` that SentencePiece does not add.
+Known limits of the HF expression (for HF ``tokenizers`` reading the converted document; the
+tokenforge engine has neither): with ``add_dummy_prefix`` and user-defined pieces (Mistral v3/v7:
+``[REF]``, ``[REFERENCE_DOC_n]``), HF normalizes each stretch of text between added tokens
+separately, so the text after a user-defined piece gets a dummy ``▁`` that SentencePiece does not
+add; HF's Precompiled normalizer looks whole graphemes up first, and its Unigram sums in double.
 
-``treat_whitespace_as_suffix`` models and the ``word``/``char`` model types raise
+``treat_whitespace_as_suffix`` models, BPE models with unused pieces (SentencePiece merges into
+them, then splits them again) and the ``word``/``char`` model types raise
 :class:`~tokenforge.UnsupportedTokenizerError`.
 """
 
@@ -606,6 +614,12 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
             "byte_fallback": byte_fallback,
         }
     elif kind == "bpe":
+        unused = [text for text, _, k in model.pieces if k == PieceType.UNUSED]
+        if unused:
+            raise UnsupportedTokenizerError(
+                f"{source}: BPE model with {len(unused)} unused piece(s) (first {unused[0]!r}): "
+                "SentencePiece merges into unused pieces and splits them again, which is not supported"
+            )
         hf_model = {
             "type": "BPE",
             "dropout": None,

@@ -346,4 +346,33 @@ mod tests {
             "the pending unk follows the byte run, as in HF"
         );
     }
+
+    #[test]
+    fn sentencepiece_merges_by_score_and_keeps_user_defined_whole() {
+        // The merge list says "a b" first, but "bc" scores higher.
+        let merges = [("a", "b"), ("b", "c")].map(|(a, b)| (a.to_string(), b.to_string()));
+        let options = CharBpeOptions {
+            unk_token: Some("<unk>".into()),
+            fuse_unk: true,
+            ..Default::default()
+        };
+        let m = CharBpe::new(spm_vocab(), &merges, options).unwrap();
+        assert_eq!(enc(&m, "abc"), [4, 3]);
+        let scores = [0.0, -1.0, -1.0, -1.0, -3.0, -2.0, 0.0];
+        let spm = m.clone().sentencepiece(&scores, &[6]).unwrap();
+        assert_eq!(enc(&spm, "abc"), [1, 5]);
+        assert_eq!(enc(&spm, "abUbc"), [4, 6, 5]);
+        let tied = [0.0, -1.0, -1.0, -1.0, -2.0, -2.0, 0.0];
+        let spm = m.sentencepiece(&tied, &[]).unwrap();
+        assert_eq!(enc(&spm, "abc"), [4, 3], "equal scores: the leftmost pair merges");
+    }
+
+    fn spm_vocab() -> Vocab {
+        let vocab: Vec<(String, u32)> = ["<unk>", "a", "b", "c", "ab", "bc", "U"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), i as u32))
+            .collect();
+        Vocab::new(vocab).unwrap()
+    }
 }

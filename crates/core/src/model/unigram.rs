@@ -448,4 +448,20 @@ mod tests {
             "a fused run with an uncovered byte is unk"
         );
     }
+
+    #[test]
+    fn sentencepiece_rules() {
+        let pieces = [("<unk>", 0.0), ("<s>", 0.0), ("a", -1.0), ("b", -2.0), ("ab", -4.0), ("xy", -9.0)]
+            .map(|(p, s)| (p.to_string(), s))
+            .to_vec();
+        // unknown, control, normal x3, user-defined
+        let types = [2, 3, 1, 1, 1, PIECE_USER_DEFINED];
+        let m = Unigram::sentencepiece(pieces, &types, 0, false).unwrap();
+        let mut out = Vec::new();
+        m.encode("<s>ab", &mut out).unwrap();
+        assert_eq!(out, [0, 2, 3], "control text is not matched; unknowns fuse");
+        out.clear();
+        m.encode("xyb", &mut out).unwrap();
+        assert_eq!(out, [5, 3], "a user-defined piece scores 0.1 * (bytes - 1)");
+    }
 }
