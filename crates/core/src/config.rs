@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::decoders::Decoder;
+use crate::decoders::{Decoder, SentencePieceDecoder};
 use crate::error::{Error, Result};
 use crate::model::{
-    CharBpe, CharBpeOptions, Model, Unigram, Vocab, WordLevel, WordPiece, PIECE_USER_DEFINED,
+    CharBpe, CharBpeOptions, Model, Unigram, Vocab, WordLevel, WordPiece, PIECE_BYTE, PIECE_CONTROL,
+    PIECE_UNKNOWN, PIECE_USER_DEFINED,
 };
 use crate::normalize::{BertNormalizer, Normalizer, Precompiled, SentencePieceNormalizer};
 use crate::pretokenize::{compile, PrependScheme, SplitBehavior, Step, WHITESPACE_PATTERN};
@@ -179,6 +180,47 @@ pub fn pipeline_normalizers(node: &Value, sentencepiece: &Value, model: &Model) 
             flag(spec, "escape_whitespaces", true)?,
         )?,
     ))])
+}
+
+/// The decoder of a pipeline: HF's `decoder` node, or for a SentencePiece model whose block
+/// carries its normalizer spec, SentencePiece's own decoding.
+pub fn pipeline_decoder(node: &Value, sentencepiece: &Value, model: &Model) -> Result<Option<Decoder>> {
+    let Some(spec) = sentencepiece.get("normalizer").filter(|v| !v.is_null()) else {
+        return decoder(node);
+    };
+    let block = sentencepiece_block(sentencepiece)?.expect("a block with a normalizer");
+    let vocab = model
+        .vocab()
+        .ok_or_else(|| bad("a SentencePiece block on a byte-level model", sentencepiece))?;
+    let mut out = SentencePieceDecoder {
+        controls: Default::default(),
+        bytes: Default::default(),
+        unk: None,
+        unk_surface: opt_string(sentencepiece, "unk_surface")?.unwrap_or_else(|| " \u{2047} ".into()),
+        add_dummy_prefix: flag(spec, "add_dummy_prefix", true)?,
+        remove_extra_whitespaces: flag(spec, "remove_extra_whitespaces", true)?,
+    };
+    for (id, &kind) in block.types.iter().enumerate() {
+        let Some(text) = vocab.token(id as u32) else {
+            continue;
+        };
+        match kind {
+            PIECE_UNKNOWN => out.unk = Some(text.to_string()),
+            PIECE_CONTROL => {
+                out.controls.insert(text.to_string());
+            }
+            PIECE_BYTE => {
+                let byte = text
+                    .strip_prefix("<0x")
+                    .and_then(|t| t.strip_suffix('>'))
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                    .ok_or_else(|| bad(&format!("byte piece {text:?} is not <0xNN>"), &Value::Null))?;
+                out.bytes.insert(text.to_string(), byte);
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(Decoder::SentencePiece(Box::new(out))))
 }
 
 /// The model node; `sentencepiece` is the pipeline's `sentencepiece` block (null for none).

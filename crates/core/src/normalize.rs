@@ -608,7 +608,11 @@ mod tests {
         let spm = SentencePieceNormalizer::new(None, &["a  b"], true, true, true).unwrap();
         assert_eq!(spm.normalize("  x   y  "), "\u{2581}x\u{2581}y");
         assert_eq!(spm.normalize("   "), "");
-        assert_eq!(spm.normalize("x a  b"), "\u{2581}x\u{2581}a\u{2581}\u{2581}b", "user-defined kept");
+        assert_eq!(
+            spm.normalize("x a  b"),
+            "\u{2581}x\u{2581}a\u{2581}\u{2581}b",
+            "user-defined kept"
+        );
         let plain = SentencePieceNormalizer::new(None, &[], false, false, true).unwrap();
         assert_eq!(plain.normalize("  x "), "\u{2581}\u{2581}x\u{2581}");
     }

@@ -204,12 +204,13 @@ impl CoreTokenizer {
                     .into_iter()
                     .filter(|(_, id)| !user_defined.contains(id))
                     .collect();
+                let decoder = config::pipeline_decoder(node("decoder"), node("sentencepiece"), &model)?;
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
                     normalizers,
                     SpecialTokens::new(specials)?,
-                    config::decoder(node("decoder"))?,
+                    decoder,
                 ));
             }
             let bpe = match merges {

@@ -741,7 +741,7 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
     sentencepiece = (spec.metadata or {}).get("sentencepiece") if spec.model is not None else None
     if sentencepiece:
         doc["sentencepiece"] = {
-            k: sentencepiece[k] for k in ("piece_types", "scores", "normalizer") if k in sentencepiece
+            k: sentencepiece[k] for k in ("piece_types", "scores", "normalizer", "unk_surface") if k in sentencepiece
         }
     return json.dumps(doc, ensure_ascii=False)
 

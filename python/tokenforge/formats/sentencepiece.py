@@ -643,6 +643,7 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
     }
     if kind == "bpe":
         extension["scores"] = [s for _, s, _ in model.pieces]
+    extension["unk_surface"] = model.trainer["unk_surface"]
     extension["normalizer"] = {
         k: bool(model.normalizer[k])
         for k in ("add_dummy_prefix", "remove_extra_whitespaces", "escape_whitespaces")

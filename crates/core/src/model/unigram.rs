@@ -36,10 +36,13 @@ pub struct Unigram {
     sentencepiece: bool,
 }
 
-/// SentencePiece piece types (`ModelProto.SentencePiece.Type`) the models treat specially; the
-/// others (2 unknown, 3 control, 5 unused, 6 byte) are never matched in text.
+/// SentencePiece piece types (`ModelProto.SentencePiece.Type`); only normal and user-defined
+/// pieces are matched in text (5 is unused).
 pub const PIECE_NORMAL: u8 = 1;
+pub const PIECE_UNKNOWN: u8 = 2;
+pub const PIECE_CONTROL: u8 = 3;
 pub const PIECE_USER_DEFINED: u8 = 4;
+pub const PIECE_BYTE: u8 = 6;
 
 /// Builds the byte trie of the pieces: `(node, byte) -> child` in one hash map, `node -> id` at
 /// piece ends.
@@ -451,9 +454,16 @@ mod tests {
 
     #[test]
     fn sentencepiece_rules() {
-        let pieces = [("<unk>", 0.0), ("<s>", 0.0), ("a", -1.0), ("b", -2.0), ("ab", -4.0), ("xy", -9.0)]
-            .map(|(p, s)| (p.to_string(), s))
-            .to_vec();
+        let pieces = [
+            ("<unk>", 0.0),
+            ("<s>", 0.0),
+            ("a", -1.0),
+            ("b", -2.0),
+            ("ab", -4.0),
+            ("xy", -9.0),
+        ]
+        .map(|(p, s)| (p.to_string(), s))
+        .to_vec();
         // unknown, control, normal x3, user-defined
         let types = [2, 3, 1, 1, 1, PIECE_USER_DEFINED];
         let m = Unigram::sentencepiece(pieces, &types, 0, false).unwrap();
