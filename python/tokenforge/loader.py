@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from . import vocab_sources
-from .errors import InvalidArgumentError, InvalidVocabularyError, VocabularyNotFoundError
+from .errors import (
+    FileAccessError,
+    InvalidArgumentError,
+    InvalidVocabularyError,
+    TokenforgeError,
+    VocabularyNotFoundError,
+)
 from .formats import presets
 from .formats.hf_json import read_hf_json
 from .formats.tiktoken_file import read_tiktoken
@@ -15,6 +22,8 @@ from .spec import AddedToken, SplitStep, TokenizerSpec
 from .tokenizer import Tokenizer
 
 __all__ = ["load", "load_tiktoken"]
+
+T = TypeVar("T")
 
 
 def load_tiktoken(
@@ -29,7 +38,11 @@ def load_tiktoken(
     A known file (recognised by its sha256) gets its encoding's pattern, special tokens and
     normalization; arguments given here override them. An unknown file needs ``pattern``.
     """
-    ranks, digest = read_tiktoken(path)
+    if special_tokens is not None and not isinstance(special_tokens, Mapping):
+        raise InvalidArgumentError(
+            f"special_tokens must be a mapping of token text to id, got {type(special_tokens).__name__}"
+        )
+    ranks, digest = _read_file(path, read_tiktoken)
     known = presets.by_sha256(digest)
     if pattern is None:
         if known is None:
@@ -57,6 +70,16 @@ def load_tiktoken(
     return Tokenizer(spec)
 
 
+def _read_file(path: str | os.PathLike[str], read: Callable[[Path], T]) -> T:
+    """``read(path)``, with an unreadable file (permissions, a directory...) as FileAccessError."""
+    try:
+        return read(Path(path))
+    except TokenforgeError:
+        raise
+    except OSError as exc:
+        raise FileAccessError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
 def _looks_like_json(path: Path) -> bool:
     if path.suffix.lower() == ".json":
         return True
@@ -79,15 +102,25 @@ def load(
     :class:`VocabularyNotFoundError` says how to get it (``tokenforge fetch NAME``).
     """
     path = Path(name_or_path)
-    if path.is_dir() and (path / "tokenizer.json").is_file():
-        path = path / "tokenizer.json"
-    if path.is_file():
-        if _looks_like_json(path):
+    try:
+        is_dir = path.is_dir()
+        if is_dir and (path / "tokenizer.json").is_file():
+            path, is_dir = path / "tokenizer.json", False
+        is_file = path.is_file()
+    except OSError as exc:  # a path too long, a loop of links...
+        raise FileAccessError(f"{name_or_path}: cannot be read ({exc.strerror or exc})") from None
+    if is_dir:
+        raise VocabularyNotFoundError(
+            f"{str(name_or_path)!r} is a directory without a tokenizer.json; "
+            "pass the tokenizer.json or .tiktoken file itself"
+        )
+    if is_file:
+        if _read_file(path, _looks_like_json):
             if pattern is not None or special_tokens is not None:
                 raise InvalidArgumentError(
                     "pattern= and special_tokens= apply to .tiktoken files, not tokenizer.json"
                 )
-            return Tokenizer(read_hf_json(path))
+            return Tokenizer(_read_file(path, read_hf_json))
         return load_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
     known = presets.by_name(str(name_or_path))
     if known is None:

@@ -25,6 +25,7 @@ import json
 import os
 import queue
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,7 @@ class Source:
             reader = io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream
             lineno = 0
             while True:
-                line = reader.readline(max_document_bytes + 1)
+                line = self._read_line(reader, max_document_bytes + 1, lineno + 1)
                 if not line:
                     return
                 lineno += 1
@@ -123,6 +124,23 @@ class Source:
                 seen += 1
                 if seen > skip:
                     yield text
+
+    def _read_line(self, reader: io.BufferedReader, limit: int, lineno: int) -> bytes:
+        """One line; a truncated or corrupt compressed file is a CorpusError naming the file."""
+        try:
+            return reader.readline(limit)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            problem = exc
+        except OSError as exc:
+            problem = exc
+        except Exception as exc:  # zstandard.ZstdError (zstandard is optional)
+            if type(exc).__name__ != "ZstdError":
+                raise
+            problem = exc
+        raise CorpusError(
+            f"{self.path}, line {lineno}: the {self.compression or 'file'} data is truncated or corrupt "
+            f"({type(problem).__name__}: {problem})"
+        ) from None
 
     def parse_line(self, line: bytes, lineno: int, field: str = "text", errors: str = "strict") -> str:
         """The document in one line of this file ("" for none): the line itself for text, the

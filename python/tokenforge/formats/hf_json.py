@@ -10,6 +10,7 @@ component, because an approximate tokenizer would silently give wrong ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
+from ..errors import FileAccessError, InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import AddedToken, ByteLevelStep, DigitsStep, PreTokenizerStep, SplitStep, TokenizerSpec
 from .bytelevel import bytes_to_token_str, token_str_to_bytes
 from .presets import PATTERNS
@@ -140,10 +141,12 @@ def parse_hf_json(
     if model.get("byte_fallback"):
         raise UnsupportedTokenizerError(f"{source}: byte_fallback is not supported for byte-level models")
     decoder = doc.get("decoder")
-    if decoder is not None and decoder.get("type") != "ByteLevel":
-        raise UnsupportedTokenizerError(
-            f"{source}: decoder {decoder.get('type')!r} is not supported (only ByteLevel)"
-        )
+    if decoder is not None:
+        _expect(decoder, dict, "decoder", source)
+        if decoder.get("type") != "ByteLevel":
+            raise UnsupportedTokenizerError(
+                f"{source}: decoder {decoder.get('type')!r} is not supported (only ByteLevel)"
+            )
 
     raw_vocab = _expect(model.get("vocab"), dict, "model.vocab", source)
     added_raw = _expect(doc.get("added_tokens") or [], list, "added_tokens", source)
@@ -235,12 +238,16 @@ def parse_hf_json(
 def read_hf_json(path: str | os.PathLike[str]) -> TokenizerSpec:
     """Reads a ``tokenizer.json`` file."""
     path = Path(path)
+    name = path.parent.name if path.name == "tokenizer.json" else path.stem
     try:
         doc = json.loads(path.read_bytes())
+        return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidVocabularyError(f"{path}: not valid JSON ({exc})") from exc
-    name = path.parent.name if path.name == "tokenizer.json" else path.stem
-    return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
+    except RecursionError:
+        raise InvalidVocabularyError(
+            f"{path}: nested too deeply (a Sequence inside thousands of others?)"
+        ) from None
 
 
 def _step_to_json(step: PreTokenizerStep) -> dict[str, Any]:
@@ -339,5 +346,10 @@ def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:
     """Writes a document atomically (temp file + rename), UTF-8, no ASCII escaping."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FileAccessError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -148,14 +148,20 @@ class TrainConfig:
             raise InvalidArgumentError(
                 f"algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
             )
-        for name in ("vocab_size", "min_frequency"):
+        for name, most in (("vocab_size", 2**32), ("min_frequency", 2**64 - 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+            if value > most:
+                raise InvalidArgumentError(
+                    f"{name} must be at most {most:,} (ids and counts are 32/64-bit), got {value}"
+                )
         for name in ("max_token_length", "max_token_chars", "max_words_per_token", "pad_to_multiple_of"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise InvalidArgumentError(f"{name} must be a positive integer or None, got {value!r}")
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**32
+            ):
+                raise InvalidArgumentError(f"{name} must be an integer from 1 to 2^32 or None, got {value!r}")
         if self.max_token_length is not None and self.max_token_length < 2:
             raise InvalidArgumentError(
                 "max_token_length must be at least 2 bytes (tokens of one byte exist anyway)"

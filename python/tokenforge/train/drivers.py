@@ -18,6 +18,7 @@ from .. import _core
 from ..errors import InvalidArgumentError
 from ..spec import AddedToken, PreTokenizerStep, TokenizerSpec
 from ..tokenizer import Tokenizer
+from ..validation import as_size, as_tokens
 from .config import Algorithm, PreTokenizerArg, TrainConfig, preset_name, resolve_pretokenizer, steps_to_json
 from .counts import Counts, count_corpus
 from .progress import Progress, ProgressArg
@@ -240,8 +241,11 @@ def train(
             super_steps = counts.pretokenizers["superword"]
         else:
             super_steps = resolve_pretokenizer(superword_pretokenizer or "superword")
+    vocab_size = as_size(vocab_size, "vocab_size", minimum=1, maximum=2**32)
     if algorithm == "charbpe" and max_token_chars is None:
         max_token_chars = 3 if vocab_size <= 8192 else 4
+    special_tokens = as_tokens(special_tokens, "special_tokens")
+    domain_tokens = as_tokens(domain_tokens, "domain_tokens")
     budget = vocab_size - 256 - len(special_tokens) - len(domain_tokens)
     if algorithm == "superbpe" and transition is None:
         transition = max(1, budget * 3 // 4)
@@ -555,7 +559,7 @@ def count(
         inputs,
         tables,
         normalizers=norm,
-        excluded=(*domain_tokens, *special_tokens),
+        excluded=(*as_tokens(domain_tokens, "domain_tokens"), *as_tokens(special_tokens, "special_tokens")),
         line_boundaries=line_boundaries,
         max_memory=max_memory,
         field=field,
