@@ -43,17 +43,17 @@ def test_one_long_token_loads_in_linear_time() -> None:
 def test_a_rank_with_many_digits_is_out_of_range(tmp_path: Path) -> None:
     path = tmp_path / "v.tiktoken"
     path.write_bytes(b"IQ== " + b"9" * 45 + b"\n")
-    with pytest.raises(tf.InvalidVocabularyError, match="45 digits.*out of range"):
+    with pytest.raises(tf.InvalidVocabularyError, match=r"45 digits.*out of range"):
         tf.load(path, pattern=r"\S+")
 
 
 def test_a_directory_without_tokenizer_json_is_named(tmp_path: Path) -> None:
-    with pytest.raises(tf.VocabularyNotFoundError, match="is a directory without a tokenizer.json"):
+    with pytest.raises(tf.VocabularyNotFoundError, match=r"is a directory without a tokenizer.json"):
         tf.load(tmp_path)
 
 
 def test_unreadable_and_over_long_paths_are_file_access_errors(tmp_path: Path) -> None:
-    with pytest.raises(tf.FileAccessError, match="cannot be read"):
+    with pytest.raises(tf.FileAccessError, match=r"cannot be read"):
         tf.load(tmp_path / ("x" * 5000))
     blocked = tmp_path / "v.tiktoken"
     blocked.write_bytes(b"IQ== 0\n")
@@ -62,7 +62,7 @@ def test_unreadable_and_over_long_paths_are_file_access_errors(tmp_path: Path) -
         if blocked.open("rb"):  # root reads anything: nothing to test then
             pytest.skip("running as root: permissions do not block reads")
     except PermissionError:
-        with pytest.raises(tf.FileAccessError, match="v.tiktoken: cannot be read"):
+        with pytest.raises(tf.FileAccessError, match=r"v.tiktoken: cannot be read"):
             tf.load(blocked, pattern=r"\S+")
     finally:
         blocked.chmod(0o644)
@@ -80,19 +80,19 @@ def test_malformed_tokenizer_json_parts_are_typed_errors(tmp_path: Path) -> None
     def decoder_string(doc: dict) -> None:
         doc["decoder"] = "ByteLevel"
 
-    with pytest.raises(tf.InvalidVocabularyError, match="decoder must be a dict"):
+    with pytest.raises(tf.InvalidVocabularyError, match=r"decoder must be a dict"):
         tf.load(_json_with(tmp_path, decoder_string))
 
     path = _json_with(tmp_path, lambda doc: doc.update(pre_tokenizer="DEEP"))
     nested = '{"type": "Sequence", "pretokenizers": [' * 5000 + "null" + "]}" * 5000
     path.write_text(path.read_text().replace('"DEEP"', nested))
-    with pytest.raises(tf.InvalidVocabularyError, match="nested too deeply"):
+    with pytest.raises(tf.InvalidVocabularyError, match=r"nested too deeply"):
         tf.load(path)
 
     def huge_id(doc: dict) -> None:
         doc["model"]["vocab"]["!"] = 2**32
 
-    with pytest.raises(tf.InvalidVocabularyError, match="ids must be integers from 0 to 2"):
+    with pytest.raises(tf.InvalidVocabularyError, match=r"ids must be integers from 0 to 2"):
         tf.load(_json_with(tmp_path, huge_id))
 
 
@@ -125,13 +125,13 @@ def test_numpy_ids_are_token_ids(cl100k: tf.Tokenizer) -> None:
 
 def test_out_of_range_arguments_are_typed_errors(cl100k: tf.Tokenizer) -> None:
     assert cl100k.truncate("hello world", 10**30) == "hello world"
-    with pytest.raises(tf.InvalidArgumentError, match="max_tokens"):
+    with pytest.raises(tf.InvalidArgumentError, match=r"max_tokens"):
         cl100k.truncate("hello", -1)
-    with pytest.raises(tf.InvalidTokenIdError, match="separator -1 is out of range"):
+    with pytest.raises(tf.InvalidTokenIdError, match=r"separator -1 is out of range"):
         cl100k.encode_batch_to_numpy(["a"], separator=-1)
-    with pytest.raises(tf.InvalidArgumentError, match="allowed_special must be"):
+    with pytest.raises(tf.InvalidArgumentError, match=r"allowed_special must be"):
         cl100k.encode("a", allowed_special=None)  # type: ignore[arg-type]
-    with pytest.raises(tf.InvalidArgumentError, match="disallowed_special must be"):
+    with pytest.raises(tf.InvalidArgumentError, match=r"disallowed_special must be"):
         cl100k.encode("a", disallowed_special=5)  # type: ignore[arg-type]
 
 
@@ -139,11 +139,11 @@ def test_bare_strings_are_not_token_collections(tmp_path: Path) -> None:
     corpus = ["the quick brown fox"] * 20
     with pytest.raises(tf.InvalidArgumentError, match=r"special_tokens must be a collection.*\['<s>'\]"):
         tf.train(corpus, vocab_size=300, special_tokens="<s>")  # type: ignore[arg-type]
-    with pytest.raises(tf.InvalidArgumentError, match="domain_tokens must be a collection"):
+    with pytest.raises(tf.InvalidArgumentError, match=r"domain_tokens must be a collection"):
         tf.train(corpus, vocab_size=300, domain_tokens="fox")  # type: ignore[arg-type]
-    with pytest.raises(tf.InvalidArgumentError, match="special_tokens must be a mapping"):
+    with pytest.raises(tf.InvalidArgumentError, match=r"special_tokens must be a mapping"):
         tf.Tokenizer.from_ranks(BYTES, pattern=r"\S+", special_tokens="<s>")  # type: ignore[arg-type]
-    with pytest.raises(tf.InvalidArgumentError, match="vocab_size must be from 1 to"):
+    with pytest.raises(tf.InvalidArgumentError, match=r"vocab_size must be from 1 to"):
         tf.train(corpus, vocab_size=10**30)
 
 

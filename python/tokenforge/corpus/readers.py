@@ -86,7 +86,7 @@ class Source:
                 raise CorpusError(
                     f"{self.path}: reading .zst needs the 'zstandard' package (pip install zstandard)"
                 ) from exc
-            return zstandard.ZstdDecompressor().stream_reader(raw), raw  # type: ignore[return-value]
+            return _ZstdFrames(raw, zstandard.ZstdDecompressor(), self.path), raw  # type: ignore[return-value]
         return raw, raw
 
     def documents(
@@ -179,6 +179,41 @@ class Source:
                 f"{self.path}, line {lineno}: field {field!r} is {type(value).__name__}, not a string"
             )
         return value
+
+
+class _ZstdFrames(io.RawIOBase):
+    """The decompressed bytes of a ``.zst`` file, frame after frame. zstandard's own stream
+    reader ends quietly at a truncated frame (a cut file read as empty or short); this one raises
+    CorpusError naming the file."""
+
+    def __init__(self, raw: BinaryIO, dctx: Any, path: Path) -> None:
+        self._raw = raw
+        self._dctx = dctx
+        self._path = path
+        self._frame: Any = None
+        self._pending = b""
+        self._offset = 0  # into _pending (slicing it per read was quadratic)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._offset == len(self._pending):
+            self._pending, self._offset = b"", 0
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._frame is not None and not self._frame.eof:
+                    raise EOFError("the last zstd frame is cut short")
+                return 0
+            while chunk:
+                if self._frame is None or self._frame.eof:
+                    self._frame = self._dctx.decompressobj()
+                self._pending += self._frame.decompress(chunk)
+                chunk = self._frame.unused_data if self._frame.eof else b""
+        n = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:n] = memoryview(self._pending)[self._offset : self._offset + n]
+        self._offset += n
+        return n
 
 
 def _source(path: Path) -> Source:
