@@ -80,6 +80,19 @@ def _read_file(path: str | os.PathLike[str], read: Callable[[Path], T]) -> T:
         raise FileAccessError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
+def _read_hf_json(path: Path) -> TokenizerSpec:
+    # A field of an unexpected type that the reader's own checks miss (found by tests/test_fuzz.py)
+    # is still a typed error naming the file, never a bare TypeError.
+    try:
+        return read_hf_json(path)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        if isinstance(exc, TokenforgeError):
+            raise
+        raise InvalidVocabularyError(
+            f"{path}: malformed tokenizer.json ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def _looks_like_json(path: Path) -> bool:
     if path.suffix.lower() == ".json":
         return True
@@ -120,7 +133,7 @@ def load(
                 raise InvalidArgumentError(
                     "pattern= and special_tokens= apply to .tiktoken files, not tokenizer.json"
                 )
-            return Tokenizer(_read_file(path, read_hf_json))
+            return Tokenizer(_read_file(path, _read_hf_json))
         return load_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
     known = presets.by_name(str(name_or_path))
     if known is None:
