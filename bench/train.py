@@ -1,9 +1,11 @@
 """Training benchmark: byte-level BPE with tokenforge vs HF tokenizers, SentencePiece (BPE), bpeasy
-and youtokentome on the same English corpus; then SuperBPE vs BPE with a sweep of the transition.
+and youtokentome on the same English corpus; Unigram with tokenforge vs SentencePiece; then
+SuperBPE vs BPE with a sweep of the transition.
 
     .venv/bin/python bench/build_corpus.py                # once: ~100 MB from Debian docs (cached)
     .venv/bin/python bench/train.py                       # 20 MB prefix, all libraries
     .venv/bin/python bench/train.py --mb 100              # the full corpus
+    .venv/bin/python bench/train.py --mb 30 --libraries unigram-tokenforge,unigram-sentencepiece
     .venv/bin/python bench/train.py --mb 100 --superbpe   # plus the SuperBPE t sweep (tokenforge)
 
 Each library trains in its own child process, so peak RSS (the child's VmHWM) and wall time are
@@ -19,6 +21,10 @@ What is compared, and how fairly:
   whitespace in their own way; their bytes/token are shown for reference.
 * Bytes/token is UTF-8 bytes of the held-out text divided by the number of tokens each library's own
   encoder produces (special tokens never occur in it).
+* Unigram: both trainers get the same options (byte fallback, character coverage 0.9995, pieces
+  of at most 16 characters, identity normalization without whitespace collapsing, every line of
+  the corpus, ``--threads`` threads); both models are encoded by sentencepiece itself (tokenforge
+  writes a ``.model``), line by line.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 LIBRARIES = ("tokenforge", "tokenizers", "sentencepiece", "bpeasy", "youtokentome")
+UNIGRAM_LIBRARIES = ("unigram-tokenforge", "unigram-sentencepiece")
 EOT = "<|endoftext|>"
 
 
@@ -61,6 +68,9 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
     encode: Any
     result: dict[str, Any] = {}
     base = _status("VmRSS")
+    import resource
+
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     if lib == "tokenforge":
         import tokenforge as tf
 
@@ -158,12 +168,49 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         def encode(text: str) -> list[int]:
             return [i for ids in bpe.encode(text.split("\n")) for i in ids]
 
+    elif lib in UNIGRAM_LIBRARIES:
+        import sentencepiece as spm
+
+        t0 = time.perf_counter()
+        if lib == "unigram-tokenforge":
+            import tokenforge as tf
+
+            model = tf.train(Path(path), algorithm="unigram", vocab_size=vocab, num_threads=threads)
+            seconds = time.perf_counter() - t0
+            model.save(out / "tokenizer.json")
+            model.save_sentencepiece(out / "spm.model")
+        else:
+            spm.SentencePieceTrainer.train(
+                input=path,
+                model_prefix=str(out / "spm"),
+                vocab_size=vocab,
+                model_type="unigram",
+                byte_fallback=True,
+                character_coverage=0.9995,
+                normalization_rule_name="identity",
+                remove_extra_whitespaces=False,
+                num_threads=threads,
+                input_sentence_size=0,
+                max_sentence_length=1 << 16,
+                minloglevel=2,
+            )
+            seconds = time.perf_counter() - t0
+        sp = spm.SentencePieceProcessor(model_file=str(out / "spm.model"))
+        result["n_vocab"] = sp.get_piece_size()
+
+        def encode(text: str) -> list[int]:
+            return [i for line in text.split("\n") for i in sp.encode(line)]
+
     else:
         raise SystemExit(f"unknown library {lib}")
     peak = _status("VmHWM")
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
     result.update(
         {
             "seconds": round(seconds, 3),
+            # CPU time of all threads (training and saving): the fairer figure on a busy machine.
+            "cpu_seconds": round(cpu, 2),
             "peak_rss_mb": round(peak / 2**20, 1),
             "base_rss_mb": round(base / 2**20, 1),
         }
@@ -226,6 +273,8 @@ def _run(child_args: list[str], threads: int, timeout: float) -> dict[str, Any]:
 
 def _available(lib: str) -> str | None:
     module = {"tokenizers": "tokenizers"}.get(lib, lib)
+    if lib in UNIGRAM_LIBRARIES:
+        module = "sentencepiece"
     try:
         __import__(module)
     except ImportError as exc:
@@ -321,12 +370,18 @@ def main() -> int:
                 )
             )
         rows.append(row)
-    hf = next((r for r in rows if r["library"] == "tokenizers" and r.get("status") == "ok"), None)
+    # Ratios against the reference trainer of the row's kind: HF for BPE, SentencePiece for Unigram.
+    refs = {
+        kind: next((r for r in rows if r["library"] == name and r.get("status") == "ok"), None)
+        for kind, name in (("bpe", "tokenizers"), ("unigram", "unigram-sentencepiece"))
+    }
     for r in rows:
-        if hf and r.get("status") == "ok":
-            r["speedup_vs_hf"] = round(hf["seconds"] / r["seconds"], 2)
-            r["rss_vs_hf"] = round(r["peak_rss_mb"] / hf["peak_rss_mb"], 2)
-            r["bpt_vs_hf"] = round(r["bytes_per_token_heldout"] / hf["bytes_per_token_heldout"], 4)
+        ref = refs["unigram" if r["library"] in UNIGRAM_LIBRARIES else "bpe"]
+        if ref and r.get("status") == "ok":
+            r["speedup_vs_ref"] = round(ref["seconds"] / r["seconds"], 2)
+            r["cpu_speedup_vs_ref"] = round(ref["cpu_seconds"] / r["cpu_seconds"], 2)
+            r["rss_vs_ref"] = round(r["peak_rss_mb"] / ref["peak_rss_mb"], 2)
+            r["bpt_vs_ref"] = round(r["bytes_per_token_heldout"] / ref["bytes_per_token_heldout"], 4)
 
     sweep: list[dict[str, Any]] = []
     if args.superbpe:
@@ -363,16 +418,19 @@ def main() -> int:
         ("library", "library"),
         ("status", "status"),
         ("train s", "seconds"),
-        ("x HF", "speedup_vs_hf"),
+        ("x ref", "speedup_vs_ref"),
+        ("cpu s", "cpu_seconds"),
+        ("cpu x ref", "cpu_speedup_vs_ref"),
         ("peak RSS MB", "peak_rss_mb"),
-        ("RSS/HF", "rss_vs_hf"),
+        ("RSS/ref", "rss_vs_ref"),
         ("n_vocab", "n_vocab"),
         ("bytes/token held-out", "bytes_per_token_heldout"),
-        ("vs HF", "bpt_vs_hf"),
+        ("vs ref", "bpt_vs_ref"),
         ("bytes/token prose", "bytes_per_token_prose"),
     ]
     print(
-        f"\nbyte-level BPE, V={args.vocab}, {train_file.stat().st_size / 1e6:.1f} MB, {args.threads} threads"
+        f"\nV={args.vocab}, {train_file.stat().st_size / 1e6:.1f} MB, {args.threads} threads "
+        "(ref: HF tokenizers for BPE rows, SentencePiece for the unigram rows)"
     )
     print(_table(rows, columns))
     if sweep:

@@ -96,23 +96,40 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from .corpus import encode_corpus
     from .errors import InvalidArgumentError
     from .loader import load
+    from .train.cli import engine_of
 
     if not math.isfinite(args.max_document_mb) or args.max_document_mb <= 0:
         raise InvalidArgumentError(f"--max-document-mb must be a positive number, got {args.max_document_mb}")
 
-    stats = encode_corpus(
-        load(args.tokenizer),
-        args.inputs,
-        args.output,
-        field=args.field,
-        eos=args.eos,
-        shard_tokens=args.shard_tokens,
-        num_threads=args.threads,
-        utf8_errors=args.utf8_errors,
-        max_document_bytes=int(args.max_document_mb * 1024 * 1024),
-        overwrite=args.overwrite,
-        progress=False if args.quiet else None,
-    )
+    engine = engine_of(args)
+    options = {
+        "field": args.field,
+        "eos": args.eos,
+        "shard_tokens": args.shard_tokens,
+        "utf8_errors": args.utf8_errors,
+        "max_document_bytes": int(args.max_document_mb * 1024 * 1024),
+        "overwrite": args.overwrite,
+    }
+    if engine == "local":
+        stats = encode_corpus(
+            load(args.tokenizer),
+            args.inputs,
+            args.output,
+            num_threads=args.threads,
+            progress=False if args.quiet else None,
+            **options,
+        )
+    else:
+        from .scale import encode_on_ray
+
+        stats = encode_on_ray(
+            engine,
+            load(args.tokenizer),
+            args.inputs,
+            args.output,
+            progress=None if args.quiet else True,
+            **options,
+        )
     if not args.quiet:
         verb = "resumed and finished" if stats.resumed else "finished"
         print(
@@ -129,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, encode, evaluate and transplant tokenizers: exact, fast, offline.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .train.cli import add_ray_options
 
     p = sub.add_parser(
         "fetch",
@@ -174,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-document-mb", type=float, default=64, help="longest document accepted (default 64)")
     p.add_argument("--overwrite", action="store_true", help="replace shards made with other settings")
+    add_ray_options(p, "encode")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     p.set_defaults(run=_cmd_encode)
 
@@ -189,12 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     # Each feature registers its own commands (their code lives beside the feature).
     from .adapt.cli import add_adapt_parser
     from .eval.cli import add_eval_parser, add_sweep_parser
+    from .serve.cli import add_serve_parser
     from .train.cli import add_train_commands
 
     add_eval_parser(sub)
     add_sweep_parser(sub)
     add_train_commands(sub)
     add_adapt_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 

@@ -7,11 +7,13 @@ catch the family or a precise subclass. Messages say what was wrong, where, and 
 from __future__ import annotations
 
 __all__ = [
+    "ClusterError",
     "CorpusError",
     "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
+    "MissingDependencyError",
     "ModelFormatError",
     "SpecialTokenError",
     "TokenforgeError",
@@ -40,8 +42,13 @@ class VocabularyNotFoundError(TokenforgeError, FileNotFoundError):
     """A known encoding was requested but its vocabulary is not available offline."""
 
 
-class InvalidTokenIdError(TokenforgeError, ValueError):
-    """An id that is not in the vocabulary was given to decode (or a lookup)."""
+class InvalidTokenIdError(TokenforgeError, ValueError, KeyError):
+    """An id that is not in the vocabulary was given to decode (or a lookup).
+
+    Also a ``KeyError``, which is what tiktoken raises for an unknown id or token."""
+
+    # KeyError would print the message as a quoted repr.
+    __str__ = Exception.__str__
 
 
 class InvalidArgumentError(TokenforgeError, ValueError):
@@ -59,3 +66,12 @@ class CorpusError(TokenforgeError):
 
 class ModelFormatError(TokenforgeError, ValueError):
     """A model folder or weight file is missing, malformed, or does not match its tokenizer."""
+
+
+class MissingDependencyError(TokenforgeError, ImportError):
+    """An optional feature needs a package that is not installed (the message names the extra)."""
+
+
+class ClusterError(TokenforgeError):
+    """A cluster run failed outside tokenforge's own code: the cluster cannot be reached, or a task
+    kept failing (its worker or node died) after its retries."""

@@ -416,6 +416,36 @@ class Tokenizer:
         )
         return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
 
+    def encode_with_unstable(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+    ) -> tuple[list[int], list[list[int]]]:
+        """Token healing's core (tiktoken's semantics): ``(stable, completions)``.
+
+        ``stable`` encodes a prefix of ``text`` that no continuation can change; every completion
+        is an id sequence such that ``stable + completion`` decodes to bytes starting with the
+        whole of ``text``, covering every way the last piece could be tokenized once more text
+        follows. Completions are sorted and distinct.
+        """
+        policy = self._policy(allowed_special, disallowed_special)
+        return self._call(self._core.encode_with_unstable, text, *policy, list(self._always))
+
+    def encode_bytes(self, data: bytes) -> list[int]:
+        """Encodes any byte string, also one that is not valid UTF-8 (tiktoken's ``_encode_bytes``):
+        the valid prefix is encoded as ordinary text and its last piece re-merged with the rest,
+        so ``decode_bytes(encode_bytes(data)) == data``."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise InvalidArgumentError(f"encode_bytes takes bytes, got {type(data).__name__}")
+        return self._core.encode_bytes(bytes(data), list(self._always))
+
+    def encode_piece(self, data: bytes) -> list[int]:
+        """BPE of one piece, without special tokens, normalization or pre-tokenization (a piece
+        that is a whole token is that token)."""
+        return self._core.encode_piece(bytes(data), True)
+
     # ------------------------------------------------------------------ decoding
 
     def decode_bytes(self, tokens: Sequence[int]) -> bytes:
@@ -480,6 +510,10 @@ class Tokenizer:
                 return added.content
         data = self._core.token_bytes(token_id) if 0 <= token_id < 2**32 else None
         return None if data is None else bytes_to_token_str(data)
+
+    def token_byte_values(self) -> list[bytes]:
+        """The bytes of every model (non-special) token, in byte order."""
+        return self._core.sorted_token_bytes()
 
     # ------------------------------------------------------------------ saving
 

@@ -241,14 +241,20 @@ impl Bpe {
 
     /// Appends the ids of one piece to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        if piece.is_empty() {
-            return;
-        }
         if self.exact_match {
             if let Some(id) = self.encoder.get(piece) {
                 out.push(id);
                 return;
             }
+        }
+        self.merge_piece(piece, out);
+    }
+
+    /// Appends the ids of one piece to `out`, always by merging (a piece that is itself a token
+    /// may merge into other tokens; tiktoken's `byte_pair_encode`, which token healing needs).
+    pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if piece.is_empty() {
+            return;
         }
         if piece.len() < HEAP_THRESHOLD {
             self.merge_small(piece, out);

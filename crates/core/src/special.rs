@@ -102,11 +102,9 @@ impl SpecialTokens {
                     "special token {text:?} is listed twice"
                 )));
             }
-            if by_id.insert(*id, i).is_some() {
-                return Err(Error::InvalidVocabulary(format!(
-                    "two special tokens share id {id}"
-                )));
-            }
+            // Two names may share an id (tiktoken's o200k_harmony has <|endofprompt|> and
+            // <|reserved_200018|> on 200018); the first one listed is what the id decodes to.
+            by_id.entry(*id).or_insert(i);
         }
         let order = match rule {
             SpecialRule::LongestFirst => (0..tokens.len()).collect(),
@@ -126,7 +124,10 @@ impl SpecialTokens {
                 SpecialRule::Tiktoken => MatchKind::LeftmostFirst,
             };
             let identity: Vec<usize> = (0..tokens.len()).collect();
-            (Some(build(kind, &order)?), Some(build(MatchKind::Standard, &identity)?))
+            (
+                Some(build(kind, &order)?),
+                Some(build(MatchKind::Standard, &identity)?),
+            )
         };
         Ok(SpecialTokens {
             tokens,
@@ -222,7 +223,11 @@ impl SpecialTokens {
         f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
     ) -> Result<()> {
         let Some(ac) = self.overlapping.as_ref() else {
-            return if text.is_empty() { Ok(()) } else { f(Segment::Text(text)) };
+            return if text.is_empty() {
+                Ok(())
+            } else {
+                f(Segment::Text(text))
+            };
         };
         let mut found: Vec<(usize, usize, usize)> = ac
             .find_overlapping_iter(text)
@@ -325,9 +330,15 @@ mod tests {
     }
 
     #[test]
+    fn two_names_on_one_id_decode_to_the_first() {
+        let t = SpecialTokens::new(vec![("<|a|>".into(), 7), ("<|b|>".into(), 7)]).unwrap();
+        assert_eq!(t.bytes_of(7), Some(&b"<|a|>"[..]));
+        assert_eq!(segments(&t, "<|b|>x<|a|>", &SpecialSet::All), ["#7", "x", "#7"]);
+    }
+
+    #[test]
     fn rejects_duplicates() {
         assert!(SpecialTokens::new(vec![("a".into(), 1), ("a".into(), 2)]).is_err());
-        assert!(SpecialTokens::new(vec![("a".into(), 1), ("b".into(), 1)]).is_err());
         assert!(SpecialTokens::new(vec![("".into(), 1)]).is_err());
     }
 }

@@ -63,7 +63,10 @@ impl SplitRegex {
             Expr::Alt(children) => children.iter().map(alternative).collect(),
             single => vec![alternative(single)],
         };
-        let alternatives = match alternatives.into_iter().collect::<std::result::Result<Vec<_>, _>>() {
+        let alternatives = match alternatives
+            .into_iter()
+            .collect::<std::result::Result<Vec<_>, _>>()
+        {
             Ok(alternatives) => alternatives,
             Err(reason) => {
                 return Ok(SplitRegex {
@@ -78,9 +81,12 @@ impl SplitRegex {
         let regex = meta::Regex::new_many(&patterns).map_err(|e| invalid(&e))?;
         let peek = alternatives
             .iter()
-            .map(|a| a.peek.then(|| meta::Regex::new(&a.pattern)).transpose())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| invalid(&e))?;
+            .map(|a| {
+                a.peek
+                    .then(|| meta::Regex::new(&a.pattern).map_err(|e| invalid(&e)))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(SplitRegex {
             engine: Engine::Linear { regex, peek },
         })
@@ -114,7 +120,11 @@ impl SplitRegex {
                 Ok(())
             }
             Engine::Linear { regex, peek } => {
-                let mut captures = None;
+                // One capture buffer per alternative that peeks, reused across matches.
+                let mut captures: Vec<_> = peek
+                    .iter()
+                    .map(|alt| alt.as_ref().map(|a| a.create_captures()))
+                    .collect();
                 let mut next = 0;
                 let mut last_match = None;
                 while next <= text.len() {
@@ -123,9 +133,8 @@ impl SplitRegex {
                     };
                     let start = m.start();
                     let mut end = m.end();
-                    if let Some(alt) = &peek[m.pattern().as_usize()] {
-                        let caps = captures.get_or_insert_with(|| alt.create_captures());
-                        *caps = alt.create_captures();
+                    let index = m.pattern().as_usize();
+                    if let (Some(alt), Some(caps)) = (&peek[index], &mut captures[index]) {
                         alt.search_captures(&Input::new(text).range(start..).anchored(Anchored::Yes), caps);
                         end = caps.get_group(1).map_or(end, |g| g.end);
                     }
@@ -158,7 +167,8 @@ fn alternative(expr: &Expr) -> std::result::Result<Alternative, &'static str> {
             match kind {
                 LookAround::LookAhead => regular(inner, &mut pattern)?,
                 LookAround::LookAheadNeg => {
-                    let class = negated_char(inner).ok_or("a negative look-ahead of more than one character")?;
+                    let class =
+                        negated_char(inner).ok_or("a negative look-ahead of more than one character")?;
                     pattern.push_str(&format!("(?:{class}|\\z)"));
                 }
                 LookAround::LookBehind | LookAround::LookBehindNeg => return Err("a look-behind"),
@@ -188,33 +198,54 @@ fn strip_groups(expr: &Expr) -> std::result::Result<Expr, &'static str> {
     Ok(match expr {
         Expr::Empty | Expr::Any { .. } | Expr::Literal { .. } | Expr::Delegate { .. } => expr.clone(),
         Expr::Assertion(a) => match a {
-            Assertion::StartText | Assertion::EndText | Assertion::StartLine { .. } | Assertion::EndLine { .. } => {
-                expr.clone()
-            }
+            Assertion::StartText
+            | Assertion::EndText
+            | Assertion::StartLine { .. }
+            | Assertion::EndLine { .. } => expr.clone(),
             _ => return Err("a word boundary"),
         },
         Expr::Group(child) => Expr::Concat(vec![strip_groups(child)?]),
-        Expr::Concat(children) => Expr::Concat(children.iter().map(strip_groups).collect::<std::result::Result<_, _>>()?),
-        Expr::Alt(children) => Expr::Alt(children.iter().map(strip_groups).collect::<std::result::Result<_, _>>()?),
-        Expr::Repeat { child, lo, hi, greedy } => Expr::Repeat {
+        Expr::Concat(children) => Expr::Concat(
+            children
+                .iter()
+                .map(strip_groups)
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Expr::Alt(children) => Expr::Alt(
+            children
+                .iter()
+                .map(strip_groups)
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Expr::Repeat {
+            child,
+            lo,
+            hi,
+            greedy,
+        } => Expr::Repeat {
             child: Box::new(strip_groups(child)?),
             lo: *lo,
             hi: *hi,
             greedy: *greedy,
         },
-        Expr::LookAround(_, LookAround::LookBehind | LookAround::LookBehindNeg) => return Err("a look-behind"),
+        Expr::LookAround(_, LookAround::LookBehind | LookAround::LookBehindNeg) => {
+            return Err("a look-behind")
+        }
         Expr::LookAround(..) => return Err("a look-ahead that is not at the end of a top-level alternative"),
         Expr::AtomicGroup(_) => return Err("an atomic group or a possessive repeat"),
-        Expr::Backref { .. } | Expr::BackrefWithRelativeRecursionLevel { .. } | Expr::BackrefExistsCondition(_) => {
-            return Err("a backreference")
-        }
+        Expr::Backref { .. }
+        | Expr::BackrefWithRelativeRecursionLevel { .. }
+        | Expr::BackrefExistsCondition(_) => return Err("a backreference"),
         _ => return Err("a construct beyond regular expressions (\\K, \\G, a conditional or a subroutine)"),
     })
 }
 
 /// `[^C]` for an expression `C` matching exactly one character, in the regex crate's syntax.
 fn negated_char(expr: &Expr) -> Option<String> {
-    if !matches!(expr, Expr::Delegate { .. } | Expr::Literal { .. } | Expr::Any { .. }) {
+    if !matches!(
+        expr,
+        Expr::Delegate { .. } | Expr::Literal { .. } | Expr::Any { .. }
+    ) {
         return None;
     }
     let mut text = String::new();
@@ -248,7 +279,10 @@ mod tests {
 
     fn backtracking(pattern: &str, text: &str) -> Vec<(usize, usize)> {
         let re = fancy_regex::Regex::new(pattern).unwrap();
-        re.find_iter(text).map(|m| m.unwrap()).map(|m| (m.start(), m.end())).collect()
+        re.find_iter(text)
+            .map(|m| m.unwrap())
+            .map(|m| (m.start(), m.end()))
+            .collect()
     }
 
     const DEEPSEEK: &str = r"[!\x22#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -265,14 +299,28 @@ mod tests {
             r"(?=a)|a",
         ];
         let texts = [
-            "", "a", "ab", "aab c", "abc", "hello  world \n\n  x", "  \u{a0}\u{a0} 12 'S's", "bxb", "aaab", "a1b2",
-            "\u{0}\u{0}\u{1} é\t\t\r\n", "The  quick\n brown fox's 42 .;: x  ",
+            "",
+            "a",
+            "ab",
+            "aab c",
+            "abc",
+            "hello  world \n\n  x",
+            "  \u{a0}\u{a0} 12 'S's",
+            "bxb",
+            "aaab",
+            "a1b2",
+            "\u{0}\u{0}\u{1} é\t\t\r\n",
+            "The  quick\n brown fox's 42 .;: x  ",
         ];
         for pattern in patterns {
             let linear = SplitRegex::new(pattern).unwrap();
             assert_eq!(linear.backtracking_reason(), None, "{pattern}");
             for text in texts {
-                assert_eq!(pieces(&linear, text), backtracking(pattern, text), "{pattern:?} on {text:?}");
+                assert_eq!(
+                    pieces(&linear, text),
+                    backtracking(pattern, text),
+                    "{pattern:?} on {text:?}"
+                );
             }
         }
     }
@@ -281,10 +329,18 @@ mod tests {
     #[test]
     fn long_runs_do_not_fail() {
         let linear = SplitRegex::new(DEEPSEEK).unwrap();
-        for text in ["\u{0}".repeat(300_000), " ".repeat(1_000_000), "\u{a0}".repeat(1_000_000)] {
+        for text in [
+            "\u{0}".repeat(300_000),
+            " ".repeat(1_000_000),
+            "\u{a0}".repeat(1_000_000),
+        ] {
             assert!(backtracking_fails(&text), "{}", text.len());
             // NULs match no alternative (one gap); a run of spaces is one piece.
-            let expected = if text.starts_with('\0') { vec![] } else { vec![(0, text.len())] };
+            let expected = if text.starts_with('\0') {
+                vec![]
+            } else {
+                vec![(0, text.len())]
+            };
             assert_eq!(pieces(&linear, &text), expected);
         }
         let spaces = " ".repeat(1_000_000) + "x";
@@ -305,7 +361,10 @@ mod tests {
             (r"(a)\1", "a backreference"),
             (r"\d++", "an atomic group or a possessive repeat"),
             (r"\bx", "a word boundary"),
-            (r"a(?=b)c", "a look-ahead that is not at the end of a top-level alternative"),
+            (
+                r"a(?=b)c",
+                "a look-ahead that is not at the end of a top-level alternative",
+            ),
         ] {
             let regex = SplitRegex::new(pattern).unwrap();
             assert_eq!(regex.backtracking_reason(), Some(why), "{pattern}");

@@ -1,8 +1,8 @@
 //! The encode/decode pipeline: special-token split -> normalize -> pre-tokenize -> BPE -> ids.
 //! A `Tokenizer` is immutable after construction and `Sync`, so one instance serves all threads.
 
-use std::borrow::Cow;
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 use crate::bpe::Bpe;
 use crate::cache::{CachePool, PieceCache};
@@ -109,6 +109,33 @@ impl Tokenizer {
     pub fn encode(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<Vec<u32>> {
         self.caches
             .for_caller(|cache| self.encode_cached(text, allowed, disallowed, cache))
+    }
+
+    /// [`Tokenizer::encode`], also saying how many of the ids came from the last piece of the
+    /// pre-tokenizer (0 when the text ends with a special token): the ids a longer text could
+    /// still change, which token healing starts from.
+    pub fn encode_with_last_piece(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+    ) -> Result<(Vec<u32>, usize)> {
+        self.caches.for_caller(|cache| {
+            let mut out = Vec::with_capacity(text.len() / 4 + 1);
+            let mut last_piece = 0;
+            self.walk(text, allowed, disallowed, |item| match item {
+                Item::Special(id) => {
+                    out.push(id);
+                    last_piece = 0;
+                }
+                Item::Piece(piece) => {
+                    let before = out.len();
+                    cache.encode(&self.bpe, piece.as_bytes(), &mut |ids| out.extend_from_slice(ids));
+                    last_piece = out.len() - before;
+                }
+            })?;
+            Ok((out, last_piece))
+        })
     }
 
     fn encode_cached(

@@ -41,9 +41,9 @@ fn seed() -> u64 {
 /// Characters that stress pre-tokenizers: ASCII classes, contractions, digits of other scripts,
 /// combining marks, NBSP and other spaces, controls, CJK, emoji.
 const ALPHABET: &[&str] = &[
-    "a", "Z", "é", "ß", "'", "s", "t", "re", "'S", "0", "7", "١", "٣", " ", "  ", "\t", "\n", "\r\n", "\u{a0}",
-    "\u{2028}", "\u{3000}", "\0", "\u{1}", "\u{301}", ".", ",", "!", "?", "-", "_", "$", "(", "中", "文", "😀",
-    "x", "é", "ǅ", "\u{200b}",
+    "a", "Z", "é", "ß", "'", "s", "t", "re", "'S", "0", "7", "١", "٣", " ", "  ", "\t", "\n", "\r\n",
+    "\u{a0}", "\u{2028}", "\u{3000}", "\0", "\u{1}", "\u{301}", ".", ",", "!", "?", "-", "_", "$", "(", "中",
+    "文", "😀", "x", "é", "ǅ", "\u{200b}",
 ];
 
 fn random_text(rng: &mut Rng, max_parts: usize) -> String {
@@ -76,7 +76,10 @@ fn mutate(rng: &mut Rng, data: &mut Vec<u8>) {
 
 fn tiktoken_seed() -> Vec<u8> {
     let mut lines = Vec::new();
-    for (rank, token) in ["IQ==", "Ig==", "aGVsbG8=", "IHdvcmxk", "4pyF", "AA=="].iter().enumerate() {
+    for (rank, token) in ["IQ==", "Ig==", "aGVsbG8=", "IHdvcmxk", "4pyF", "AA=="]
+        .iter()
+        .enumerate()
+    {
         lines.extend_from_slice(format!("{token} {rank}\n").as_bytes());
     }
     lines
@@ -98,7 +101,8 @@ fn tiktoken_parser_never_panics_on_mutated_files() {
 
 fn pieces(pre: &PreTokenizer, text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    pre.for_each_piece(text, &mut |p| out.push(p.to_string())).unwrap();
+    pre.for_each_piece(text, &mut |p| out.push(p.to_string()))
+        .unwrap();
     out
 }
 
@@ -108,7 +112,8 @@ fn preset_scanners_split_like_the_regex() {
     let presets: Vec<(PreTokenizer, PreTokenizer)> = Preset::ALL
         .iter()
         .map(|(_, _, pattern)| {
-            let scanner = PreTokenizer::new(vec![Step::regex(pattern, SplitBehavior::Isolated, false).unwrap()]);
+            let scanner =
+                PreTokenizer::new(vec![Step::regex(pattern, SplitBehavior::Isolated, false).unwrap()]);
             let fancy = fancy_regex_only(pattern);
             (scanner, fancy)
         })
@@ -122,7 +127,9 @@ fn preset_scanners_split_like_the_regex() {
 }
 
 fn fancy_regex_only(pattern: &str) -> PreTokenizer {
-    PreTokenizer::new(vec![Step::regex_only(pattern, SplitBehavior::Isolated, false).unwrap()])
+    PreTokenizer::new(vec![
+        Step::regex_only(pattern, SplitBehavior::Isolated, false).unwrap()
+    ])
 }
 
 /// The linear engine (look-ahead consumed and cut back) against fancy-regex's backtracking on
@@ -146,8 +153,14 @@ fn linear_split_engine_matches_backtracking() {
         for (linear, fancy) in &compiled {
             assert_eq!(linear.backtracking_reason(), None);
             let mut got = Vec::new();
-            linear.for_each_match(&text, &mut |s, e| got.push((s, e))).unwrap();
-            let want: Vec<(usize, usize)> = fancy.find_iter(&text).map(|m| m.unwrap()).map(|m| (m.start(), m.end())).collect();
+            linear
+                .for_each_match(&text, &mut |s, e| got.push((s, e)))
+                .unwrap();
+            let want: Vec<(usize, usize)> = fancy
+                .find_iter(&text)
+                .map(|m| m.unwrap())
+                .map(|m| (m.start(), m.end()))
+                .collect();
             assert_eq!(got, want, "{:?} on {text:?}", fancy.as_str());
         }
     }
@@ -173,17 +186,26 @@ fn encode_decode_round_trips() {
         let n = vocab.len() as u32;
         let specials = SpecialTokens::new(vec![("<|x|>".into(), n), ("<|x|><|y|>".into(), n + 1)]).unwrap();
         let pattern = Preset::ALL[case % Preset::ALL.len()].2;
-        let tok = Tokenizer::new(bpe, PreTokenizer::single_regex(pattern).unwrap(), vec![], specials);
+        let tok = Tokenizer::new(
+            bpe,
+            PreTokenizer::single_regex(pattern).unwrap(),
+            vec![],
+            specials,
+        );
         for _ in 0..10 {
             let mut text = random_text(&mut rng, 40);
             if rng.below(3) == 0 {
-                let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+                let boundaries: Vec<usize> =
+                    text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
                 text.insert_str(boundaries[rng.below(boundaries.len())], "<|x|>");
             }
             for allowed in [SpecialSet::All, SpecialSet::Nothing] {
                 let ids = tok.encode(&text, &allowed, &SpecialSet::Nothing).unwrap();
                 assert_eq!(tok.decode_bytes(&ids).unwrap(), text.as_bytes(), "{text:?}");
-                assert_eq!(tok.count(&text, &allowed, &SpecialSet::Nothing).unwrap(), ids.len());
+                assert_eq!(
+                    tok.count(&text, &allowed, &SpecialSet::Nothing).unwrap(),
+                    ids.len()
+                );
             }
         }
     }

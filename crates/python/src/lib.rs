@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
@@ -11,10 +12,11 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
+use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
     Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialRule, SpecialSet,
-    SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions,
+    SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
 
 /// Interpreter exit with threads inside the engine.
@@ -224,6 +226,9 @@ fn build_step(spec: StepSpec) -> Result<Step, Error> {
 #[pyclass(frozen, module = "tokenforge._core")]
 struct CoreTokenizer {
     inner: Tokenizer,
+    /// Built on the first call that needs it (token healing, `token_byte_values`); `OnceLock`
+    /// makes concurrent first calls safe without the GIL.
+    sorted: OnceLock<SortedTokens>,
 }
 
 impl CoreTokenizer {
@@ -273,7 +278,11 @@ impl CoreTokenizer {
                 .collect::<Result<Vec<_>, _>>()?;
             // tiktoken vocabularies (ranks) resolve overlapping specials as tiktoken does, HF files
             // as HF does.
-            let rule = if tiktoken { SpecialRule::Tiktoken } else { SpecialRule::LongestFirst };
+            let rule = if tiktoken {
+                SpecialRule::Tiktoken
+            } else {
+                SpecialRule::LongestFirst
+            };
             let specials = SpecialTokens::with_rule(specials, rule)?;
             Ok(Tokenizer::new(
                 bpe,
@@ -283,7 +292,10 @@ impl CoreTokenizer {
             ))
         });
         built
-            .map(|inner| CoreTokenizer { inner })
+            .map(|inner| CoreTokenizer {
+                inner,
+                sorted: OnceLock::new(),
+            })
             .map_err(|e| to_py(py, e))
     }
 
@@ -295,8 +307,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<u32>> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        detach(py, || self.inner.encode(text, &a, &d))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
     }
 
     /// Ids as little-endian u32 bytes (for zero-parse numpy construction).
@@ -319,8 +330,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        detach(py, || self.inner.count(text, &a, &d))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.count(text, &a, &d)).map_err(|e| to_py(py, e))
     }
 
     fn encode_batch(
@@ -333,8 +343,7 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<Vec<u32>>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
-        detach(py, || self.inner.encode_batch(&views, &a, &d, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.encode_batch(&views, &a, &d, num_threads)).map_err(|e| to_py(py, e))
     }
 
     fn count_batch(
@@ -347,8 +356,7 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<usize>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
-        detach(py, || self.inner.count_batch(&views, &a, &d, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.count_batch(&views, &a, &d, num_threads)).map_err(|e| to_py(py, e))
     }
 
     fn truncate(
@@ -445,6 +453,55 @@ impl CoreTokenizer {
     fn merge_entries(&self) -> Vec<(u32, u32, u32, u32)> {
         self.inner.bpe().merge_entries()
     }
+
+    /// `(stable ids, completions)` of token healing (see `healing::encode_with_unstable`).
+    fn encode_with_unstable(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        ordinary: &Bound<'_, PyAny>,
+    ) -> PyResult<(Vec<u32>, Vec<Vec<u32>>)> {
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let ordinary = special_set(&self.inner, ordinary)?;
+        detach(py, || {
+            let sorted = self.sorted.get_or_init(|| SortedTokens::new(&self.inner));
+            healing::encode_with_unstable(&self.inner, sorted, text, &a, &d, &ordinary)
+        })
+        .map_err(|e| to_py(py, e))
+    }
+
+    /// Ids of any byte string, valid UTF-8 or not (see `healing::encode_bytes`).
+    fn encode_bytes(&self, py: Python<'_>, data: &[u8], ordinary: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let ordinary = special_set(&self.inner, ordinary)?;
+        detach(py, || healing::encode_bytes(&self.inner, data, &ordinary)).map_err(|e| to_py(py, e))
+    }
+
+    /// Ids of one piece without pre-tokenization: a whole token first when `whole_token_first`
+    /// (tiktoken's `encode_single_piece`), else always by merging.
+    fn encode_piece(&self, py: Python<'_>, piece: &[u8], whole_token_first: bool) -> Vec<u32> {
+        let bpe = self.inner.bpe();
+        detach(py, || {
+            let mut out = Vec::new();
+            match bpe.token_id(piece) {
+                Some(id) if whole_token_first => out.push(id),
+                _ => bpe.merge_piece(piece, &mut out),
+            }
+            out
+        })
+    }
+
+    /// Bytes of every model token, in byte order.
+    fn sorted_token_bytes<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        let sorted = detach(py, || self.sorted.get_or_init(|| SortedTokens::new(&self.inner)));
+        let bpe = self.inner.bpe();
+        sorted
+            .ids()
+            .iter()
+            .map(|&id| PyBytes::new(py, bpe.token_bytes(id).unwrap_or_default()))
+            .collect()
+    }
 }
 
 fn build_pretokenizer(steps: Vec<StepSpec>) -> Result<PreTokenizer, Error> {
@@ -496,8 +553,7 @@ impl PieceCounter {
     /// Counts a batch of texts (GIL released while counting).
     fn add(&mut self, py: Python<'_>, texts: Vec<PyBackedStr>, num_threads: usize) -> PyResult<()> {
         let inner = &mut self.inner;
-        detach(py, || inner.add_texts(&texts, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || inner.add_texts(&texts, num_threads)).map_err(|e| to_py(py, e))
     }
 
     /// Adds the counts (and statistics) of another counter.
@@ -684,6 +740,60 @@ impl CoreBpeTrainer {
     }
 }
 
+type UnigramResult<'py> = (Vec<(String, f64)>, Bound<'py, PyDict>);
+
+/// Trains a Unigram model on a counter's table (GIL released): `(pieces, stats)` with pieces as
+/// `(text, log-probability)` best first.
+#[pyfunction]
+#[pyo3(signature = (counter, pieces, max_piece_length, character_coverage, split_digits, split_by_number,
+                    split_by_script, whitespace_as_suffix, seed_size, shrinking_factor, sub_iterations,
+                    num_threads=1, keep_counts=false))]
+#[allow(clippy::too_many_arguments)]
+fn train_unigram<'py>(
+    py: Python<'py>,
+    mut counter: PyRefMut<'_, PieceCounter>,
+    pieces: usize,
+    max_piece_length: usize,
+    character_coverage: f64,
+    split_digits: bool,
+    split_by_number: bool,
+    split_by_script: bool,
+    whitespace_as_suffix: bool,
+    seed_size: usize,
+    shrinking_factor: f64,
+    sub_iterations: usize,
+    num_threads: usize,
+    keep_counts: bool,
+) -> PyResult<UnigramResult<'py>> {
+    let counts = if keep_counts {
+        counter.inner.counts().clone()
+    } else {
+        counter.inner.take_counts()
+    };
+    let options = UnigramOptions {
+        pieces,
+        max_piece_length,
+        character_coverage,
+        split_digits,
+        split_by_number,
+        split_by_script,
+        whitespace_as_suffix,
+        seed_size,
+        shrinking_factor,
+        sub_iterations,
+    };
+    let model = py
+        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads))
+        .map_err(|e| to_py(py, e))?;
+    let stats = PyDict::new(py);
+    stats.set_item("required_chars", model.required_chars)?;
+    stats.set_item("seen_chars", model.seen_chars)?;
+    stats.set_item("words", model.words)?;
+    stats.set_item("seeds", model.seeds)?;
+    stats.set_item("em_rounds", model.rounds.len())?;
+    Ok((model.pieces, stats))
+}
+
 /// `.tiktoken` content -> `(tokens, ranks)` in file order (errors name the line). Two lists rather
 /// than a list of pairs: 200k tuples woke the cyclic garbage collector again and again.
 #[pyfunction]
@@ -709,15 +819,24 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
     };
     let pre = PreTokenizer::new(vec![built.map_err(|e| to_py(py, e))?]);
     let mut pieces = Vec::new();
-    detach(py, || pre.for_each_piece(text, &mut |p| pieces.push(p.to_string())))
-        .map_err(|e| to_py(py, e))?;
+    detach(py, || {
+        pre.for_each_piece(text, &mut |p| pieces.push(p.to_string()))
+    })
+    .map_err(|e| to_py(py, e))?;
     Ok(pieces)
 }
 
-#[pymodule]
+/// `gil_used = false`: the module is sound without a GIL. Tokenizers are frozen pyclasses whose
+/// only interior mutability is behind `Mutex` (piece caches, thread pools) or `OnceLock` (sorted
+/// tokens); the counting and training classes are mutated only through PyO3's borrow checking
+/// (atomic on free-threaded builds: a concurrent mutation raises instead of racing); text is
+/// borrowed from immutable `str` objects held for the whole call.
+#[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let before_exit = wrap_pyfunction!(exit::_before_exit, m)?;
-    m.py().import("atexit")?.call_method1("register", (&before_exit,))?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (&before_exit,))?;
     m.add_function(before_exit)?;
     exit::reset_in_forked_children();
     m.add_class::<CoreTokenizer>()?;
@@ -725,6 +844,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreBpeTrainer>()?;
     m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tiktoken, m)?)?;
+    m.add_function(wrap_pyfunction!(train_unigram, m)?)?;
     let presets: Vec<(&str, &str)> = Preset::ALL
         .iter()
         .map(|(_, name, pattern)| (*name, *pattern))

@@ -143,7 +143,7 @@ def _from_doc(doc: dict[str, Any], name: str) -> Tokenizer:
 def _train_extension(tokenizer: Tokenizer, corpus: str | os.PathLike[str], n_new_tokens: int) -> Tokenizer:
     """Continues BPE training from the tokenizer's own merges on ``corpus`` (see
     :func:`tokenforge.train.extend`): old ids are kept, up to ``n_new_tokens`` tokens are added."""
-    from ..train.drivers import extend as train_extend
+    from ..train.continuation import extend as train_extend
 
     return train_extend(tokenizer, corpus, tokenizer.n_vocab + n_new_tokens)
 

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,9 +125,12 @@ def _batches(
 
 
 class _Progress:
-    def __init__(self, enabled: bool, total_files: int) -> None:
+    def __init__(
+        self, enabled: bool, total_files: int, sink: Callable[[dict[str, int]], None] | None = None
+    ) -> None:
         self.enabled = enabled
         self.total_files = total_files
+        self.sink = sink
         self.start = time.perf_counter()
         self.last = 0.0
 
@@ -138,6 +141,9 @@ class _Progress:
         if not self.enabled or (not final and now - self.last < 0.5):
             return
         self.last = now
+        if self.sink is not None:
+            self.sink({"shards": shard, "documents": docs, "tokens": tokens, "bytes": nbytes})
+            return
         rate = nbytes / 1e6 / max(now - self.start, 1e-9)
         line = (
             f"\rshard {shard} | file {min(file_index + 1, self.total_files)}/{self.total_files} | "
@@ -159,7 +165,8 @@ def encode_corpus(
     utf8_errors: str = "strict",
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
     overwrite: bool = False,
-    progress: bool | None = None,
+    progress: bool | Callable[[dict[str, int]], None] | None = None,
+    allow_empty: bool = False,
 ) -> EncodeStats:
     """Encodes documents from ``inputs`` into Megatron ``.bin``/``.idx`` shards in ``output_dir``.
 
@@ -168,6 +175,9 @@ def encode_corpus(
     text) is appended to every document. Special-token text inside documents is encoded as ordinary
     text. Re-running with the same arguments resumes an interrupted run; different arguments on an
     existing output raise unless ``overwrite``. See :mod:`tokenforge.corpus.shards` for the format.
+    ``progress``: a bar on stderr (default: when it is a terminal), or a callable that receives
+    this run's totals twice a second. ``allow_empty``: inputs without a document give an empty
+    complete output instead of an error (one part of a split corpus may hold none).
     """
     if shard_tokens < 1:
         raise InvalidArgumentError(f"shard_tokens must be positive, got {shard_tokens}")
@@ -245,8 +255,10 @@ def encode_corpus(
         return EncodeStats(0, 0, 0, 0.0, len(shards), total_docs, sum(s["tokens"] for s in shards), True)
     _write_json(manifest_path, manifest)
 
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(show, len(sources))
+    if callable(progress):
+        bar = _Progress(True, len(sources), progress)
+    else:
+        bar = _Progress(sys.stderr.isatty() if progress is None else progress, len(sources))
     began = time.perf_counter()
     run_docs = run_tokens = run_bytes = 0
     writer: ShardWriter | None = None
@@ -314,7 +326,7 @@ def encode_corpus(
         if writer is not None:
             writer.abort()
         raise
-    if not shards:
+    if not shards and not allow_empty:
         raise CorpusError(f"no documents in {len(sources)} input file(s): every line is empty")
     manifest["complete"] = True
     manifest["totals"] = {

@@ -12,6 +12,11 @@ expand the same way for every command (encode, train, count):
 
 each in the given order, the files of a directory or glob sorted, so reading order is reproducible.
 
+A :class:`Source` may also stand for a byte range of an uncompressed file (``start``/``end``, cut
+just after a line end), which is how a corpus is split across the tasks of a cluster run: every
+reader then sees exactly the lines of that range, so the ranges of a file read together give
+what the whole file gives. Compressed files are never split.
+
 Readers never hold a whole file: lines are read one at a time with a size limit, so a file with
 one enormous line is an error that names the line, not an out-of-memory crash.
 """
@@ -27,7 +32,7 @@ import queue
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -61,21 +66,56 @@ def _kind(path: Path) -> tuple[str, str | None]:
 
 @dataclass(frozen=True)
 class Source:
-    """One input file."""
+    """One input file, or the byte range ``[start, end)`` of one (``end`` None: to the end)."""
 
     path: Path
     format: str
     compression: str | None
     size: int
     mtime_ns: int
+    start: int = 0
+    end: int | None = None
+
+    @property
+    def stop(self) -> int:
+        """Where reading stops (the file size unless a range ends earlier)."""
+        return self.size if self.end is None else self.end
+
+    @property
+    def length(self) -> int:
+        """Bytes of the file this source covers."""
+        return self.stop - self.start
+
+    @property
+    def is_range(self) -> bool:
+        return self.start != 0 or self.end is not None
+
+    @property
+    def label(self) -> str:
+        """The path, with the byte range when this is one (line numbers then count from it)."""
+        return f"{self.path} (bytes {self.start}..{self.stop})" if self.is_range else str(self.path)
+
+    def byte_range(self, start: int, end: int | None) -> Source:
+        """This file's bytes ``[start, end)``; the caller cuts just after line ends."""
+        if self.compression is not None and (start, end) not in ((0, None), (0, self.size)):
+            raise CorpusError(f"{self.path}: a compressed file cannot be split into byte ranges")
+        if not 0 <= start <= (self.size if end is None else end) <= self.size:
+            raise CorpusError(f"{self.path}: byte range {start}..{end} outside the file ({self.size} bytes)")
+        return replace(self, start=start, end=None if end == self.size else end)
 
     def describe(self) -> dict[str, object]:
-        return {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
+        out: dict[str, object] = {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
+        if self.is_range:
+            out["range"] = [self.start, self.stop]
+        return out
 
     def open_streams(self) -> tuple[BinaryIO, BinaryIO]:
         """``(decompressed stream, raw file)``, the same object for an uncompressed file; the raw
-        file's position is how far a compressed file has been consumed. Close both."""
+        file's position is how far a compressed file has been consumed. Close both. A range's
+        stream starts at ``start``."""
         raw = open(self.path, "rb")
+        if self.start:
+            raw.seek(self.start)
         if self.compression == "gz":
             return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
         if self.compression == "zst":
@@ -104,18 +144,22 @@ class Source:
         ``"replace"``: U+FFFD).
         """
         seen = 0
+        left = self.length if self.end is not None else None
         stream, raw = self.open_streams()
         with raw, stream:
             reader = io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream
             lineno = 0
-            while True:
-                line = self._read_line(reader, max_document_bytes + 1, lineno + 1)
+            while left is None or left > 0:
+                limit = max_document_bytes + 1 if left is None else min(left, max_document_bytes + 1)
+                line = self._read_line(reader, limit, lineno + 1)
                 if not line:
                     return
+                if left is not None:
+                    left -= len(line)
                 lineno += 1
                 if len(line) > max_document_bytes and not line.endswith(b"\n"):
                     raise CorpusError(
-                        f"{self.path}, line {lineno}: a document longer than {max_document_bytes} bytes; "
+                        f"{self.label}, line {lineno}: a document longer than {max_document_bytes} bytes; "
                         "split the input or raise max_document_bytes (--max-document-mb)"
                     )
                 text = self.parse_line(line, lineno, field, errors)
@@ -149,7 +193,7 @@ class Source:
             decoded = line.decode("utf-8", errors=errors)
         except UnicodeDecodeError as exc:
             raise CorpusError(
-                f"{self.path}, line {lineno}: invalid UTF-8 at byte {exc.start} of the line; "
+                f"{self.label}, line {lineno}: invalid UTF-8 at byte {exc.start} of the line; "
                 "fix the file or decode with errors='replace' (--utf8-errors replace)"
             ) from None
         if self.format == "txt":
@@ -160,15 +204,15 @@ class Source:
         try:
             record = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            raise CorpusError(f"{self.path}, line {lineno}: not valid JSON ({exc.msg})") from None
+            raise CorpusError(f"{self.label}, line {lineno}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise CorpusError(
-                f"{self.path}, line {lineno}: expected a JSON object, got {type(record).__name__}"
+                f"{self.label}, line {lineno}: expected a JSON object, got {type(record).__name__}"
             )
         if field not in record:
             keys = ", ".join(sorted(map(str, record))[:10])
             raise CorpusError(
-                f"{self.path}, line {lineno}: no field {field!r} (found: {keys}); "
+                f"{self.label}, line {lineno}: no field {field!r} (found: {keys}); "
                 "choose the text field with field=... (CLI: --field)"
             )
         value = record[field]
@@ -176,7 +220,7 @@ class Source:
             return ""
         if not isinstance(value, str):
             raise CorpusError(
-                f"{self.path}, line {lineno}: field {field!r} is {type(value).__name__}, not a string"
+                f"{self.label}, line {lineno}: field {field!r} is {type(value).__name__}, not a string"
             )
         return value
 
@@ -233,8 +277,11 @@ def _is_corpus_file(path: Path, root: Path) -> bool:
     return bool(suffixes) and suffixes[-1] in CORPUS_SUFFIXES
 
 
-def expand_input(item: str | os.PathLike[str]) -> list[Source]:
-    """Files named by one input: a file, a directory searched for corpus files, or a glob."""
+def expand_input(item: str | os.PathLike[str] | Source) -> list[Source]:
+    """Files named by one input: a file, a directory searched for corpus files, or a glob (a
+    :class:`Source` stands for itself)."""
+    if isinstance(item, Source):
+        return [item]
     text = os.fspath(item)
     if not text:
         raise CorpusError("an empty string is not a corpus path")
@@ -258,7 +305,7 @@ def expand_input(item: str | os.PathLike[str]) -> list[Source]:
     raise CorpusError(f"{text}: not a file, a directory or a glob that matches files")
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Source]:
+def expand_inputs(inputs: Iterable[str | os.PathLike[str] | Source]) -> list[Source]:
     """Files named by ``inputs``, in order (see the module notes)."""
     sources = [source for item in inputs for source in expand_input(item)]
     if not sources:

@@ -1,9 +1,12 @@
-"""Training: streaming, parallel, deterministic byte-level BPE, SuperBPE and character-level BPE.
+"""Training: streaming, parallel, deterministic tokenizer trainers, one module per algorithm.
 
-``tokenforge.train(...)`` (the function, re-exported at the top level) is the entry point; this
-package also holds :func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files),
-:class:`TrainConfig`, the corpus readers and :func:`verify`. Import names from it with
-``from tokenforge.train import Counts`` (the attribute ``tokenforge.train`` is the function).
+``tokenforge.train(...)`` (the function, re-exported at the top level) is the entry point; it
+builds the algorithm's frozen config (:class:`BpeConfig`, :class:`SuperBpeConfig`,
+:class:`CharBpeConfig`, :class:`UnigramConfig`) and runs the shared driver (:mod:`.driver`:
+corpus -> counts -> trainer -> frozen tokenizer + metadata). This package also holds
+:func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files), the corpus readers and
+:func:`verify`. Import names from it with ``from tokenforge.train import Counts`` (the attribute
+``tokenforge.train`` is the function).
 
 Determinism: the same corpus and config give a byte-identical ``tokenizer.json`` whatever the
 thread count, because counts are sums (order-free), pieces are sorted before training, and ties
@@ -12,18 +15,29 @@ between equally frequent pairs go to the smaller (left bytes, right bytes).
 
 from __future__ import annotations
 
+from .api import ALGORITHMS, count, train
+from .bpe import BpeConfig
+from .charbpe import CharBpeConfig
 from .config import TRAIN_PATTERNS, TrainConfig
+from .continuation import extend
 from .counts import Counts
-from .drivers import count, extend, train
 from .export import save_tiktoken
 from .progress import Progress
 from .selftest import VerifyReport, verify
+from .superbpe import SuperBpeConfig
+from .unigram import TrainedUnigram, UnigramConfig
 
 __all__ = [
+    "ALGORITHMS",
     "TRAIN_PATTERNS",
+    "BpeConfig",
+    "CharBpeConfig",
     "Counts",
     "Progress",
+    "SuperBpeConfig",
     "TrainConfig",
+    "TrainedUnigram",
+    "UnigramConfig",
     "VerifyReport",
     "count",
     "extend",

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["add_train_commands"]
+__all__ = ["add_ray_options", "add_train_commands", "engine_of"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.I)
 
@@ -32,6 +32,33 @@ def _lines_of(path: str | None) -> list[str]:
     return [line.rstrip("\n") for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def add_ray_options(p: argparse.ArgumentParser, work: str) -> None:
+    """``--ray [ADDRESS]`` and ``--ray-tasks N`` (shared with ``encode``)."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help=f"{work} on a Ray cluster: ADDRESS (e.g. auto, ray://head:10001), else RAY_ADDRESS, else a "
+        "cluster started on this machine (needs pip install 'tokenforge[ray]')",
+    )
+    p.add_argument(
+        "--ray-tasks", type=int, metavar="N", help="Ray tasks to cut the input into (default: one per CPU)"
+    )
+
+
+def engine_of(args: argparse.Namespace) -> Any:
+    """The engine the ``--ray`` options ask for."""
+    if args.ray is None:
+        if args.ray_tasks is not None:
+            raise InvalidArgumentError("--ray-tasks needs --ray")
+        return "local"
+    from ..scale import RayEngine
+
+    return RayEngine(address=args.ray or None, tasks=args.ray_tasks)
+
+
 def _progress(args: argparse.Namespace) -> Any:
     if args.quiet or args.progress == "none":
         return None
@@ -40,11 +67,14 @@ def _progress(args: argparse.Namespace) -> Any:
 
 def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True) -> None:
     if algorithm:
+        from .api import ALGORITHMS
+
         p.add_argument(
             "--algorithm",
-            choices=("bpe", "superbpe", "charbpe"),
+            choices=ALGORITHMS,
             default="bpe",
-            help="bpe (default), superbpe (two-stage SuperBPE) or charbpe (KL3M-style short tokens)",
+            help="bpe (default), superbpe (two-stage SuperBPE), charbpe (KL3M-style short tokens) or "
+            "unigram (SentencePiece's Unigram)",
         )
     p.add_argument(
         "--pretokenizer",
@@ -72,10 +102,13 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
     )
     p.add_argument(
         "--no-line-boundaries",
-        action="store_true",
+        dest="line_boundaries",
+        action="store_const",
+        const=False,
+        default=None,
         help="let pieces and merges cross line ends (default: every line is a hard boundary)",
     )
-    p.add_argument("--field", default="text", help="text field of .jsonl records (default: text)")
+    p.add_argument("--field", help="text field of .jsonl records (default: text)")
     p.add_argument(
         "--max-memory",
         type=parse_size,
@@ -83,6 +116,7 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
         help="cap for the counting tables (e.g. 2G): rare pieces are pruned to stay under it",
     )
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all usable CPUs)")
+    add_ray_options(p, "count")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument(
         "--progress",
@@ -93,42 +127,68 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .drivers import train
+    from .api import train
 
     if bool(args.inputs) == bool(args.from_counts):
         raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
+    # Options left out stay None, so each algorithm applies its own defaults and an option the
+    # algorithm does not have is reported only when it was actually given.
     tok = train(
         [Path(p) for p in args.inputs] if args.inputs else None,
-        vocab_size=args.vocab_size,
         algorithm=args.algorithm,
-        pretokenizer=args.pretokenizer,
-        special_tokens=args.special_token,
-        domain_tokens=[*args.domain_token, *_lines_of(args.domain_tokens_file)],
-        min_frequency=args.min_frequency,
-        max_token_length=args.max_token_length,
-        max_token_chars=args.max_token_chars,
-        transition=args.transition,
-        superword_pretokenizer=args.superword_pretokenizer,
-        normalizers=args.normalizer,
-        line_boundaries=not args.no_line_boundaries,
-        pad_to_multiple_of=args.pad_to_multiple_of,
-        max_memory=args.max_memory,
-        field=args.field,
         from_counts=args.from_counts or None,
         num_threads=args.threads,
         progress=_progress(args),
         name=args.name or Path(args.output).name,
+        engine=engine_of(args),
+        vocab_size=args.vocab_size,
+        **_counting_options(args),
+        min_frequency=args.min_frequency,
+        max_token_length=args.max_token_length,
+        max_token_chars=args.max_token_chars,
+        transition=args.transition,
+        pad_to_multiple_of=args.pad_to_multiple_of,
+        max_piece_length=args.max_piece_length,
+        character_coverage=args.character_coverage,
+        byte_fallback=args.byte_fallback,
+        split_digits=args.split_digits,
+        treat_whitespace_as_suffix=args.treat_whitespace_as_suffix,
+        user_defined_symbols=args.user_defined_symbol or None,
     )
     return _write(tok, args)
 
 
+def _counting_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "pretokenizer": args.pretokenizer,
+        "superword_pretokenizer": args.superword_pretokenizer,
+        "special_tokens": args.special_token or None,
+        "domain_tokens": [*args.domain_token, *_lines_of(args.domain_tokens_file)] or None,
+        "normalizers": args.normalizer,
+        "line_boundaries": args.line_boundaries,
+        "max_memory": args.max_memory,
+        "field": args.field,
+    }
+
+
 def _write(tok: Any, args: argparse.Namespace) -> int:
     from .export import save_tiktoken
+    from .unigram import TrainedUnigram
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    if isinstance(tok, TrainedUnigram):
+        result: dict[str, Any] = {"n_vocab": tok.n_vocab}
+        result["sentencepiece"] = str(tok.save_sentencepiece(out / "tokenizer.model"))
+        if not tok.config.treat_whitespace_as_suffix:  # tokenizer.json cannot express it
+            result["tokenizer"] = str(tok.save(out / "tokenizer.json"))
+        if args.tiktoken:
+            raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a Unigram model")
+        result["training"] = {k: tok.metadata["training"].get(k) for k in ("learned_tokens", "stop")}
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
     path = tok.save(out / "tokenizer.json")
-    result: dict[str, Any] = {"tokenizer": str(path), "n_vocab": tok.n_vocab}
+    result = {"tokenizer": str(path), "n_vocab": tok.n_vocab}
     if args.tiktoken:
         tk, differing = save_tiktoken(tok, out / "tokenizer.tiktoken")
         result["tiktoken"] = str(tk)
@@ -147,7 +207,7 @@ def _write(tok: Any, args: argparse.Namespace) -> int:
 
 def _cmd_extend(args: argparse.Namespace) -> int:
     from ..loader import load
-    from .drivers import extend
+    from .continuation import extend
 
     if bool(args.inputs) == bool(args.from_counts):
         raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
@@ -158,23 +218,24 @@ def _cmd_extend(args: argparse.Namespace) -> int:
         args.vocab_size,
         pretokenizer=args.pretokenizer,
         superword=args.superword,
-        min_frequency=args.min_frequency,
+        min_frequency=args.min_frequency or 2,
         max_token_length=args.max_token_length,
         max_token_chars=args.max_token_chars,
-        line_boundaries=not args.no_line_boundaries,
+        line_boundaries=args.line_boundaries is not False,
         max_memory=args.max_memory,
-        field=args.field,
+        field=args.field or "text",
         from_counts=args.from_counts or None,
         num_threads=args.threads,
         progress=_progress(args),
         name=args.name,
+        engine=engine_of(args),
     )
     return _write(tok, args)
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
+    from .api import count
     from .counts import Counts
-    from .drivers import count
 
     if args.merge:
         if args.inputs and not all(p.endswith(".tfc") for p in args.inputs):
@@ -186,16 +247,10 @@ def _cmd_count(args: argparse.Namespace) -> int:
         counts = count(
             [Path(p) for p in args.inputs],
             algorithm=args.algorithm,
-            pretokenizer=args.pretokenizer,
-            superword_pretokenizer=args.superword_pretokenizer,
-            special_tokens=args.special_token,
-            domain_tokens=[*args.domain_token, *_lines_of(args.domain_tokens_file)],
-            normalizers=args.normalizer,
-            line_boundaries=not args.no_line_boundaries,
-            max_memory=args.max_memory,
-            field=args.field,
             num_threads=args.threads,
             progress=_progress(args),
+            engine=engine_of(args),
+            **_counting_options(args),
         )
     path = counts.save(args.output)
     print(json.dumps({"counts": str(path), **counts.summary()}, ensure_ascii=False))
@@ -218,9 +273,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--min-frequency", type=int, default=2, help="stop when no pair occurs this often (default 2)"
-    )
+    p.add_argument("--min-frequency", type=int, help="stop when no pair occurs this often (default 2)")
     p.add_argument("--max-token-length", type=int, help="longest token in bytes")
     p.add_argument("--max-token-chars", type=int, help="longest token in characters (charbpe default 3 or 4)")
     p.add_argument("-o", "--output", required=True, help="output directory (gets tokenizer.json)")
@@ -248,6 +301,34 @@ def add_train_commands(sub: Any) -> None:
         "--transition", type=int, help="SuperBPE: number of stage-1 tokens (default 3/4 of learned)"
     )
     p.add_argument("--pad-to-multiple-of", type=int, help="add reserved special tokens up to a multiple")
+    u = p.add_argument_group("unigram (SentencePiece's options; also writes OUTPUT/tokenizer.model)")
+    u.add_argument("--max-piece-length", type=int, help="longest piece in characters (default 16)")
+    u.add_argument(
+        "--character-coverage",
+        type=float,
+        help="share of characters with pieces of their own (default 0.9995)",
+    )
+    u.add_argument(
+        "--no-byte-fallback",
+        dest="byte_fallback",
+        action="store_const",
+        const=False,
+        default=None,
+        help="unknown characters become <unk> instead of byte pieces",
+    )
+    u.add_argument(
+        "--split-digits", action="store_const", const=True, help="every digit is a piece of its own"
+    )
+    u.add_argument(
+        "--treat-whitespace-as-suffix", action="store_const", const=True, help="the space marker ends pieces"
+    )
+    u.add_argument(
+        "--user-defined-symbol",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="always one piece (repeatable)",
+    )
     _add_counting_options(p)
     _train_options(p)
     p.set_defaults(run=_cmd_train)

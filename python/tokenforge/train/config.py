@@ -1,5 +1,6 @@
-"""Training configuration: frozen dataclasses that serialise into the artifact's metadata, so a
-tokenizer says exactly how it was made and ``tokenforge verify`` can check it.
+"""Training configuration: the base of the per-algorithm frozen config dataclasses (one per module:
+:mod:`.bpe`, :mod:`.charbpe`, :mod:`.superbpe`, :mod:`.unigram`, ...), which serialise into the
+artifact's metadata so a tokenizer says exactly how it was made, plus the pre-tokenizer presets.
 
 Only options that change the result are recorded. Runtime knobs (threads, progress) are
 arguments of :func:`tokenforge.train`, not fields here, because recording them would make two
@@ -11,24 +12,24 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InvalidArgumentError
 from ..formats.presets import PATTERNS
 from ..spec import ByteLevelStep, DigitsStep, PreTokenizerStep, SplitStep
 
+if TYPE_CHECKING:
+    from .counts import Counts
+    from .driver import Fitted, Run
+
 __all__ = [
-    "ALGORITHMS",
     "TRAIN_PATTERNS",
-    "Algorithm",
     "TrainConfig",
+    "check_positive",
     "resolve_pretokenizer",
     "steps_from_json",
     "steps_to_json",
 ]
-
-Algorithm = Literal["bpe", "superbpe", "charbpe"]
-ALGORITHMS: tuple[str, ...] = ("bpe", "superbpe", "charbpe")
 
 #: Pre-tokenizer presets for training: the encoding presets plus SuperBPE's two stages
 #: (PythonNut/superbpe, Nov 2025 recommendation). Stage 1 is o200k without the contraction
@@ -115,120 +116,137 @@ def preset_name(steps: Sequence[PreTokenizerStep]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides what a training run produces.
+def check_positive(config: object, *names: str, optional: bool = False) -> None:
+    """Raises unless each named field is an int from 1 to 2^32 (or None when ``optional``): the
+    engine's ids and lengths are 32-bit, and a larger value (``vocab_size=10**30``) overflowed."""
+    for name in names:
+        value = getattr(config, name)
+        if optional and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**32:
+            what = "an integer from 1 to 2^32" + (" or None" if optional else "")
+            raise InvalidArgumentError(f"{name} must be {what}, got {value!r}")
 
-    ``vocab_size`` counts every id: the 256 bytes, learned tokens, domain tokens and special tokens
-    (padding then rounds the total up to ``pad_to_multiple_of``). ``transition`` (SuperBPE) is the
-    number of stage-1 merges, the paper's *t*. Lengths: ``max_token_length`` in bytes (HF's
-    meaning for byte-level models), ``max_token_chars`` in characters.
+
+def check_tokens(*groups: Sequence[str]) -> None:
+    """Special/domain/user-defined tokens: non-empty strings, none listed twice."""
+    seen: set[str] = set()
+    for token in (t for group in groups for t in group):
+        if not isinstance(token, str) or not token:
+            raise InvalidArgumentError(f"special and domain tokens must be non-empty strings, got {token!r}")
+        if token in seen:
+            raise InvalidArgumentError(f"token {token!r} is listed twice (special and domain tokens)")
+        seen.add(token)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Base of the per-algorithm configs: everything that decides what a training run produces.
+
+    Each algorithm module defines a subclass with its ``algorithm`` name and registers it, so
+    :meth:`from_json` can rebuild the right class from an artifact's metadata. Subclasses convert
+    friendly argument forms (a preset name for a pre-tokenizer, lists for tuples) in
+    ``__post_init__`` and fill defaults that depend on other fields, so a config always records
+    the values that were actually used.
     """
 
+    algorithm: ClassVar[str]
+    registry: ClassVar[dict[str, type[TrainConfig]]] = {}
+
     vocab_size: int
-    algorithm: Algorithm = "bpe"
-    pretokenizer: tuple[PreTokenizerStep, ...] = (SplitStep(PATTERNS["cl100k"]),)
-    superword_pretokenizer: tuple[PreTokenizerStep, ...] | None = None
-    transition: int | None = None
-    special_tokens: tuple[str, ...] = ()
-    domain_tokens: tuple[str, ...] = ()
-    min_frequency: int = 2
-    max_token_length: int | None = None
-    max_token_chars: int | None = None
-    max_words_per_token: int | None = None
-    forbid_colon_space: bool = False
-    normalizers: tuple[str, ...] = ()
+    #: Every line is a hard boundary for pieces (as when HF trains on files) unless False.
     line_boundaries: bool = True
-    pad_to_multiple_of: int | None = None
+    #: Cap in bytes for the counting tables (rare pieces are pruned to stay under it).
     max_memory: int | None = None
+    #: Text field of ``.jsonl`` records.
     field: str = "text"
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise InvalidArgumentError(
-                f"algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
-            )
-        for name, most in (("vocab_size", 2**32), ("min_frequency", 2**64 - 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
-            if value > most:
-                raise InvalidArgumentError(
-                    f"{name} must be at most {most:,} (ids and counts are 32/64-bit), got {value}"
-                )
-        for name in ("max_token_length", "max_token_chars", "max_words_per_token", "pad_to_multiple_of"):
-            value = getattr(self, name)
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**32
-            ):
-                raise InvalidArgumentError(f"{name} must be an integer from 1 to 2^32 or None, got {value!r}")
-        if self.max_token_length is not None and self.max_token_length < 2:
-            raise InvalidArgumentError(
-                "max_token_length must be at least 2 bytes (tokens of one byte exist anyway)"
-            )
+        check_positive(self, "vocab_size")
         if self.max_memory is not None and self.max_memory < 16 << 20:
             raise InvalidArgumentError(f"max_memory must be at least 16 MiB, got {self.max_memory} bytes")
-        seen: set[str] = set()
-        for token in (*self.special_tokens, *self.domain_tokens):
-            if not isinstance(token, str) or not token:
-                raise InvalidArgumentError(
-                    f"special and domain tokens must be non-empty strings, got {token!r}"
-                )
-            if token in seen:
-                raise InvalidArgumentError(f"token {token!r} is listed twice (special and domain tokens)")
-            seen.add(token)
-        if self.algorithm == "superbpe":
-            if self.transition is None or self.transition < 1:
-                raise InvalidArgumentError("superbpe needs transition >= 1 (the number of stage-1 merges)")
-            if self.transition >= self.merge_budget:
-                raise InvalidArgumentError(
-                    f"transition ({self.transition}) must be below the number of learned tokens "
-                    f"({self.merge_budget} for vocab_size={self.vocab_size}); "
-                    "at or above it SuperBPE is plain BPE"
-                )
-        if self.merge_budget < 0:
-            raise InvalidArgumentError(
-                f"vocab_size={self.vocab_size} is too small: the 256 bytes, {len(self.domain_tokens)} domain "
-                f"and {len(self.special_tokens)} special tokens already take "
-                f"{self.vocab_size - self.merge_budget} ids"
-            )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "algorithm" in cls.__dict__:
+            TrainConfig.registry[cls.algorithm] = cls
+
+    # ------------------------------------------------------------------ what the driver needs
+
+    def count_tables(self) -> dict[str, tuple[PreTokenizerStep, ...]]:
+        """The piece tables to count (name -> pre-tokenizer); one corpus pass fills them all."""
+        raise NotImplementedError
 
     @property
-    def merge_budget(self) -> int:
-        """Number of tokens to learn."""
-        return self.vocab_size - 256 - len(self.special_tokens) - len(self.domain_tokens)
+    def count_normalizers(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        """Strings cut out of the text before counting (they become their own tokens)."""
+        return ()
+
+    def fit(self, counts: Counts, run: Run) -> Fitted:
+        """Trains on ``counts`` (the tables :meth:`count_tables` names)."""
+        raise NotImplementedError
+
+    def check_counts(self, counts: Counts) -> None:
+        """Raises unless counts made elsewhere were made the way this config counts."""
+        raise NotImplementedError
+
+    @classmethod
+    def options_from_counts(cls, counts: Counts) -> dict[str, Any]:
+        """The options a run from ``counts`` inherits when the caller does not give them."""
+        return {}
+
+    # ------------------------------------------------------------------ serialisation
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
 
     def to_json(self) -> dict[str, Any]:
-        """The config as JSON data (pre-tokenizers as step lists, with the preset name when known)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("pretokenizer", "superword_pretokenizer"):
-                if value is None:
-                    out[f.name] = None
-                    continue
-                out[f.name] = {"preset": preset_name(value), "steps": steps_to_json(value)}
-            elif isinstance(value, tuple):
-                out[f.name] = list(value)
-            elif isinstance(value, Mapping):
-                out[f.name] = dict(value)
-            else:
-                out[f.name] = value
+        """The config as JSON data: ``vocab_size``, ``algorithm``, then the other fields."""
+        out: dict[str, Any] = {"vocab_size": self.vocab_size, "algorithm": self.algorithm}
+        for name in self.option_names():
+            if name != "vocab_size":
+                out[name] = _json_value(name, getattr(self, name))
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_json` (unknown keys are rejected, so a typo cannot pass silently)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
+        """Inverse of :meth:`to_json`, dispatching on ``algorithm`` when called on the base class
+        (unknown keys are rejected, so a typo cannot pass silently)."""
+        if cls is TrainConfig:
+            algorithm = data.get("algorithm", "bpe")
+            if algorithm not in TrainConfig.registry:
+                raise InvalidArgumentError(
+                    f"unknown training algorithm {algorithm!r} (known: {', '.join(TrainConfig.registry)})"
+                )
+            return TrainConfig.registry[algorithm].from_json(data)
+        kwargs = {k: v for k, v in data.items() if k != "algorithm"}
+        unknown = set(kwargs) - set(cls.option_names())
         if unknown:
-            raise InvalidArgumentError(f"unknown training config keys: {', '.join(sorted(unknown))}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key in ("pretokenizer", "superword_pretokenizer"):
-                kwargs[key] = None if value is None else steps_from_json(value["steps"])
-            elif key in ("special_tokens", "domain_tokens", "normalizers"):
-                kwargs[key] = tuple(value)
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
+            raise InvalidArgumentError(f"unknown {cls.algorithm} config keys: {', '.join(sorted(unknown))}")
+        return cls(**{k: _from_json_value(k, v) for k, v in kwargs.items()})
+
+
+_STEP_FIELDS = ("pretokenizer", "superword_pretokenizer")
+
+
+def _json_value(name: str, value: Any) -> Any:
+    if name in _STEP_FIELDS:
+        return None if value is None else {"preset": preset_name(value), "steps": steps_to_json(value)}
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def _from_json_value(name: str, value: Any) -> Any:
+    if name in _STEP_FIELDS:
+        return None if value is None else steps_from_json(value["steps"])
+    if isinstance(value, list):
+        return tuple(value)
+    return value

@@ -26,13 +26,39 @@ from typing import Any
 from ..corpus.readers import Source, expand_input
 from ..errors import CorpusError
 
-__all__ = ["BATCH_BYTES", "Corpus", "ReadStats", "resolve_inputs"]
+__all__ = ["BATCH_BYTES", "Corpus", "ReadStats", "range_cut", "resolve_inputs"]
 
 #: Text handed to the counter per call. Fixed (never derived from the thread count), because a
 #: memory-capped counter prunes between batches and the result must not depend on threads. At
 #: 4 MiB the per-call overhead is negligible and two batches in flight stay small.
 BATCH_BYTES = 4 << 20
+#: Text files are read in blocks that end at multiples of this offset, and a text chunk ends at the
+#: last line end of its block (see :func:`range_cut`).
 _READ_BYTES = 1 << 20
+
+
+def range_cut(source: Source, target: int) -> int:
+    """Where a split of ``source`` near byte ``target`` goes: just after the last line end before
+    the first block end (multiple of the read size) at or after ``target``; 0 when there is none.
+
+    The whole-file reader hands the counter one text per block, cut after the block's last line
+    end, so every such point is already a text boundary of a local run. A range that starts there
+    and is read in blocks aligned to the same offsets yields the very texts the whole file yields,
+    even with ``line_boundaries=False`` (where pieces may cross lines but never texts) and for
+    lines longer than the read-ahead limit; counts of the ranges therefore add up to the counts
+    of the file exactly.
+    """
+    block_end = min(source.size, -(-max(target, 1) // _READ_BYTES) * _READ_BYTES)
+    with open(source.path, "rb") as f:
+        end = block_end
+        while end > 0:
+            begin = max(0, end - _READ_BYTES)
+            f.seek(begin)
+            found = f.read(end - begin).rfind(b"\n")
+            if found >= 0:
+                return begin + found + 1
+            end = begin
+    return 0
 
 
 def _is_path_like(item: str) -> bool:
@@ -55,8 +81,9 @@ def resolve_inputs(inputs: Any) -> tuple[list[Source], Iterable[str] | None, lis
     if isinstance(inputs, bytes):
         raise CorpusError("corpus inputs must be str (paths or texts), not bytes")
     if isinstance(inputs, list | tuple):
-        if inputs and all(isinstance(i, os.PathLike) for i in inputs):
-            return [f for i in inputs for f in expand_input(i)], None, [os.fspath(i) for i in inputs]
+        if inputs and all(isinstance(i, os.PathLike | Source) for i in inputs):
+            described = [i.label if isinstance(i, Source) else os.fspath(i) for i in inputs]
+            return [f for i in inputs for f in expand_input(i)], None, described
         if inputs and all(isinstance(i, str) for i in inputs):
             looks = [_is_path_like(i) for i in inputs]
             if all(looks):
@@ -89,7 +116,7 @@ class Corpus:
         self.files, self.texts, self.described = resolve_inputs(inputs)
         self.field = field
         self.batch_bytes = batch_bytes
-        self.stats = ReadStats(file_total=sum(s.size for s in self.files))
+        self.stats = ReadStats(file_total=sum(s.length for s in self.files))
         self._want_samples = samples
         self._done_bytes = 0
 
@@ -109,13 +136,18 @@ class Corpus:
         stream, raw = source.open_streams()
         compressed = source.compression is not None
         offset = 0
+        position = source.start  # blocks end at multiples of _READ_BYTES of the file (range_cut)
         pending = b""
         try:
             while True:
+                want = _READ_BYTES - position % _READ_BYTES
+                if source.end is not None:
+                    want = min(want, source.end - position)
                 try:
-                    block = stream.read(_READ_BYTES)
+                    block = stream.read(want) if want else b""
                 except (OSError, EOFError) as exc:
-                    raise CorpusError(f"{source.path}: cannot read ({exc})") from exc
+                    raise CorpusError(f"{source.label}: cannot read ({exc})") from exc
+                position += len(block)
                 if compressed:
                     self.stats.file_bytes = self._done_bytes + raw.tell()
                 else:
@@ -142,7 +174,8 @@ class Corpus:
                         at = offset + exc.start
                         line = data[: exc.start].count(b"\n")
                         raise CorpusError(
-                            f"{source.path}: invalid UTF-8 at byte {at} (line {line + 1} of this chunk); "
+                            f"{source.path}: invalid UTF-8 at byte {source.start + at} "
+                            f"(line {line + 1} of this chunk); "
                             "convert the file to UTF-8 (e.g. iconv) or drop it"
                         ) from None
                     offset += len(data)
@@ -156,9 +189,14 @@ class Corpus:
     def _jsonl_texts(self, source: Source) -> Iterator[str]:
         stream, raw = source.open_streams()
         compressed = source.compression is not None
+        left = source.length if source.end is not None else None
         try:
             reader = io.BufferedReader(stream, buffer_size=_READ_BYTES) if compressed else stream  # type: ignore[arg-type]
             for lineno, line in enumerate(reader, start=1):
+                if left is not None:
+                    if left <= 0:
+                        break
+                    left -= len(line)
                 if compressed:
                     self.stats.file_bytes = self._done_bytes + raw.tell()
                 else:
@@ -178,11 +216,11 @@ class Corpus:
                 for text in self._jsonl_texts(source):
                     yield text, True
             else:
-                first = True
+                first = source.start == 0  # a text file is one document, counted by its first range
                 for text in self._text_chunks(source):
                     yield text, first
                     first = False
-            self._done_bytes += source.size
+            self._done_bytes += source.length
             self.stats.file_bytes = self._done_bytes
         if self.texts is not None:
             if isinstance(self.texts, str):

@@ -5,3 +5,6 @@ pub mod bpe;
 pub mod heap;
 
 pub use bpe::{BpeTrainer, TrainOptions};
+pub mod unigram;
+
+pub use unigram::{train_unigram, UnigramModel, UnigramOptions};

@@ -1,0 +1,210 @@
+"""A ``transformers.PreTrainedTokenizerFast`` whose encoding is done by a tokenforge tokenizer.
+
+:class:`TokenforgeTokenizerFast` is a real ``PreTrainedTokenizerFast`` subclass: chat templates,
+special tokens, padding side, ``model_max_length``, ``save_pretrained`` and everything else come
+from ``transformers``, read from a model folder (``tokenizer_config.json``,
+``special_tokens_map.json``, ``chat_template.jinja``) by ``from_pretrained``. Its HF backend is
+built from the tokenforge tokenizer's own ``tokenizer.json`` (``Tokenizer.to_hf_json``), and
+plain text calls (a string or a list of strings, optionally truncated, padded, as tensors) are
+encoded by tokenforge; calls that need what only the backend tracks (text pairs, pre-split words,
+offsets, overflow, special-token masks, lengths, split special tokens) go to the backend, which
+gives the same ids. So the object works for every family tokenforge can save as
+``tokenizer.json``; a trained model the engine does not encode yet (a ``TrainedUnigram``) is
+accepted too and encoded by the backend alone.
+
+    tok = TokenforgeTokenizerFast.from_pretrained("path/to/model")           # folder's tokenizer
+    tok = TokenforgeTokenizerFast.from_pretrained("path/to/model", tokenforge_tokenizer=mine)
+
+The ``BatchEncoding`` of a tokenforge-encoded call has no ``encodings`` (``word_ids()``,
+``char_to_token()``): ask for ``return_offsets_mapping=True`` when you need them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import tokenizers
+from transformers import BatchEncoding, PreTrainedTokenizerFast
+from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
+
+from ..errors import InvalidArgumentError
+from ..loader import load
+from ..tokenizer import Tokenizer
+
+__all__ = ["TokenforgeTokenizerFast"]
+
+# Keyword arguments of `_encode_plus` whose non-default values only the HF backend can honour.
+_BACKEND_ONLY = (
+    "return_overflowing_tokens",
+    "return_offsets_mapping",
+    "return_special_tokens_mask",
+    "return_length",
+    "is_split_into_words",
+)
+
+
+class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
+    """``PreTrainedTokenizerFast`` with tokenforge encoding (see the module documentation)."""
+
+    def __init__(
+        self, *args: Any, tokenforge_tokenizer: Tokenizer | Any | None = None, **kwargs: Any
+    ) -> None:
+        if tokenforge_tokenizer is None:
+            path = kwargs.get("tokenizer_file")
+            if path is None:
+                raise InvalidArgumentError(
+                    "TokenforgeTokenizerFast needs tokenforge_tokenizer=... or a folder with a tokenizer.json"
+                )
+            tokenforge_tokenizer = load(path)
+        kwargs.pop("tokenizer_file", None)
+        kwargs["tokenizer_object"] = tokenizers.Tokenizer.from_str(
+            json.dumps(tokenforge_tokenizer.to_hf_json())
+        )
+        self._tokenforge = tokenforge_tokenizer
+        # A trained model the engine does not encode yet (e.g. a TrainedUnigram): only its
+        # tokenizer.json is used, and every call goes to the backend.
+        self._engine = tokenforge_tokenizer if isinstance(tokenforge_tokenizer, Tokenizer) else None
+        self._template: tuple[list[int], list[int]] | None = None
+        super().__init__(*args, **kwargs)
+        # transformers adds the special tokens named by the configuration to the backend when it
+        # lacks them; the tokenforge tokenizer encodes only while it knows every added token.
+        self._added_seen = -1
+        self._added_agree = False
+
+    @classmethod
+    def convert_to_native_format(cls, trust_remote_code: bool = False, **kwargs: Any) -> dict[str, Any]:
+        # The backend is built from the tokenforge tokenizer in __init__, not from the folder's files.
+        return dict(kwargs)
+
+    @property
+    def tokenforge_tokenizer(self) -> Tokenizer | Any:
+        """The tokenforge tokenizer (or trained model) this object was built from."""
+        return self._tokenforge
+
+    def update_post_processor(self) -> None:
+        super().update_post_processor()
+        self._template = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _tokenforge_knows_added_tokens(self) -> bool:
+        if self._engine is None:
+            return False
+        decoder = self._tokenizer.get_added_tokens_decoder()
+        if len(decoder) != self._added_seen:
+            tf = self._engine
+            self._added_agree = all(
+                tf.token_to_id(token.content) == token_id for token_id, token in decoder.items()
+            )
+            self._added_seen = len(decoder)
+        return self._added_agree
+
+    def _special_template(self) -> tuple[list[int], list[int]]:
+        """The ids the post-processor puts before and after a single sequence (e.g. BOS)."""
+        if self._template is None:
+            self._template = ([], [])
+            probes = ("a", "b c")
+            for probe in probes:
+                bare = self._tokenizer.encode(probe, add_special_tokens=False).ids
+                full = self._tokenizer.encode(probe, add_special_tokens=True).ids
+                at = next(
+                    (i for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), None
+                )
+                if at is None:
+                    raise InvalidArgumentError("the post-processor changes the ids of the text itself")
+                template = (full[:at], full[at + len(bare) :])
+                if probe != probes[0] and template != self._template:
+                    raise InvalidArgumentError("the post-processor adds different ids to different texts")
+                self._template = template
+        return self._template
+
+    def _encode_plus(  # type: ignore[override]
+        self,
+        text: Any,
+        text_pair: Any = None,
+        add_special_tokens: bool = True,
+        padding_strategy: PaddingStrategy = PaddingStrategy.DO_NOT_PAD,
+        truncation_strategy: TruncationStrategy = TruncationStrategy.DO_NOT_TRUNCATE,
+        max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: Any = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_overflowing_tokens: bool = False,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
+        split_special_tokens: bool | None = None,
+        **kwargs: Any,
+    ) -> BatchEncoding:
+        call = dict(
+            text_pair=text_pair,
+            add_special_tokens=add_special_tokens,
+            padding_strategy=padding_strategy,
+            truncation_strategy=truncation_strategy,
+            max_length=max_length,
+            stride=stride,
+            is_split_into_words=is_split_into_words,
+            pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side,
+            return_tensors=return_tensors,
+            return_token_type_ids=return_token_type_ids,
+            return_attention_mask=return_attention_mask,
+            return_overflowing_tokens=return_overflowing_tokens,
+            return_special_tokens_mask=return_special_tokens_mask,
+            return_offsets_mapping=return_offsets_mapping,
+            return_length=return_length,
+            verbose=verbose,
+            split_special_tokens=split_special_tokens,
+        )
+        batched = isinstance(text, list | tuple)
+        texts: Sequence[Any] = text if batched else [text]
+        split = self.split_special_tokens if split_special_tokens is None else split_special_tokens
+        simple = (
+            text_pair is None
+            and not split
+            and not kwargs.get("sanitize_control_tokens")
+            and not any(call[name] for name in _BACKEND_ONLY)
+            and truncation_strategy != TruncationStrategy.ONLY_SECOND
+            and all(isinstance(t, str) for t in texts)
+            and self._tokenforge_knows_added_tokens()
+        )
+        if not simple:
+            return super()._encode_plus(text, **call, **kwargs)
+        # HF matches every added token in text, special or not.
+        ids = self._engine.encode_batch(texts, allowed_special="all")  # type: ignore[union-attr]
+        before, after = self._special_template() if add_special_tokens else ([], [])
+        if truncation_strategy != TruncationStrategy.DO_NOT_TRUNCATE and max_length is not None:
+            budget = max(0, max_length - len(before) - len(after))
+            if self.truncation_side == "left":
+                ids = [x[len(x) - budget :] if len(x) > budget else x for x in ids]
+            else:
+                ids = [x[:budget] for x in ids]
+        ids = [before + x + after for x in ids] if before or after else ids
+        for sequence in ids:
+            self._eventual_warn_about_too_long_sequence(sequence, max_length, verbose)
+        want_types = return_token_type_ids
+        if want_types is None:
+            want_types = "token_type_ids" in self.model_input_names
+        # Tensors keep the batch axis even for one text, as the backend's do.
+        keep_batch = batched or return_tensors is not None
+        encoded: dict[str, Any] = {"input_ids": ids if keep_batch else ids[0]}
+        if want_types:
+            types = [[0] * len(x) for x in ids]
+            encoded["token_type_ids"] = types if keep_batch else types[0]
+        return self.pad(
+            encoded,
+            padding=padding_strategy,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side,
+            return_attention_mask=return_attention_mask,
+            return_tensors=return_tensors,
+            verbose=verbose,
+        )

@@ -1,0 +1,93 @@
+"""SuperBPE (Liu et al. 2025): ``transition`` merges of BPE with a subword pre-tokenizer, then
+training continues on whole lines cut only by the superword pre-tokenizer, with tokens of at most
+4 words and none containing ``": "`` (the paper's released "mw4" tokenizers).
+
+Both tables are counted in one pass over the corpus; stage 2 replays the stage-1 merges on the
+superword pieces and continues from there (the mechanism :func:`tokenforge.extend` uses too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import InvalidArgumentError
+from ..spec import PreTokenizerStep
+from .bpe import BpeConfig, assemble, first_stage, run_merges
+from .config import resolve_pretokenizer
+from .counts import Counts
+from .driver import Fitted, Run
+
+__all__ = ["SUPERWORD_MAX_WORDS", "SuperBpeConfig", "fit"]
+
+#: SuperBPE word limit (the paper's released "mw4" tokenizers).
+SUPERWORD_MAX_WORDS = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuperBpeConfig(BpeConfig):
+    """:class:`~.bpe.BpeConfig` plus the second stage: ``transition`` (the paper's *t*, the number
+    of stage-1 tokens; default 3/4 of the learned tokens), ``superword_pretokenizer`` (default
+    ``"superword"``), and the merge filters (at most ``max_words_per_token`` words, no ``": "``).
+    ``pretokenizer`` defaults to ``"superbpe_stage1"``."""
+
+    algorithm: ClassVar[str] = "superbpe"
+    default_pretokenizer: ClassVar[str] = "superbpe_stage1"
+
+    superword_pretokenizer: tuple[PreTokenizerStep, ...] = ()
+    transition: int | None = None
+    max_words_per_token: int = SUPERWORD_MAX_WORDS
+    forbid_colon_space: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        steps = resolve_pretokenizer(self.superword_pretokenizer or "superword")
+        object.__setattr__(self, "superword_pretokenizer", steps)
+        if self.transition is None:
+            object.__setattr__(self, "transition", max(1, self.merge_budget * 3 // 4))
+        assert self.transition is not None
+        if not isinstance(self.transition, int) or self.transition < 1:
+            raise InvalidArgumentError("superbpe needs transition >= 1 (the number of stage-1 merges)")
+        if self.transition >= self.merge_budget:
+            raise InvalidArgumentError(
+                f"transition ({self.transition}) must be below the number of learned tokens "
+                f"({self.merge_budget} for vocab_size={self.vocab_size}); "
+                "at or above it SuperBPE is plain BPE"
+            )
+
+    def count_tables(self) -> dict[str, tuple[PreTokenizerStep, ...]]:
+        return {"subword": self.pretokenizer, "superword": self.superword_pretokenizer}
+
+    def fit(self, counts: Counts, run: Run) -> Fitted:
+        return fit(self, counts, run)
+
+    @classmethod
+    def options_from_counts(cls, counts: Counts) -> dict[str, Any]:
+        return {
+            **super().options_from_counts(counts),
+            "superword_pretokenizer": counts.pretokenizers.get("superword", ()),
+        }
+
+
+def fit(config: SuperBpeConfig, counts: Counts, run: Run) -> Fitted:
+    assert config.transition is not None
+    counts.table("superword")  # a clear error before stage 1 runs when the table is missing
+    stage1 = first_stage(config, counts, run, config.transition)
+    vocab: dict[bytes, int] = {bytes([b]): b for b in range(256)}
+    vocab.update(stage1.new_vocab)
+    stage2 = run_merges(
+        counts.table("superword"),
+        base=(list(vocab.items()), [(left, right) for left, right, _i, _c in stage1.merges], False),
+        next_id=256 + len(stage1.new_vocab),
+        budget=config.merge_budget - len(stage1.new_vocab),
+        min_frequency=config.min_frequency,
+        max_token_length=config.max_token_length,
+        max_token_chars=config.max_token_chars,
+        max_words=config.max_words_per_token,
+        forbid_colon_space=config.forbid_colon_space,
+        threads=run.threads,
+        progress=run.progress,
+        phase="super",
+        keep_counts=run.keep_counts,
+    )
+    return assemble(config, run, [stage1, stage2], ["subword", "superword"], config.superword_pretokenizer)
