@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from . import vocab_sources
-from .errors import InvalidArgumentError, InvalidVocabularyError, VocabularyNotFoundError
+from .errors import (
+    FileAccessError,
+    InvalidArgumentError,
+    InvalidVocabularyError,
+    TokenforgeError,
+    VocabularyNotFoundError,
+)
 from .formats import presets, sentencepiece, vocab_files
 from .formats.hf_json import parse_hf_json, read_hf_json
 from .formats.tiktoken_file import read_tiktoken
@@ -15,6 +22,8 @@ from .spec import AddedToken, SplitStep, TokenizerSpec
 from .tokenizer import Tokenizer
 
 __all__ = ["load", "load_tiktoken"]
+
+T = TypeVar("T")
 
 
 def load_tiktoken(
@@ -29,7 +38,11 @@ def load_tiktoken(
     A known file (recognised by its sha256) gets its encoding's pattern, special tokens and
     normalization; arguments given here override them. An unknown file needs ``pattern``.
     """
-    ranks, digest = read_tiktoken(path)
+    if special_tokens is not None and not isinstance(special_tokens, Mapping):
+        raise InvalidArgumentError(
+            f"special_tokens must be a mapping of token text to id, got {type(special_tokens).__name__}"
+        )
+    ranks, digest = _read_file(path, read_tiktoken)
     known = presets.by_sha256(digest)
     if pattern is None:
         if known is None:
@@ -55,6 +68,29 @@ def load_tiktoken(
         added_tokens=tuple(AddedToken(c, i) for c, i in special_tokens.items()),
     )
     return Tokenizer(spec)
+
+
+def _read_file(path: str | os.PathLike[str], read: Callable[[Path], T]) -> T:
+    """``read(path)``, with an unreadable file (permissions, a directory...) as FileAccessError."""
+    try:
+        return read(Path(path))
+    except TokenforgeError:
+        raise
+    except OSError as exc:
+        raise FileAccessError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_hf_json(path: Path) -> TokenizerSpec:
+    # A field of an unexpected type that the reader's own checks miss (found by tests/test_fuzz.py)
+    # is still a typed error naming the file, never a bare TypeError.
+    try:
+        return read_hf_json(path)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        if isinstance(exc, TokenforgeError):
+            raise
+        raise InvalidVocabularyError(
+            f"{path}: malformed tokenizer.json ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _looks_like_json(path: Path) -> bool:

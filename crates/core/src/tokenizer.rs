@@ -3,10 +3,8 @@
 //! Byte-level BPE pieces go through the per-thread piece cache; the other models (see
 //! [`crate::model`]) encode each piece directly.
 
-use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
-
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 use crate::bpe::Bpe;
 use crate::cache::{CachePool, PieceCache};
@@ -14,6 +12,7 @@ use crate::decoders::Decoder;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::normalize::{normalize, Normalizer};
+use crate::pool::thread_pool;
 use crate::pretokenize::PreTokenizer;
 use crate::special::{Segment, SpecialSet, SpecialTokens};
 
@@ -603,37 +602,6 @@ impl FlatBatch {
     }
 }
 
-/// Thread pools by size, created once per process. A pool inherited through `fork` has no threads
-/// in the child, so pools are keyed by pid and a forked child builds its own (the parent's are
-/// leaked in the child, never dropped: dropping would signal threads that do not exist there).
-pub fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
-    type Pools = Vec<(u32, usize, Arc<rayon::ThreadPool>)>;
-    static POOLS: Mutex<Pools> = Mutex::new(Vec::new());
-    if threads == 0 || threads > 1024 {
-        return Err(Error::InvalidArgument(format!(
-            "num_threads must be between 1 and 1024, got {threads}"
-        )));
-    }
-    let pid = std::process::id();
-    let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if pools.iter().any(|(p, _, _)| *p != pid) {
-        let (inherited, own): (Pools, Pools) = pools.drain(..).partition(|(p, _, _)| *p != pid);
-        std::mem::forget(inherited);
-        *pools = own;
-    }
-    if let Some((_, _, pool)) = pools.iter().find(|(_, n, _)| *n == threads) {
-        return Ok(pool.clone());
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("tokenforge-{i}"))
-        .build()
-        .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    pools.push((pid, threads, pool.clone()));
-    Ok(pool)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -699,7 +667,6 @@ mod tests {
                 ids
             );
         }
-        assert!(thread_pool(0).is_err());
     }
 
     fn texts() -> Vec<String> {

@@ -10,6 +10,7 @@ component, because an approximate tokenizer would silently give wrong ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
+from ..errors import FileAccessError, InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import (
     AddedToken,
     ByteLevelStep,
@@ -581,12 +582,16 @@ def _byte_level_spec(
 def read_hf_json(path: str | os.PathLike[str]) -> TokenizerSpec:
     """Reads a ``tokenizer.json`` file."""
     path = Path(path)
+    name = path.parent.name if path.name == "tokenizer.json" else path.stem
     try:
         doc = json.loads(path.read_bytes())
+        return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidVocabularyError(f"{path}: not valid JSON ({exc})") from exc
-    name = path.parent.name if path.name == "tokenizer.json" else path.stem
-    return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
+    except RecursionError:
+        raise InvalidVocabularyError(
+            f"{path}: nested too deeply (a Sequence inside thousands of others?)"
+        ) from None
 
 
 def _step_to_json(step: PreTokenizerStep) -> dict[str, Any]:
@@ -780,5 +785,10 @@ def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:
     """Writes a document atomically (temp file + rename), UTF-8, no ASCII escaping."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FileAccessError(f"cannot write {path}: {exc.strerror or exc}") from None
