@@ -77,9 +77,8 @@ fn list<'a>(node: &'a Value, key: &str) -> Result<&'a Vec<Value>> {
 /// A `{"String": s}` or `{"Regex": r}` pattern as a compiled regex.
 fn pattern(node: &Value) -> Result<fancy_regex::Regex> {
     let p = node.get("pattern").ok_or_else(|| bad("no \"pattern\"", node))?;
-    let compile = |r: &str| {
-        fancy_regex::Regex::new(r).map_err(|e| Error::InvalidPattern(format!("{r:?}: {e}")))
-    };
+    let compile =
+        |r: &str| fancy_regex::Regex::new(r).map_err(|e| Error::InvalidPattern(format!("{r:?}: {e}")));
     if let Some(s) = p.get("String").and_then(Value::as_str) {
         return compile(&fancy_regex::escape(s));
     }
