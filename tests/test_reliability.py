@@ -80,7 +80,7 @@ def test_malformed_tokenizer_json_parts_are_typed_errors(tmp_path: Path) -> None
     def decoder_string(doc: dict) -> None:
         doc["decoder"] = "ByteLevel"
 
-    with pytest.raises(tf.InvalidVocabularyError, match=r"decoder must be a dict"):
+    with pytest.raises(tf.InvalidVocabularyError, match=r"decoder must be an object"):
         tf.load(_json_with(tmp_path, decoder_string))
 
     path = _json_with(tmp_path, lambda doc: doc.update(pre_tokenizer="DEEP"))

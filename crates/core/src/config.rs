@@ -71,7 +71,7 @@ fn one_char(node: &Value, key: &str) -> Result<char> {
 fn list<'a>(node: &'a Value, key: &str) -> Result<&'a Vec<Value>> {
     node.get(key)
         .and_then(Value::as_array)
-        .ok_or_else(|| bad(&format!("{key:?} must be a list"), node))
+        .ok_or_else(|| bad(&format!("{key:?} must be an array"), node))
 }
 
 /// A `{"String": s}` or `{"Regex": r}` pattern as a compiled regex.

@@ -59,9 +59,23 @@ _PRESET_BY_HF_SPELLING = {engine_to_hf(p): p for p in PATTERNS.values()}
 _BYTE_LEVEL_DECODER = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
 
 
+# Messages name JSON types, the user's terms for a tokenizer.json, not Python's.
+_JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
 def _expect(obj: Any, kind: type, what: str, source: str) -> Any:
     if not isinstance(obj, kind):
-        raise InvalidVocabularyError(f"{source}: {what} must be a {kind.__name__}, got {type(obj).__name__}")
+        raise InvalidVocabularyError(
+            f"{source}: {what} must be {_JSON_TYPE_NAMES[kind]}, got {_json_type(obj)}"
+        )
     return obj
 
 
@@ -264,9 +278,11 @@ def _validate(node: Any, stage: str, path: str, source: str, depth: int = 0) -> 
     if depth > _MAX_DEPTH:
         raise InvalidVocabularyError(f"{source}: {path}: Sequences nested more than {_MAX_DEPTH} deep")
     if not isinstance(node, dict):
-        raise InvalidVocabularyError(f"{source}: {path} must be an object, got {type(node).__name__}")
+        raise InvalidVocabularyError(f"{source}: {path} must be an object, got {_json_type(node)}")
     kind = node.get("type")
     known = _COMPONENTS[stage]
+    if not isinstance(kind, str):
+        raise InvalidVocabularyError(f"{source}: {path}.type must be a string, got {_json_type(kind)}")
     if kind not in known:
         what = stage.replace("_", "-")
         raise UnsupportedTokenizerError(
@@ -280,7 +296,7 @@ def _validate(node: Any, stage: str, path: str, source: str, depth: int = 0) -> 
     if kind == "Sequence" and stage in _CHILDREN:
         key = _CHILDREN[stage]
         if not isinstance(node.get(key), list):
-            raise InvalidVocabularyError(f"{source}: {path}.{key} must be a list")
+            raise InvalidVocabularyError(f"{source}: {path}.{key} must be an array")
         for i, child in enumerate(node[key]):
             _validate(child, stage, f"{path}.{key}[{i}]", source, depth + 1)
 
@@ -291,7 +307,7 @@ def _describe(kind: str) -> str:
         _S: "a string",
         _I: "a non-negative integer",
         _N: "a number",
-        _L: "a list",
+        _L: "an array",
         _D: "an object",
         "char": "one character",
         "scheme": "'always', 'first' or 'never'",
@@ -324,7 +340,7 @@ def _added_tokens(doc: Mapping[str, Any], source: str) -> list[tuple[AddedToken,
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise InvalidVocabularyError(f"{source}: added_tokens must be a list, got {type(raw).__name__}")
+        raise InvalidVocabularyError(f"{source}: added_tokens must be an array, got {_json_type(raw)}")
     out = []
     for i, entry in enumerate(raw):
         path = f"added_tokens[{i}]"
@@ -454,7 +470,7 @@ def _model_node(model: Mapping[str, Any], kind: str, source: str) -> dict[str, A
     vocab = node.get("vocab")
     if kind == "Unigram":
         if not isinstance(vocab, list) or not vocab:
-            raise InvalidVocabularyError(f"{source}: model.vocab must be a non-empty list of [piece, score]")
+            raise InvalidVocabularyError(f"{source}: model.vocab must be a non-empty array of [piece, score]")
         for i, entry in enumerate(vocab):
             ok = (
                 isinstance(entry, list)
