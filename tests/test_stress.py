@@ -82,16 +82,33 @@ for _ in range(4):
 import time; time.sleep(float(sys.argv[1]))
 """
 
+# Peak RSS is read from /proc/self/status (VmHWM, this process image only): getrusage's ru_maxrss
+# survives fork + exec, so it reported the RSS of the pytest process that started the script (2.5 GB
+# late in a full run) instead of this one's (~115 MB).
 _MEMORY = """
-import resource, sys, threading
+import os, sys, threading
+os.environ["TOKENFORGE_MEMO_MB"] = sys.argv[1]
 import tokenforge as tf
+def status_mb(field):
+    with open("/proc/self/status") as f:
+        line = next(l for l in f if l.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
 enc = tf.load("cl100k_base")
-words = [f"w{i:07d}x{i * 7919 % 100003:05d}" for i in range(200_000)]
-texts = [" ".join(words[k::50]) for k in range(50)]
+# 80,000 distinct words of 20-60 letters (pieces the BPE must merge, so each is a memo entry):
+# ~17 MB of entries per cache, so the 8 caller caches would hold ~140 MB without the byte budget.
+def word(i):
+    n, out = i * 2654435761 % 2**32, []
+    for _ in range(20 + i % 41):
+        n = n * 6364136223846793005 + 1442695040888963407 & 2**64 - 1
+        out.append(chr(97 + (n >> 59) % 26))
+    return "".join(out)
+words = [word(i) for i in range(80_000)]
+texts = [" ".join(words[k::16]) for k in range(16)]
 expected = [enc.encode_ordinary(t) for t in texts]
+before_mb = status_mb("VmRSS")
 errors = []
 def work(k):
-    for t, e in zip(texts[k % 5 :], expected[k % 5 :]):
+    for t, e in zip(texts[k:] + texts[:k], expected[k:] + expected[:k]):
         if enc.encode_ordinary(t) != e:
             errors.append(k)
 threads = [threading.Thread(target=work, args=(k,)) for k in range(16)]
@@ -99,9 +116,12 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print("peak rss MB", rss_mb)
-sys.exit(1 if errors or rss_mb > 1500 else 0)
+grown_mb = status_mb("VmHWM") - before_mb
+print(f"peak rss grew {grown_mb:.0f} MB over {before_mb:.0f} MB; memo {enc.memo_bytes >> 20} MiB")
+# The ceiling: the memo budget (all caches of the tokenizer together), 16 front tables of 128 KiB,
+# and 40 MB for thread stacks, allocator arenas and the ids being built. Measured with a 16 MiB
+# budget: 32 MB growth (memo 16 MiB); without a cap (TOKENFORGE_MEMO_MB=1000): 159 MB (memo 139 MiB).
+sys.exit(1 if errors or grown_mb > int(sys.argv[1]) + 2 + 40 else 0)
 """
 
 
@@ -136,7 +156,9 @@ def test_exit_with_busy_daemon_threads_is_clean() -> None:
 
 
 def test_sixteen_threads_on_one_tokenizer_agree_within_a_memory_ceiling() -> None:
-    done = _run(_MEMORY, timeout=300)
+    """16 threads of distinct words on one tokenizer with a 16 MiB memo budget: RSS grows by the
+    budget plus a fixed allowance (per-slot counts let 24 threads reach ~720 MB)."""
+    done = _run(_MEMORY, "16", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
