@@ -237,3 +237,19 @@ def test_look_ahead_pattern_encodes_long_runs_like_hf(text: str) -> None:
     ours = tf.load(path)
     hf = tokenizers.Tokenizer.from_file(str(path))
     assert ours.encode_ordinary(text) == hf.encode(text, add_special_tokens=False).ids
+
+
+def test_look_ahead_split_and_replace_of_an_hf_pipeline_encode_long_runs_like_hf(tmp_path: Path) -> None:
+    """A tokenizer.json built by the HF pipeline engine (here DeepSeek-V4 with a `Replace`
+    normalizer): its `Split` and `Replace` patterns run on the linear engine; a backtracking
+    `Replace` gave up on long runs and left the rest of the text unreplaced."""
+    doc = json.loads(_deepseek_json().read_text(encoding="utf-8"))
+    for token in doc["added_tokens"]:
+        token["normalized"] = False  # matched in the original text, as the typed path does
+    doc["normalizer"] = {"type": "Replace", "pattern": {"Regex": r"\s+(?!\S)"}, "content": " "}
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    ours = tf.load(path)
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    for text in ("\x00" * 200_000, " " * 1_000_000, "\u00a0" * 1_000_000, "a" + " " * 300_000 + "b c  \n"):
+        assert ours.encode_ordinary(text) == hf.encode(text, add_special_tokens=False).ids

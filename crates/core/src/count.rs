@@ -375,7 +375,7 @@ impl Counter {
     }
 
     fn count_segment<'a>(&self, segment: &'a str, out: &mut TaskCounts<'a>) -> Result<()> {
-        match normalize(&self.normalizers, segment) {
+        match normalize(&self.normalizers, segment)? {
             std::borrow::Cow::Borrowed(s) => {
                 let base = segment.as_ptr() as usize;
                 let borrowed = &mut out.borrowed;

@@ -118,8 +118,8 @@ impl Tokenizer {
             match segment {
                 Segment::Special(id) => f(Item::Special(id)),
                 Segment::Text(t) => {
-                    let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t);
-                    let t = normalize(&self.normalizers, t);
+                    let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t)?;
+                    let t = normalize(&self.normalizers, t)?;
                     // HF drops a segment that normalizes to nothing before pre-tokenizing it (a
                     // lone BOM must not become Metaspace's "▁").
                     if t.is_empty() {
@@ -136,12 +136,12 @@ impl Tokenizer {
     /// Whether the normalized `segment` (which starts the text) still begins at original offset 0
     /// in HF's alignments: not if normalization removed the first char (`StripAccents` on a
     /// leading combining mark, `Strip`...). Only `Metaspace`'s `prepend_scheme: first` asks.
-    fn starts_original(&self, segment: &str) -> bool {
+    fn starts_original(&self, segment: &str) -> Result<bool> {
         if !self.pretokenizer.prepends_first() || self.normalizers.is_empty() {
-            return true;
+            return Ok(true);
         }
         let first = segment.chars().next().map_or(0, char::len_utf8);
-        !normalize(&self.normalizers, &segment[..first]).is_empty()
+        Ok(!normalize(&self.normalizers, &segment[..first])?.is_empty())
     }
 
     /// Encodes one piece with a model other than byte-level BPE; the first failure is kept in
@@ -332,7 +332,7 @@ impl Tokenizer {
         if ids.len() <= max_tokens {
             return Ok(Cow::Borrowed(text));
         }
-        let text = normalize(&self.normalizers, text);
+        let text = normalize(&self.normalizers, text)?;
         let mut ends = Vec::with_capacity(max_tokens);
         let mut end = 0usize;
         for &id in &ids[..max_tokens] {
@@ -512,7 +512,7 @@ impl Tokenizer {
             tokens.push(String::from_utf8_lossy(bytes).into_owned());
         }
         Ok(match &self.decoder {
-            Some(d) => d.decode(tokens),
+            Some(d) => d.decode(tokens)?,
             None => tokens.join(" "),
         })
     }
