@@ -144,7 +144,7 @@ def test_unsupported_model_types_are_named() -> None:
     with pytest.raises(tf.UnsupportedTokenizerError, match="treat_whitespace_as_suffix"):
         spm_format.to_hf_doc(suffix)
     unused = spm_format.parse_model(base + _piece(b"ab", b"\x18\x05") + b"\x12\x02\x18\x02")
-    with pytest.raises(tf.UnsupportedTokenizerError, match="unused piece.*'ab'"):
+    with pytest.raises(tf.UnsupportedTokenizerError, match=r"unused piece.*'ab'"):
         spm_format.to_hf_doc(unused)
 
 

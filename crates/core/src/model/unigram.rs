@@ -104,7 +104,7 @@ impl TrieBuilder {
         let mut trie = Trie {
             nodes: Vec::with_capacity(count),
             labels: Vec::with_capacity(count),
-            roots: [0; 256],
+            roots: Box::new([0; 256]),
         };
         // Breadth first: node `k` of the queue becomes node `k`, its children the next free run.
         let mut queue = vec![(0u8, 0u32)];
@@ -139,8 +139,8 @@ struct Trie {
     nodes: Vec<TrieNode>,
     /// The byte leading to each node.
     labels: Vec<u8>,
-    /// The node of each first byte (0: none).
-    roots: [u32; 256],
+    /// The node of each first byte (0: none); boxed to keep `Model` small.
+    roots: Box<[u32; 256]>,
 }
 
 #[derive(Debug, Clone, Copy)]
