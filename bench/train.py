@@ -210,7 +210,7 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
             model = tf.train(Path(path), algorithm="unigram", vocab_size=vocab, num_threads=threads)
             seconds = time.perf_counter() - t0
             model.save(out / "tokenizer.json")
-            model.save_sentencepiece(out / "spm.model")
+            model.save(out / "spm.model")
         else:
             spm.SentencePieceTrainer.train(
                 input=path,

@@ -32,6 +32,5 @@ pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
 pub use special::{SpecialSet, SpecialTokens};
 pub use tokenizer::{FlatBatch, Tokenizer};
 pub use train::{
-    train_lib, train_unigram, BpeTrainer, LibLexicon, LibOptions, TrainOptions, UnigramModel,
-    UnigramOptions,
+    train_lib, train_unigram, BpeTrainer, LibLexicon, LibOptions, TrainOptions, UnigramModel, UnigramOptions,
 };

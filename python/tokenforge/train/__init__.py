@@ -25,7 +25,7 @@ from .export import save_tiktoken
 from .progress import Progress
 from .selftest import VerifyReport, verify
 from .superbpe import SuperBpeConfig
-from .unigram import TrainedUnigram, UnigramConfig
+from .unigram import UnigramConfig
 
 __all__ = [
     "ALGORITHMS",
@@ -36,7 +36,6 @@ __all__ = [
     "Progress",
     "SuperBpeConfig",
     "TrainConfig",
-    "TrainedUnigram",
     "UnigramConfig",
     "VerifyReport",
     "count",

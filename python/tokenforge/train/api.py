@@ -80,8 +80,8 @@ def train(
     * ``"superbpe"``: SuperBPE (:class:`~tokenforge.train.superbpe.SuperBpeConfig`).
     * ``"charbpe"``: KL3M-style short tokens (:class:`~tokenforge.train.charbpe.CharBpeConfig`).
     * ``"unigram"``: SentencePiece's Unigram (:class:`~tokenforge.train.unigram.UnigramConfig`);
-      returns a :class:`~tokenforge.train.unigram.TrainedUnigram` that writes ``tokenizer.json``
-      and a SentencePiece ``.model``.
+      ``save`` writes ``tokenizer.json``, or a SentencePiece ``.model`` for a path ending in
+      ``.model``, with the same ids.
 
     Results never depend on ``num_threads`` (ties have total orders, counts are sums).
     ``engine="ray"`` (or a :class:`tokenforge.scale.RayEngine`) counts files on a Ray cluster and

@@ -173,22 +173,16 @@ def _counting_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _write(tok: Any, args: argparse.Namespace) -> int:
     from .export import save_tiktoken
-    from .unigram import TrainedUnigram
 
+    sentencepiece_style = "sentencepiece" in (tok.spec.metadata or {})  # unigram, lib
+    if args.tiktoken and sentencepiece_style:
+        raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a Unigram model")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    if isinstance(tok, TrainedUnigram):
-        result: dict[str, Any] = {"n_vocab": tok.n_vocab}
-        result["sentencepiece"] = str(tok.save_sentencepiece(out / "tokenizer.model"))
-        if not tok.config.treat_whitespace_as_suffix:  # tokenizer.json cannot express it
-            result["tokenizer"] = str(tok.save(out / "tokenizer.json"))
-        if args.tiktoken:
-            raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a Unigram model")
-        result["training"] = {k: tok.metadata["training"].get(k) for k in ("learned_tokens", "stop")}
-        print(json.dumps(result, ensure_ascii=False))
-        return 0
     path = tok.save(out / "tokenizer.json")
     result = {"tokenizer": str(path), "n_vocab": tok.n_vocab}
+    if sentencepiece_style:
+        result["sentencepiece"] = str(tok.save(out / "tokenizer.model"))
     if args.tiktoken:
         tk, differing = save_tiktoken(tok, out / "tokenizer.tiktoken")
         result["tiktoken"] = str(tk)

@@ -617,7 +617,9 @@ pub fn train_lib(
         ("update_rate", o.update_rate),
     ] {
         if !(0.0..=1.0).contains(&v) {
-            return Err(Error::InvalidArgument(format!("{name} must be between 0 and 1, got {v}")));
+            return Err(Error::InvalidArgument(format!(
+                "{name} must be between 0 and 1, got {v}"
+            )));
         }
     }
     let pool = thread_pool(threads.max(1))?;
@@ -675,7 +677,11 @@ pub fn train_lib(
 
     // The final vocabulary: lexicon chunks off probation, best rank first, every required
     // character kept; then LiB's segmentation of the corpus counts each chunk's tokens.
-    let on_probation = lexicon.order.iter().filter(|&&id| lexicon.on_probation(id)).count();
+    let on_probation = lexicon
+        .order
+        .iter()
+        .filter(|&&id| lexicon.on_probation(id))
+        .count();
     let required_set: rustc_hash::FxHashSet<char> = required.iter().copied().collect();
     let mut chosen: Vec<Box<[char]>> = Vec::with_capacity(o.pieces);
     let mut have: rustc_hash::FxHashSet<char> = Default::default();
@@ -696,7 +702,12 @@ pub fn train_lib(
             chosen.push(chunk.clone());
         }
     }
-    chosen.extend(required.iter().filter(|c| !have.contains(c)).map(|&c| Box::from([c])));
+    chosen.extend(
+        required
+            .iter()
+            .filter(|c| !have.contains(c))
+            .map(|&c| Box::from([c])),
+    );
     drop(lexicon);
 
     let mut trie = Trie::new();
@@ -762,7 +773,9 @@ mod tests {
     }
 
     fn corpus() -> Vec<(Box<[u8]>, u64)> {
-        let words = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "park", "and"];
+        let words = [
+            "the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "park", "and",
+        ];
         let mut rng = Rng(7);
         let lines: Vec<String> = (0..3000)
             .map(|_| {
@@ -794,7 +807,12 @@ mod tests {
         }
         assert!(pieces.iter().any(|p| p.chars().count() >= 3), "{pieces:?}");
         // Fewer tokens than characters: chunks were learned and are used.
-        assert!(lex.tokens * 2 < lex.chars, "{} tokens for {} chars", lex.tokens, lex.chars);
+        assert!(
+            lex.tokens * 2 < lex.chars,
+            "{} tokens for {} chars",
+            lex.tokens,
+            lex.chars
+        );
         assert_eq!(lex.articles, 30);
     }
 
@@ -850,10 +868,18 @@ mod tests {
     fn empty_and_degenerate_input() {
         let e = train_lib(&counts(&["\n", "\r\n"]), &options(), 1, &mut |_, _, _| {});
         assert!(matches!(e, Err(Error::Corpus(_))));
-        let one = train_lib(&counts(&["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"; 50]), &options(), 1, &mut |_, _, _| {})
-            .unwrap();
+        let one = train_lib(
+            &counts(&["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"; 50]),
+            &options(),
+            1,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
         assert!(one.pieces.iter().any(|(p, _)| p == "a"));
-        let tiny = LibOptions { pieces: 2, ..options() };
+        let tiny = LibOptions {
+            pieces: 2,
+            ..options()
+        };
         let e = train_lib(&corpus(), &tiny, 1, &mut |_, _, _| {});
         assert!(matches!(e, Err(Error::InvalidArgument(_))));
     }
