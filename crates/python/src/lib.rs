@@ -868,6 +868,7 @@ fn train_lib<'py>(
     stats.set_item("required_chars", lexicon.required_chars)?;
     stats.set_item("seen_chars", lexicon.seen_chars)?;
     stats.set_item("articles", lexicon.articles)?;
+    stats.set_item("passes", lexicon.passes)?;
     stats.set_item("sentences", lexicon.sentences)?;
     stats.set_item("tokens", lexicon.tokens)?;
     stats.set_item("chars", lexicon.chars)?;

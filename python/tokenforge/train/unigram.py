@@ -39,7 +39,7 @@ __all__ = ["UnigramConfig", "fit", "sentencepiece_fitted", "special_pieces"]
 WHITESPACE_MARK = "\u2581"
 #: Words with their leading space (SentencePiece's default) or their trailing one. A space that
 #: starts no word is a word of its own ("▁"), as consecutive spaces are in SentencePiece.
-_WORDS_PREFIX = r"[ ]?[^ \r\n]+|[ ]|[\r\n]+"
+WORDS_PREFIX = r"[ ]?[^ \r\n]+|[ ]|[\r\n]+"
 _WORDS_SUFFIX = r"[^ \r\n]+[ ]?|[ ]|[\r\n]+"
 
 
@@ -104,7 +104,7 @@ class UnigramConfig(TrainConfig):
         return self.vocab_size - len(self.meta_pieces) - (256 if self.byte_fallback else 0)
 
     def count_tables(self) -> dict[str, tuple[PreTokenizerStep, ...]]:
-        return {"words": (SplitStep(_WORDS_SUFFIX if self.treat_whitespace_as_suffix else _WORDS_PREFIX),)}
+        return {"words": (SplitStep(_WORDS_SUFFIX if self.treat_whitespace_as_suffix else WORDS_PREFIX),)}
 
     @property
     def excluded(self) -> tuple[str, ...]:

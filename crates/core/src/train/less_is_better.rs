@@ -100,6 +100,7 @@ pub struct LibLexicon {
     pub required_chars: usize,
     pub seen_chars: usize,
     pub articles: usize,
+    pub passes: usize,
     pub sentences: u64,
     /// Tokens and characters of the training corpus under the final vocabulary.
     pub tokens: u64,
@@ -655,12 +656,13 @@ pub fn train_lib(
         schedule.extend(std::iter::repeat_n(i as u32, *n as usize));
     }
     let per_pass = schedule.len().div_ceil(o.article_sentences);
-    let total_articles = per_pass * o.passes;
+    let passes = o.passes;
+    let total_articles = per_pass * passes;
     let mut rng = Rng(o.seed);
     let mut lexicon = Lexicon::new(o.max_chunk_length);
     let mut rewards = Vec::new();
     let mut done = 0;
-    for _ in 0..o.passes {
+    for _ in 0..passes {
         for i in (1..schedule.len()).rev() {
             schedule.swap(i, rng.below(i as u64 + 1) as usize);
         }
@@ -754,6 +756,7 @@ pub fn train_lib(
         required_chars: required.len(),
         seen_chars,
         articles: done,
+        passes,
         sentences: occurrences,
         tokens,
         chars,
@@ -813,7 +816,7 @@ mod tests {
             lex.tokens,
             lex.chars
         );
-        assert_eq!(lex.articles, 30);
+        assert_eq!((lex.articles, lex.passes), (30, 1));
     }
 
     #[test]
