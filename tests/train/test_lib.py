@@ -170,3 +170,15 @@ def test_cli(tmp_path: Path, english_file: Path) -> None:
     assert tok.encode(english()[0]) == sp.encode(english()[0])
     config = TrainConfig.from_json(tok.spec.metadata["config"])
     assert isinstance(config, LibConfig) and (config.life, config.seed) == (5, 3)
+
+
+def test_appears_in_the_evaluation_beside_bpe_and_unigram(lib: tf.Tokenizer) -> None:
+    texts = list(english())
+    bpe = tf.train(texts, vocab_size=2000, name="bpe-2000")
+    unigram = tf.train(texts, algorithm="unigram", vocab_size=2000, name="unigram-2000")
+    result = tf.evaluate([bpe, unigram, lib], "english", metrics=["compression", "vocabulary"], samples=False)
+    assert not result.failures
+    rows = {row["tokenizer"]: row for row in result.summary_table()}
+    assert set(rows) == {"bpe-2000", "unigram-2000", "trained"}
+    for row in rows.values():
+        assert row["bytes_per_token"] > 2.0 and 0 < row["utilization"] <= 1

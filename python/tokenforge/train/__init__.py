@@ -2,8 +2,9 @@
 
 ``tokenforge.train(...)`` (the function, re-exported at the top level) is the entry point; it
 builds the algorithm's frozen config (:class:`BpeConfig`, :class:`SuperBpeConfig`,
-:class:`CharBpeConfig`, :class:`UnigramConfig`, :class:`LibConfig`) and runs the shared driver (:mod:`.driver`:
-corpus -> counts -> trainer -> frozen tokenizer + metadata). This package also holds
+:class:`CharBpeConfig`, :class:`UnigramConfig`, :class:`LibConfig`) and runs the shared
+driver (:mod:`.driver`: corpus -> counts -> trainer -> frozen tokenizer + metadata). This package
+also holds
 :func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files), the corpus readers and
 :func:`verify`. Import names from it with ``from tokenforge.train import Counts`` (the attribute
 ``tokenforge.train`` is the function).

@@ -343,9 +343,7 @@ def add_train_commands(sub: Any) -> None:
     lib.add_argument("--article-sentences", type=int, help="lines per article (500)")
     lib.add_argument("--passes", type=int, help="times the corpus is read (1)")
     lib.add_argument("--seed", type=int, help="seed of the reading order and the memorizer (0)")
-    lib.add_argument(
-        "--within-words", action="store_const", const=True, help="chunks never span a space"
-    )
+    lib.add_argument("--within-words", action="store_const", const=True, help="chunks never span a space")
     _add_counting_options(p)
     _train_options(p)
     p.set_defaults(run=_cmd_train)
