@@ -36,7 +36,6 @@ from .driver import Fitted, Run, freeze_tokenizer
 
 __all__ = ["UnigramConfig", "fit", "sentencepiece_fitted", "special_pieces"]
 
-WHITESPACE_MARK = "\u2581"
 #: Words with their leading space (SentencePiece's default) or their trailing one. A space that
 #: starts no word is a word of its own ("▁"), as consecutive spaces are in SentencePiece.
 WORDS_PREFIX = r"[ ]?[^ \r\n]+|[ ]|[\r\n]+"
