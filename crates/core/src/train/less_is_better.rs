@@ -35,7 +35,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::tokenizer::thread_pool;
+use crate::pool::thread_pool;
 
 use super::unigram::WHITESPACE_MARK;
 
