@@ -180,6 +180,7 @@ pub fn pipeline_normalizers(node: &Value, sentencepiece: &Value, model: &Model) 
             flag(spec, "add_dummy_prefix", true)?,
             flag(spec, "remove_extra_whitespaces", true)?,
             flag(spec, "escape_whitespaces", true)?,
+            flag(spec, "treat_whitespace_as_suffix", false)?,
         )?,
     ))])
 }

@@ -683,6 +683,8 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
         k: bool(model.normalizer[k])
         for k in ("add_dummy_prefix", "remove_extra_whitespaces", "escape_whitespaces")
     }
+    # A trainer option that changes normalization: the dummy "▁" goes at the end.
+    extension["normalizer"]["treat_whitespace_as_suffix"] = bool(model.trainer["treat_whitespace_as_suffix"])
     hf_model["tokenforge"] = {"sentencepiece": extension}
 
     # SentencePiece matches user-defined pieces in the raw input (its normalizer leaves them alone)
