@@ -875,6 +875,29 @@ mod tests {
     }
 
     #[test]
+    fn unseen_base_merges_are_dropped_and_their_ids_freed() {
+        let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        vocab.push((b"\t ".to_vec(), 256));
+        vocab.push((b"ab".to_vec(), 257));
+        let base = Bpe::from_merges(vocab, &[(9, 32), (97, 98)], false, None).unwrap();
+        let options = TrainOptions {
+            max_new_tokens: 5,
+            drop_unseen_base_merges: true,
+            ..Default::default()
+        };
+        // "\t" is never followed by " " in the pieces.
+        let list = [("abab", 4), ("x\t", 2), ("\t\t", 1)];
+        let mut t = BpeTrainer::new(pieces(&list), Some(&base), 258, options.clone(), 1).unwrap();
+        assert_eq!(t.dropped_base_merges(), &[0]);
+        assert_eq!(t.token_bytes(256), None);
+        assert_eq!(t.max_new_tokens(), 6);
+        t.run();
+        assert_eq!(t.token_bytes(t.merges()[0].id), Some(&b"abab"[..]));
+        // The ids must be exactly those of the base.
+        assert!(BpeTrainer::new(pieces(&list), Some(&base), 300, options, 1).is_err());
+    }
+
+    #[test]
     fn merge_recreating_a_token_reuses_its_id() {
         // "a"+"bc" and "ab"+"c" both spell "abc".
         let mut t = BpeTrainer::new(
