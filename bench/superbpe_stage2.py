@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -124,7 +125,13 @@ def main() -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
-            {"benchmark": "superbpe-stage2", "args": vars(args) | {"json": str(args.json)}, "rows": rows},
+            {
+                "benchmark": "superbpe-stage2",
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load_average": os.getloadavg(),
+                "args": vars(args) | {"json": str(args.json)},
+                "rows": rows,
+            },
             indent=1,
         )
         + "\n"
