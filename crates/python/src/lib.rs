@@ -726,7 +726,7 @@ impl CoreBpeTrainer {
     #[new]
     #[pyo3(signature = (counter, base, next_id, max_new_tokens, min_frequency=2, max_token_bytes=None,
                         max_token_chars=None, max_words=None, forbid_colon_space=false, skip_existing=false,
-                        num_threads=1, keep_counts=false))]
+                        drop_unseen_base_merges=false, num_threads=1, keep_counts=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -740,6 +740,7 @@ impl CoreBpeTrainer {
         max_words: Option<usize>,
         forbid_colon_space: bool,
         skip_existing: bool,
+        drop_unseen_base_merges: bool,
         num_threads: usize,
         keep_counts: bool,
     ) -> PyResult<Self> {
@@ -756,6 +757,7 @@ impl CoreBpeTrainer {
             max_words,
             forbid_colon_space,
             skip_existing,
+            drop_unseen_base_merges,
         };
         detach(py, || -> Result<BpeTrainer, Error> {
             let base = match base {
@@ -796,6 +798,18 @@ impl CoreBpeTrainer {
     #[getter]
     fn new_tokens(&self) -> usize {
         self.inner.new_tokens()
+    }
+
+    /// Stop after this many new tokens (`max_new_tokens` plus the ids freed by dropped merges).
+    #[getter]
+    fn max_new_tokens(&self) -> usize {
+        self.inner.max_new_tokens()
+    }
+
+    /// Priorities of the base merges dropped by `drop_unseen_base_merges`, ascending.
+    #[getter]
+    fn dropped_base_merges(&self) -> Vec<u32> {
+        self.inner.dropped_base_merges().to_vec()
     }
 
     #[getter]

@@ -3,6 +3,7 @@
 
 pub mod bpe;
 pub mod heap;
+mod replay;
 
 pub use bpe::{BpeTrainer, TrainOptions};
 pub mod unigram;
