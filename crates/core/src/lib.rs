@@ -29,6 +29,6 @@ pub use count::{Counter, PieceCounts};
 pub use error::{Error, Result};
 pub use normalize::Normalizer;
 pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
-pub use special::{SpecialSet, SpecialTokens};
+pub use special::{MatchFlags, SpecialSet, SpecialTokens};
 pub use tokenizer::{FlatBatch, Tokenizer};
 pub use train::{train_unigram, BpeTrainer, TrainOptions, UnigramModel, UnigramOptions};

@@ -14,7 +14,7 @@ use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet,
+    config, Bpe, BpeTrainer, Counter, Error, MatchFlags, Normalizer, PieceCounts, PreTokenizer, SpecialSet,
     SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
 
@@ -168,8 +168,10 @@ impl CoreTokenizer {
     /// `pipeline` (a JSON object with HF `tokenizer.json` nodes `normalizer`, `pre_tokenizer`,
     /// `decoder` and optionally `model`, patterns already in the engine's dialect) replaces
     /// `steps` and `normalizers`; with a `model` node it also replaces the byte-level model.
+    /// `special_flags` are HF's `(lstrip, rstrip, single_word, normalized)` per special (default:
+    /// all false).
     #[new]
-    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None))]
+    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None, special_flags=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -181,8 +183,26 @@ impl CoreTokenizer {
         ignore_merges: bool,
         unk_id: Option<u32>,
         pipeline: Option<String>,
+        special_flags: Option<Vec<(bool, bool, bool, bool)>>,
     ) -> PyResult<Self> {
         let built = py.detach(|| -> Result<Tokenizer, Error> {
+            let flags: Vec<MatchFlags> = match special_flags {
+                None => vec![MatchFlags::default(); specials.len()],
+                Some(f) => f
+                    .into_iter()
+                    .map(|(lstrip, rstrip, single_word, normalized)| MatchFlags {
+                        lstrip,
+                        rstrip,
+                        single_word,
+                        normalized,
+                    })
+                    .collect(),
+            };
+            let specials_for = |normalizers: &[Normalizer]| {
+                SpecialTokens::with_flags(specials, flags, &|s| {
+                    tokenforge_core::normalize::normalize(normalizers, s).into_owned()
+                })
+            };
             if let Some(pipeline) = pipeline {
                 let doc: serde_json::Value = serde_json::from_str(&pipeline)
                     .map_err(|e| Error::InvalidArgument(format!("pipeline is not JSON: {e}")))?;
@@ -195,11 +215,13 @@ impl CoreTokenizer {
                     }),
                     m => config::model(m)?,
                 };
+                let normalizers = config::normalizers(node("normalizer"))?;
+                let specials = specials_for(&normalizers)?;
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
-                    config::normalizers(node("normalizer"))?,
-                    SpecialTokens::new(specials)?,
+                    normalizers,
+                    specials,
                     config::decoder(node("decoder"))?,
                 ));
             }
@@ -215,7 +237,7 @@ impl CoreTokenizer {
                         .ok_or_else(|| Error::InvalidArgument(format!("unknown normalizer {n:?}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let specials = SpecialTokens::new(specials)?;
+            let specials = specials_for(&normalizers)?;
             Ok(Tokenizer::new(
                 bpe,
                 PreTokenizer::new(steps),

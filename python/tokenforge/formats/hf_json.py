@@ -368,20 +368,6 @@ def _hf_added_ids(
     return tuple(out.values())
 
 
-def _check_flags(added: tuple[AddedToken, ...], has_normalizer: bool, source: str) -> None:
-    for token in added:
-        for flag in ("single_word", "lstrip", "rstrip"):
-            if getattr(token, flag):
-                raise UnsupportedTokenizerError(
-                    f"{source}: added token {token.content!r} sets {flag}=true, which is not supported"
-                )
-        if token.normalized and has_normalizer:
-            raise UnsupportedTokenizerError(
-                f"{source}: added token {token.content!r} sets normalized=true with a normalizer; "
-                "matching added tokens in normalized text is not supported"
-            )
-
-
 def parse_hf_json(
     doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", name: str | None = None
 ) -> TokenizerSpec:
@@ -408,7 +394,6 @@ def parse_hf_json(
         decoder=doc.get("decoder"),
         post_processor=doc.get("post_processor"),
     )
-    _check_flags(tuple(t for t, _ in added), bool(pipeline.components()["normalizer"]), source)
     extra = {
         k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
     }
