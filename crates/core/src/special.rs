@@ -1,6 +1,14 @@
 //! Special (and HF "added") tokens: found in text with Aho-Corasick automata rather than one giant
 //! regex alternation, so 256 Llama-3 specials cost the same as one.
 //!
+//! Where specials overlap (`a` and `aa`, `<a>` and `<a><b>`), each family's own rule decides:
+//! * HF `tokenizers` matches the longest added token at the leftmost position
+//!   ([`SpecialRule::LongestFirst`]); when a call allows only some specials, the longest *allowed*
+//!   one there wins.
+//! * tiktoken searches one alternation of all specials, in the iteration order of its
+//!   `FxHashMap` of them, and skips a match that is not allowed by searching again one byte after
+//!   its start ([`SpecialRule::Tiktoken`]). That order is reproduced by building the same map.
+//!
 //! HF's matching flags are honoured as its `AddedVocabulary` does: `normalized` tokens are matched
 //! (by their normalized text) in the normalized segments between the other tokens, `single_word`
 //! tokens only between non-word characters, and `lstrip`/`rstrip` tokens swallow the whitespace
@@ -53,30 +61,13 @@ pub struct MatchFlags {
     pub normalized: bool,
 }
 
-/// A leftmost-longest automaton over some of the tokens.
-#[derive(Debug, Clone)]
-struct Table {
-    /// Leftmost-longest: where two tokens overlap, the longer one at the earlier position wins
-    /// (HF's added-vocabulary rule).
-    ac: AhoCorasick,
-    /// Token index of each pattern.
-    index: Vec<usize>,
-}
-
-impl Table {
-    fn build(patterns: Vec<(String, usize)>) -> Result<Option<Table>> {
-        if patterns.is_empty() {
-            return Ok(None);
-        }
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(patterns.iter().map(|(p, _)| p.as_bytes()))
-            .map_err(|e| Error::InvalidVocabulary(format!("special tokens: {e}")))?;
-        Ok(Some(Table {
-            ac,
-            index: patterns.into_iter().map(|(_, i)| i).collect(),
-        }))
-    }
+/// How overlapping specials are resolved (see the module notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialRule {
+    /// HF: the longest (allowed) token at the leftmost position.
+    LongestFirst,
+    /// tiktoken: its alternation order, skipping matches that are not allowed.
+    Tiktoken,
 }
 
 #[derive(Debug, Clone)]
@@ -87,10 +78,14 @@ pub struct SpecialTokens {
     /// (HF's `simple_id_to_token`, which its `decode` uses).
     decoded: Vec<String>,
     by_id: FxHashMap<u32, usize>,
-    /// Tokens matched in the raw text.
-    raw: Option<Table>,
-    /// `normalized` tokens, by their normalized text, matched in normalized text.
-    normalized: Option<Table>,
+    rule: SpecialRule,
+    /// The splitting automaton: leftmost-longest for [`SpecialRule::LongestFirst`], leftmost-first
+    /// over `order` for [`SpecialRule::Tiktoken`].
+    leftmost: Option<AhoCorasick>,
+    /// Token index of each pattern of `leftmost` (`normalized` tokens are not in it).
+    order: Vec<usize>,
+    /// `normalized` tokens by their normalized text (leftmost-longest), with their token indices.
+    normalized: Option<(AhoCorasick, Vec<usize>)>,
     /// Every occurrence, for the disallowed-special check, so no occurrence can hide inside another.
     overlapping: Option<AhoCorasick>,
 }
@@ -101,19 +96,44 @@ pub enum Segment<'t> {
     Special(u32),
 }
 
+/// The order in which tiktoken's alternation tries `tokens`: the key order of the
+/// `FxHashMap<String, Rank>` it builds from the Python dict (inserted in dict order, with the
+/// dict's length as capacity), which is std's hashbrown table with rustc-hash's hasher, as here.
+fn tiktoken_order(tokens: &[(String, u32)]) -> Vec<usize> {
+    let mut map: std::collections::HashMap<&str, usize, rustc_hash::FxBuildHasher> =
+        std::collections::HashMap::with_capacity_and_hasher(tokens.len(), Default::default());
+    for (i, (text, _)) in tokens.iter().enumerate() {
+        map.insert(text, i);
+    }
+    map.into_values().collect()
+}
+
 impl SpecialTokens {
-    /// Tokens matched verbatim in the raw text.
+    /// Specials matched by HF's rule (longest first).
     pub fn new(tokens: Vec<(String, u32)>) -> Result<Self> {
-        let flags = vec![MatchFlags::default(); tokens.len()];
-        Self::with_flags(tokens, flags, &|s| s.to_string())
+        Self::with_rule(tokens, SpecialRule::LongestFirst)
     }
 
-    /// Tokens with HF matching flags (one per token); `normalize` is the tokenizer's normalizer,
-    /// which gives the text a `normalized` token is matched by and decodes to.
+    pub fn with_rule(tokens: Vec<(String, u32)>, rule: SpecialRule) -> Result<Self> {
+        let flags = vec![MatchFlags::default(); tokens.len()];
+        Self::build(tokens, rule, flags, &|s| Ok(s.to_string()))
+    }
+
+    /// HF added tokens with their matching flags (one per token); `normalize` is the tokenizer's
+    /// normalizer, which gives the text a `normalized` token is matched by and decodes to.
     pub fn with_flags(
         tokens: Vec<(String, u32)>,
         flags: Vec<MatchFlags>,
-        normalize: &dyn Fn(&str) -> String,
+        normalize: &dyn Fn(&str) -> Result<String>,
+    ) -> Result<Self> {
+        Self::build(tokens, SpecialRule::LongestFirst, flags, normalize)
+    }
+
+    fn build(
+        tokens: Vec<(String, u32)>,
+        rule: SpecialRule,
+        flags: Vec<MatchFlags>,
+        normalize: &dyn Fn(&str) -> Result<String>,
     ) -> Result<Self> {
         if flags.len() != tokens.len() {
             return Err(Error::InvalidArgument(format!(
@@ -139,38 +159,64 @@ impl SpecialTokens {
             // <|reserved_200018|> on 200018); the first one listed is what the id decodes to.
             by_id.entry(*id).or_insert(i);
         }
-        let overlapping = if tokens.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(tokens.iter().map(|(t, _)| t.as_bytes()))
-                    .map_err(|e| Error::InvalidVocabulary(format!("special tokens: {e}")))?,
-            )
-        };
-        let (mut raw, mut normalized) = (Vec::new(), Vec::new());
         let mut decoded = Vec::with_capacity(tokens.len());
+        let mut normalized = (Vec::new(), Vec::new());
         for (i, ((text, _), flag)) in tokens.iter().zip(&flags).enumerate() {
             if flag.normalized {
-                let pattern = normalize(text);
-                decoded.push(pattern.clone());
+                let pattern = normalize(text)?;
                 // A token whose normalized form is empty can never be found.
                 if !pattern.is_empty() {
-                    normalized.push((pattern, i));
+                    normalized.0.push(pattern.clone());
+                    normalized.1.push(i);
                 }
+                decoded.push(pattern);
             } else {
                 decoded.push(text.clone());
-                raw.push((text.clone(), i));
             }
         }
+        let order: Vec<usize> = match rule {
+            SpecialRule::LongestFirst => (0..tokens.len()).filter(|&i| !flags[i].normalized).collect(),
+            SpecialRule::Tiktoken => tiktoken_order(&tokens),
+        };
+        let build_over = |kind, patterns: &mut dyn Iterator<Item = &str>| {
+            AhoCorasick::builder()
+                .match_kind(kind)
+                .build(patterns)
+                .map_err(|e| Error::InvalidVocabulary(format!("special tokens: {e}")))
+        };
+        let build =
+            |kind, order: &[usize]| build_over(kind, &mut order.iter().map(|&i| tokens[i].0.as_str()));
+        let normalized = if normalized.0.is_empty() {
+            None
+        } else {
+            let ac = build_over(
+                MatchKind::LeftmostLongest,
+                &mut normalized.0.iter().map(String::as_str),
+            )?;
+            Some((ac, normalized.1))
+        };
+        let (leftmost, overlapping) = if tokens.is_empty() {
+            (None, None)
+        } else {
+            let kind = match rule {
+                SpecialRule::LongestFirst => MatchKind::LeftmostLongest,
+                SpecialRule::Tiktoken => MatchKind::LeftmostFirst,
+            };
+            let identity: Vec<usize> = (0..tokens.len()).collect();
+            (
+                Some(build(kind, &order)?),
+                Some(build(MatchKind::Standard, &identity)?),
+            )
+        };
         Ok(SpecialTokens {
             tokens,
             flags,
             decoded,
             by_id,
-            raw: Table::build(raw)?,
-            normalized: Table::build(normalized)?,
+            rule,
+            leftmost,
+            order,
+            normalized,
             overlapping,
         })
     }
@@ -178,10 +224,6 @@ impl SpecialTokens {
     /// Whether some token is matched in normalized text ([`SpecialTokens::split_normalized`]).
     pub fn has_normalized(&self) -> bool {
         self.normalized.is_some()
-    }
-
-    pub fn flags(&self) -> &[MatchFlags] {
-        &self.flags
     }
 
     pub fn tokens(&self) -> &[(String, u32)] {
@@ -215,15 +257,15 @@ impl SpecialTokens {
         }
     }
 
-    /// Calls `f` on the text segments and allowed specials of the raw `text`, in order (tokens
-    /// with the `normalized` flag are left in the text segments).
+    /// Calls `f` on the text segments and allowed specials of `text`, in order (`normalized`
+    /// tokens are left in the text segments).
     pub fn split<'t>(
         &self,
         text: &'t str,
         allowed: &SpecialSet,
         f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
     ) -> Result<()> {
-        self.split_by(self.raw.as_ref(), text, allowed, f)
+        self.split_by(self.leftmost.as_ref(), &self.order, text, allowed, f)
     }
 
     /// [`SpecialTokens::split`] for the `normalized` tokens, on a normalized text segment.
@@ -233,18 +275,22 @@ impl SpecialTokens {
         allowed: &SpecialSet,
         f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
     ) -> Result<()> {
-        self.split_by(self.normalized.as_ref(), text, allowed, f)
+        match &self.normalized {
+            Some((ac, index)) => self.split_by(Some(ac), index, text, allowed, f),
+            None => self.split_by(None, &[], text, allowed, f),
+        }
     }
 
     fn split_by<'t>(
         &self,
-        table: Option<&Table>,
+        leftmost: Option<&AhoCorasick>,
+        order: &[usize],
         text: &'t str,
         allowed: &SpecialSet,
         f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
     ) -> Result<()> {
-        let table = match table {
-            Some(table) if !allowed.is_empty() => table,
+        let ac = match leftmost {
+            Some(ac) if !allowed.is_empty() => ac,
             _ => {
                 return if text.is_empty() {
                     Ok(())
@@ -253,49 +299,111 @@ impl SpecialTokens {
                 }
             }
         };
+        // (Only some specials allowed: the raw tokens by HF's rule among the allowed ones; the
+        // normalized ones, rarely special, by the loop below.)
+        let raw = std::ptr::eq(order, self.order.as_slice());
+        if raw && self.rule == SpecialRule::LongestFirst && !matches!(allowed, SpecialSet::All) {
+            return self.split_longest_allowed(text, allowed, f);
+        }
         let mut emitted = 0;
         let mut search = 0;
         while search < text.len() {
-            let Some(m) = table.ac.find(Input::new(text).span(search..text.len())) else {
+            let Some(m) = ac.find(Input::new(text).span(search..text.len())) else {
                 break;
             };
-            let index = table.index[m.pattern().as_usize()];
-            if !allowed.contains(index) {
-                // Not allowed here: it is ordinary text; look for specials starting further on.
+            let index = order[m.pattern().as_usize()];
+            if allowed.contains(index) {
+                // A match `single_word` rejects is skipped whole, as HF's matcher does.
+                if let Some(stop) = self.emit(text, index, m.start(), m.end(), emitted, f)? {
+                    emitted = stop;
+                }
+                // As HF's matcher: the search goes on after the match itself, so a token may start
+                // in the whitespace an `rstrip` token took (" x" after "[END] x": both emitted).
+                search = m.end();
+            } else {
+                // tiktoken: not allowed here, so it is ordinary text; search again one byte on.
                 search = m.start() + 1;
-                continue;
             }
-            let flags = self.flags[index];
-            let (mut start, mut stop) = (m.start(), m.end());
-            let touches_word = || {
-                is_word_char(text[..start].chars().next_back()) || is_word_char(text[stop..].chars().next())
-            };
-            if flags.single_word && touches_word() {
-                // HF's matcher goes on after the rejected match, not inside it.
-                search = stop;
-                continue;
-            }
-            if flags.lstrip {
-                let before = &text[..start];
-                start = (before.trim_end_matches(char::is_whitespace).len()).max(emitted);
-            }
-            if flags.rstrip {
-                let after = &text[stop..];
-                stop += after.len() - after.trim_start_matches(char::is_whitespace).len();
-            }
-            if start > emitted {
-                f(Segment::Text(&text[emitted..start]))?;
-            }
-            f(Segment::Special(self.tokens[index].1))?;
-            emitted = stop;
-            // As HF's matcher: the search goes on after the match itself, so a token may start in
-            // the whitespace an `rstrip` token took (" x " after "[END] x": both are emitted).
-            search = m.end();
         }
         if emitted < text.len() {
             f(Segment::Text(&text[emitted..]))?;
         }
         Ok(())
+    }
+
+    /// HF's rule restricted to the allowed specials: at each leftmost position the longest allowed
+    /// token wins, as if only the allowed ones were added tokens.
+    fn split_longest_allowed<'t>(
+        &self,
+        text: &'t str,
+        allowed: &SpecialSet,
+        f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(ac) = self.overlapping.as_ref() else {
+            return if text.is_empty() {
+                Ok(())
+            } else {
+                f(Segment::Text(text))
+            };
+        };
+        let mut found: Vec<(usize, usize, usize)> = ac
+            .find_overlapping_iter(text)
+            .filter(|m| allowed.contains(m.pattern().as_usize()))
+            .map(|m| (m.start(), usize::MAX - m.end(), m.pattern().as_usize()))
+            .collect();
+        found.sort_unstable();
+        let (mut emitted, mut searched) = (0, 0);
+        for (start, inverted_end, index) in found {
+            if start < searched || self.flags[index].normalized {
+                continue;
+            }
+            let end = usize::MAX - inverted_end;
+            if let Some(stop) = self.emit(text, index, start, end, emitted, f)? {
+                emitted = stop;
+            }
+            searched = end;
+        }
+        if emitted < text.len() {
+            f(Segment::Text(&text[emitted..]))?;
+        }
+        Ok(())
+    }
+}
+
+impl SpecialTokens {
+    /// Hands `f` the text before an allowed match at `start..end` and the token, applying the
+    /// token's flags; the end of what it took, or None when `single_word` rejects the match.
+    fn emit<'t>(
+        &self,
+        text: &'t str,
+        index: usize,
+        start: usize,
+        end: usize,
+        emitted: usize,
+        f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
+    ) -> Result<Option<usize>> {
+        let flags = self.flags[index];
+        let touches_word =
+            || is_word_char(text[..start].chars().next_back()) || is_word_char(text[end..].chars().next());
+        if flags.single_word && touches_word() {
+            return Ok(None);
+        }
+        let (mut start, mut stop) = (start, end);
+        if flags.lstrip {
+            start = text[..start]
+                .trim_end_matches(char::is_whitespace)
+                .len()
+                .max(emitted);
+        }
+        if flags.rstrip {
+            let after = &text[stop..];
+            stop += after.len() - after.trim_start_matches(char::is_whitespace).len();
+        }
+        if start > emitted {
+            f(Segment::Text(&text[emitted..start]))?;
+        }
+        f(Segment::Special(self.tokens[index].1))?;
+        Ok(Some(stop))
     }
 }
 
@@ -364,6 +472,25 @@ mod tests {
         );
     }
 
+    /// Overlapping specials with only the shorter one allowed: it is still matched (it was not:
+    /// the longer, disallowed match hid it and the search skipped past it).
+    #[test]
+    fn the_allowed_one_of_overlapping_specials_is_matched() {
+        let hf = SpecialTokens::new(vec![("a".into(), 300), ("aa".into(), 301)]).unwrap();
+        let only_a = SpecialSet::Only(vec![true, false]);
+        assert_eq!(segments(&hf, "aaa", &only_a), ["#300", "#300", "#300"]);
+        assert_eq!(segments(&hf, "aaa", &SpecialSet::All), ["#301", "#300"]);
+        let tags = SpecialTokens::new(vec![("<a>".into(), 1), ("<a><b>".into(), 2)]).unwrap();
+        let only_short = SpecialSet::Only(vec![true, false]);
+        assert_eq!(segments(&tags, "<a><b>", &only_short), ["#1", "<b>"]);
+        assert_eq!(segments(&tags, "<a><b>", &SpecialSet::All), ["#2"]);
+        // tiktoken: the order of its map decides; here (as tiktoken 0.14 does) `a` before `aa`.
+        let tk = SpecialTokens::with_rule(vec![("a".into(), 300), ("aa".into(), 301)], SpecialRule::Tiktoken)
+            .unwrap();
+        assert_eq!(segments(&tk, "aaa", &only_a), ["#300", "#300", "#300"]);
+        assert_eq!(segments(&tk, "aaa", &SpecialSet::All), ["#300", "#300", "#300"]);
+    }
+
     #[test]
     fn two_names_on_one_id_decode_to_the_first() {
         let t = SpecialTokens::new(vec![("<|a|>".into(), 7), ("<|b|>".into(), 7)]).unwrap();
@@ -379,7 +506,10 @@ mod tests {
 
     fn flagged(flags: &[(&str, u32, MatchFlags)]) -> SpecialTokens {
         let tokens = flags.iter().map(|(t, id, _)| (t.to_string(), *id)).collect();
-        SpecialTokens::with_flags(tokens, flags.iter().map(|f| f.2).collect(), &|s| s.to_lowercase()).unwrap()
+        SpecialTokens::with_flags(tokens, flags.iter().map(|f| f.2).collect(), &|s| {
+            Ok(s.to_lowercase())
+        })
+        .unwrap()
     }
 
     #[test]
@@ -437,6 +567,6 @@ mod tests {
         .unwrap();
         assert_eq!(parts, ["x", "#1", "y"]);
         assert_eq!(t.bytes_of(1), Some(&b"ab"[..]));
-        assert!(SpecialTokens::with_flags(vec![("a".into(), 1)], vec![], &|s| s.into()).is_err());
+        assert!(SpecialTokens::with_flags(vec![("a".into(), 1)], vec![], &|s| Ok(s.into())).is_err());
     }
 }
