@@ -160,7 +160,7 @@ _METASPACE = {
 }
 _COMPONENTS: dict[str, dict[str, dict[str, str]]] = {
     "normalizer": {
-        **{k: {} for k in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Nmt", "StripAccents")},
+        **{k: {} for k in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Nmt", "StripAccents", "ByteLevel")},
         "Strip": {"strip_left": _B, "strip_right": _B},
         "Replace": {"pattern": "pattern", "content": _S},
         "Prepend": {"prepend": _S},
@@ -415,7 +415,14 @@ def parse_hf_json(
         k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
     }
     metadata = model.get("tokenforge", doc.get("tokenforge"))
-    byte_level = kind == "BPE" and _is_byte_level(doc) and not model.get("byte_fallback")
+    # A ByteLevel *normalizer* already spells the text in the byte-level alphabet, so the model
+    # works on those chars (the byte-level engine would map the bytes a second time).
+    byte_level = (
+        kind == "BPE"
+        and _is_byte_level(doc)
+        and not model.get("byte_fallback")
+        and "ByteLevel" not in pipeline.components()["normalizer"]
+    )
     if byte_level:
         for option in ("continuing_subword_prefix", "end_of_word_suffix"):
             if model.get(option):

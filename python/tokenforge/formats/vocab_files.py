@@ -51,7 +51,11 @@ def _config_beside(path: Path) -> dict[str, Any]:
 
 # Unicode White_Space (Rust's `char::is_whitespace`, HF's `trim_end`); Python's `str.isspace` also
 # counts U+001C..U+001F, which are not.
-_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def read_vocab_txt(
