@@ -150,9 +150,9 @@ def _doc(name: str = "bert_wordpiece") -> dict:
     ("edit", "error", "message"),
     [
         (
-            lambda d: d.update(normalizer={"type": "ByteLevel"}),
+            lambda d: d.update(normalizer={"type": "ByteLevelish"}),
             UnsupportedTokenizerError,
-            "normalizer 'ByteLevel'",
+            "normalizer 'ByteLevelish'",
         ),
         (
             lambda d: d.update(pre_tokenizer={"type": "UnicodeScripts"}),
