@@ -746,6 +746,12 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
         "pre_tokenizer": _engine_node(pipeline.pre_tokenizer),
         "decoder": _engine_node(pipeline.decoder),
     }
+    # The piece types and scores of a SentencePiece .model: its exact encoding rules (see
+    # formats/sentencepiece.py).
+    sentencepiece = (spec.metadata or {}).get("sentencepiece") if spec.model is not None else None
+    if sentencepiece:
+        keys = ("piece_types", "scores", "normalizer", "unk_surface")
+        doc["sentencepiece"] = {k: sentencepiece[k] for k in keys if k in sentencepiece}
     return json.dumps(doc, ensure_ascii=False)
 
 
