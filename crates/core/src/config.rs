@@ -332,6 +332,7 @@ fn push_normalizers(node: &Value, out: &mut Vec<Normalizer>, depth: usize) -> Re
         "NFKD" => Normalizer::Nfkd,
         "Lowercase" => Normalizer::Lowercase,
         "Nmt" => Normalizer::Nmt,
+        "ByteLevel" => Normalizer::ByteLevel,
         "StripAccents" => Normalizer::StripAccents,
         "Strip" => Normalizer::Strip {
             left: flag(node, "strip_left", true)?,

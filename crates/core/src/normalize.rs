@@ -43,6 +43,8 @@ pub enum Normalizer {
     Precompiled(Arc<Precompiled>),
     /// SentencePiece's NMT normalization (control characters removed, odd spaces to spaces).
     Nmt,
+    /// HF's `ByteLevel` normalizer: every byte of the UTF-8 text as its GPT-2 byte-level char.
+    ByteLevel,
     /// The whole normalizer of a SentencePiece `.model` file in one pass.
     SentencePiece(Arc<SentencePieceNormalizer>),
 }
@@ -100,6 +102,7 @@ impl Normalizer {
             Normalizer::Bert(bert) => bert.apply(text),
             Normalizer::Precompiled(map) => map.apply(text),
             Normalizer::Nmt => nmt(text),
+            Normalizer::ByteLevel => Cow::Owned(text.bytes().map(crate::bytelevel::byte_to_char).collect()),
             Normalizer::SentencePiece(spm) => Cow::Owned(spm.normalize(&text)),
         })
     }
@@ -576,6 +579,12 @@ pub fn normalize<'a>(normalizers: &[Normalizer], text: &'a str) -> Result<Cow<'a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_level_maps_every_byte() {
+        let n = [Normalizer::ByteLevel];
+        assert_eq!(normalize(&n, "a b\né").unwrap(), "aĠbĊÃ©");
+    }
 
     #[test]
     fn nfc_composes_and_borrows_when_already_normal() {

@@ -125,8 +125,25 @@ impl Tokenizer {
                     if t.is_empty() {
                         return Ok(());
                     }
-                    self.pretokenizer
-                        .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)))?;
+                    if !self.specials.has_normalized() {
+                        return self
+                            .pretokenizer
+                            .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)));
+                    }
+                    // HF matches `normalized` added tokens in the normalized segment and
+                    // pre-tokenizes the stretches between them.
+                    self.specials
+                        .split_normalized(&t, allowed, &mut |part| match part {
+                            Segment::Special(id) => {
+                                f(Item::Special(id));
+                                Ok(())
+                            }
+                            Segment::Text(p) => {
+                                let at_start = at_start && p.as_ptr() == t.as_ptr();
+                                self.pretokenizer
+                                    .for_each_piece_at(p, at_start, &mut |piece| f(Item::Piece(piece)))
+                            }
+                        })?;
                 }
             }
             Ok(())

@@ -15,8 +15,8 @@ use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    config, Bpe, BpeTrainer, Counter, Error, LibOptions, Normalizer, PieceCounts, PreTokenizer, SpecialRule,
-    SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
+    config, Bpe, BpeTrainer, Counter, Error, LibOptions, MatchFlags, Normalizer, PieceCounts, PreTokenizer,
+    SpecialRule, SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
 
 /// Interpreter exit with threads inside the engine.
@@ -254,8 +254,10 @@ impl CoreTokenizer {
     /// `pipeline` (a JSON object with HF `tokenizer.json` nodes `normalizer`, `pre_tokenizer`,
     /// `decoder` and optionally `model`, patterns already in the engine's dialect) replaces
     /// `steps` and `normalizers`; with a `model` node it also replaces the byte-level model.
+    /// `special_flags` are HF's `(lstrip, rstrip, single_word, normalized)` per special (default:
+    /// all false).
     #[new]
-    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None))]
+    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None, special_flags=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -267,9 +269,28 @@ impl CoreTokenizer {
         ignore_merges: bool,
         unk_id: Option<u32>,
         pipeline: Option<String>,
+        special_flags: Option<Vec<(bool, bool, bool, bool)>>,
     ) -> PyResult<Self> {
         let tiktoken = merges.is_none();
         let built = detach(py, || -> Result<Tokenizer, Error> {
+            let flags: Vec<MatchFlags> = match special_flags {
+                None => vec![MatchFlags::default(); specials.len()],
+                Some(f) => f
+                    .into_iter()
+                    .map(|(lstrip, rstrip, single_word, normalized)| MatchFlags {
+                        lstrip,
+                        rstrip,
+                        single_word,
+                        normalized,
+                    })
+                    .collect(),
+            };
+            let specials_for =
+                |specials: Vec<(String, u32)>, flags: Vec<MatchFlags>, normalizers: &[Normalizer]| {
+                    SpecialTokens::with_flags(specials, flags, &|s| {
+                        Ok(tokenforge_core::normalize::normalize(normalizers, s)?.into_owned())
+                    })
+                };
             if let Some(pipeline) = pipeline {
                 let doc: serde_json::Value = serde_json::from_str(&pipeline)
                     .map_err(|e| Error::InvalidArgument(format!("pipeline is not JSON: {e}")))?;
@@ -287,16 +308,16 @@ impl CoreTokenizer {
                 let user_defined = config::sentencepiece_user_defined(node("sentencepiece"))?;
                 let normalizers =
                     config::pipeline_normalizers(node("normalizer"), node("sentencepiece"), &model)?;
-                let specials = specials
-                    .into_iter()
-                    .filter(|(_, id)| !user_defined.contains(id))
-                    .collect();
+                let paired = specials.into_iter().zip(flags);
+                let (specials, flags): (Vec<_>, Vec<_>) =
+                    paired.filter(|((_, id), _)| !user_defined.contains(id)).unzip();
+                let specials = specials_for(specials, flags, &normalizers)?;
                 let decoder = config::pipeline_decoder(node("decoder"), node("sentencepiece"), &model)?;
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
                     normalizers,
-                    SpecialTokens::with_rule(specials, SpecialRule::LongestFirst)?,
+                    specials,
                     decoder,
                 ));
             }
@@ -314,12 +335,11 @@ impl CoreTokenizer {
                 .collect::<Result<Vec<_>, _>>()?;
             // tiktoken vocabularies (ranks) resolve overlapping specials as tiktoken does, HF files
             // as HF does.
-            let rule = if tiktoken {
-                SpecialRule::Tiktoken
+            let specials = if tiktoken {
+                SpecialTokens::with_rule(specials, SpecialRule::Tiktoken)?
             } else {
-                SpecialRule::LongestFirst
+                specials_for(specials, flags, &normalizers)?
             };
-            let specials = SpecialTokens::with_rule(specials, rule)?;
             Ok(Tokenizer::new(
                 bpe,
                 PreTokenizer::new(steps),
