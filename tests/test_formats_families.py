@@ -181,13 +181,20 @@ def test_vocab_txt_options(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty"), (b"a\n\nb\n", "line 2 is empty"), (b"a\nb\n", r"no \[UNK\]"), (b"\xff\n", "not UTF-8")],
+    [(b"", "empty"), (b"a\nb\n", r"no \[UNK\]"), (b"\xff\n", "not UTF-8")],
 )
 def test_bad_vocab_txt(tmp_path: Path, content: bytes, message: str) -> None:
     vocab = tmp_path / "vocab.txt"
     vocab.write_bytes(content)
     with pytest.raises(tf.InvalidVocabularyError, match=message):
         vocab_files.read_vocab_txt(vocab)
+
+
+def test_an_empty_vocab_txt_line_is_the_empty_token(tmp_path: Path) -> None:
+    # As HF's WordPiece reader and transformers' BertTokenizer: the line keeps its id and never matches.
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes(b"[UNK]\na\n\nb\n")
+    assert vocab_files.read_vocab_txt(vocab)["model"]["vocab"] == {"[UNK]": 0, "a": 1, "": 2, "b": 3}
 
 
 @pytest.mark.parametrize(
