@@ -114,6 +114,9 @@ def _piece(text: bytes, extra: bytes = b"") -> bytes:
     return b"\x0a" + bytes([len(body)]) + body
 
 
+SPECS = b"\x12\x00\x1a\x00"  # empty trainer and normalizer specs: a complete (not truncated) file
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -123,9 +126,12 @@ def _piece(text: bytes, extra: bytes = b"") -> bytes:
         (_piece(b"a", b"\x10\x01"), "score has wire type 0"),
         (_piece(b"a", b"\x18\x09"), "unknown piece type 9"),
         (_piece(b"a") + _piece(b"a"), "appears twice"),
-        (_piece(b"a"), "exactly one unknown piece"),
-        (_piece(b"<unk>", b"\x18\x02") + b"\x12\x03\xc0\x02\x05", "unk_id=5 is outside"),
-        (_piece(b"<unk>", b"\x18\x02") + _piece(b"<0xZZ>", b"\x18\x06") + _piece(b"c"), "expected <0xNN>"),
+        (_piece(b"a") + SPECS, "exactly one unknown piece"),
+        (_piece(b"<unk>", b"\x18\x02") + b"\x12\x03\xc0\x02\x05\x1a\x00", "unk_id=5 is outside"),
+        (
+            _piece(b"<unk>", b"\x18\x02") + _piece(b"<0xZZ>", b"\x18\x06") + _piece(b"c") + SPECS,
+            "expected <0xNN>",
+        ),
         (b"\x0b", "wire type 3"),
     ],
 )
@@ -261,7 +267,7 @@ def test_fewer_pieces_than_a_hard_vocab_size_is_refused() -> None:
         (b"\x12\x00", False),  # vocab_size not written
     ):
         if refused:
-            with pytest.raises(tf.InvalidVocabularyError, match="3 pieces, but trainer_spec.vocab_size=5"):
+            with pytest.raises(tf.InvalidVocabularyError, match=r"3 pieces, but trainer_spec\.vocab_size=5"):
                 spm_format.parse_model(base + trainer + normalizer, source="x.model")
         else:
             assert len(spm_format.parse_model(base + trainer + normalizer).pieces) == 3

@@ -402,8 +402,8 @@ def parse_model(data: bytes, *, source: str = "<model>") -> SentencePieceModel:
         tail=bytes(tail),
         source=source,
     )
-    _validate(model)
     _refuse_truncation(model, trainer_at, normalizer_at)
+    _validate(model)
     return model
 
 
