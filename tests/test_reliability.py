@@ -307,7 +307,7 @@ def test_corrupt_files_of_every_format_name_the_file(
         tf.load(tmp_path / files[0])
 
 
-def test_bare_string_special_tokens_are_refused_by_every_trainer() -> None:
+def test_bare_string_token_collections_are_refused_by_every_trainer() -> None:
     from tokenforge.train.api import ALGORITHMS, config_class
 
     corpus = ["the quick brown fox jumps"] * 20
@@ -316,3 +316,6 @@ def test_bare_string_special_tokens_are_refused_by_every_trainer() -> None:
     for algorithm in takers:
         with pytest.raises(tf.InvalidArgumentError, match=r"special_tokens must be a collection"):
             tf.train(corpus, algorithm=algorithm, vocab_size=300, special_tokens="<s>")
+    # Unigram's collection of always-one-piece tokens (it was split into "<", "s", ">").
+    with pytest.raises(tf.InvalidArgumentError, match=r"user_defined_symbols must be a collection"):
+        tf.train(corpus, algorithm="unigram", vocab_size=300, user_defined_symbols="<s>")
