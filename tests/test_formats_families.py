@@ -149,6 +149,9 @@ def test_unsupported_model_types_are_named() -> None:
     suffix = spm_format.parse_model(base + b"\x12\x03\xc0\x01\x01\x1a\x00")
     with pytest.raises(tf.UnsupportedTokenizerError, match="treat_whitespace_as_suffix"):
         spm_format.to_hf_doc(suffix)
+    unused = spm_format.parse_model(base + _piece(b"ab", b"\x18\x05") + b"\x12\x02\x18\x02")
+    with pytest.raises(tf.UnsupportedTokenizerError, match=r"unused piece.*'ab'"):
+        spm_format.to_hf_doc(unused)
 
 
 def test_corrupt_model_file_through_load(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -210,29 +211,10 @@ def _check(tok: tf.Tokenizer, ours_of, theirs: list[list[int]], theirs_decode: l
     ]
 
 
-# Known differences, open in the model-families issue: the botchan/kyoto test models (character
-# coverage < 1, so rare characters must become <unk> as SentencePiece does) still differ from
-# sentencepiece on 145-635 of 1,064 texts. Not strict: the cause is not yet pinned down.
-_KNOWN_SPM_DIFFERENCES = {"spm-botchan-bpe", "spm-botchan-unigram", "spm-kyoto-unigram"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                reason="known difference from sentencepiece (model-families issue)", strict=False
-            ),
-        )
-        if n in _KNOWN_SPM_DIFFERENCES
-        else n
-        for n in SPM_MODELS
-    ],
-)
+@pytest.mark.parametrize("name", SPM_MODELS)
 def test_sentencepiece_model_matches_sentencepiece(name: str) -> None:
     path = _entry(name, "tokenizer.model").path
-    tok = _load_or_skip(path)
+    tok = tf.load(path)
 
     def compute() -> tuple[list[list[int]], list[str]]:
         ids = _spm(name).encode([t for _, t in TEXTS])
@@ -240,6 +222,22 @@ def test_sentencepiece_model_matches_sentencepiece(name: str) -> None:
 
     theirs, decoded = _cached_reference("sentencepiece", [path], "encode", compute)
     _check(tok, tok.encode_ordinary, theirs, decoded, TEXTS)
+
+
+@pytest.mark.parametrize("name", SPM_MODELS)
+def test_sentencepiece_decode_of_any_ids(name: str) -> None:
+    """Arbitrary id sequences (control and unknown pieces, byte pieces that are no valid UTF-8,
+    leading "▁" pieces) decode as ``SentencePieceProcessor.decode`` decodes them."""
+    tok = tf.load(_entry(name, "tokenizer.model").path)
+    ref = _spm(name)
+    rng = random.Random(10)
+    size = ref.get_piece_size()
+    space = ref.piece_to_id("\u2581")
+    cases = [[0], [1], [2], [0, 0], [1, space, space], [space, space, 5]]
+    cases += [[rng.randrange(size) for _ in range(rng.randrange(1, 12))] for _ in range(1500)]
+    cases += [[rng.randrange(min(size, 300)) for _ in range(rng.randrange(1, 8))] for _ in range(1000)]
+    bad = [ids for ids in cases if tok.decode(ids) != ref.decode(ids)]
+    assert not bad, f"{len(bad)} of {len(cases)} decodes differ, e.g. {bad[:3]}"
 
 
 @pytest.mark.parametrize("name", HF_JSONS)

@@ -15,8 +15,8 @@ use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialRule, SpecialSet,
-    SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
+    config, Bpe, BpeTrainer, Counter, Error, LibOptions, Normalizer, PieceCounts, PreTokenizer, SpecialRule,
+    SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
 
 /// Interpreter exit with threads inside the engine.
@@ -280,14 +280,24 @@ impl CoreTokenizer {
                         None => Bpe::from_ranks(vocab)?,
                         Some(m) => Bpe::from_merges(vocab, &m, ignore_merges, unk_id)?,
                     }),
-                    m => config::model(m)?,
+                    m => config::model(m, node("sentencepiece"))?,
                 };
+                // A SentencePiece model matches its user-defined pieces itself (in normalized
+                // text, as SentencePiece does), so they are not split out as added tokens.
+                let user_defined = config::sentencepiece_user_defined(node("sentencepiece"))?;
+                let normalizers =
+                    config::pipeline_normalizers(node("normalizer"), node("sentencepiece"), &model)?;
+                let specials = specials
+                    .into_iter()
+                    .filter(|(_, id)| !user_defined.contains(id))
+                    .collect();
+                let decoder = config::pipeline_decoder(node("decoder"), node("sentencepiece"), &model)?;
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
-                    config::normalizers(node("normalizer"))?,
+                    normalizers,
                     SpecialTokens::with_rule(specials, SpecialRule::LongestFirst)?,
-                    config::decoder(node("decoder"))?,
+                    decoder,
                 ));
             }
             let bpe = match merges {
@@ -806,7 +816,7 @@ type UnigramResult<'py> = (Vec<(String, f64)>, Bound<'py, PyDict>);
 #[pyfunction]
 #[pyo3(signature = (counter, pieces, max_piece_length, character_coverage, split_digits, split_by_number,
                     split_by_script, whitespace_as_suffix, seed_size, shrinking_factor, sub_iterations,
-                    num_threads=1, keep_counts=false))]
+                    num_threads=1, keep_counts=false, on_round=None))]
 #[allow(clippy::too_many_arguments)]
 fn train_unigram<'py>(
     py: Python<'py>,
@@ -823,6 +833,7 @@ fn train_unigram<'py>(
     sub_iterations: usize,
     num_threads: usize,
     keep_counts: bool,
+    on_round: Option<Py<PyAny>>,
 ) -> PyResult<UnigramResult<'py>> {
     let counts = if keep_counts {
         counter.inner.counts().clone()
@@ -841,9 +852,14 @@ fn train_unigram<'py>(
         shrinking_factor,
         sub_iterations,
     };
-    let model = py
-        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads))
-        .map_err(|e| to_py(py, e))?;
+    let mut report = Reporter::new(on_round);
+    let model = detach(py, || {
+        tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads, &mut |r| {
+            report.call((r.pieces, r.objective))
+        })
+    })
+    .map_err(|e| to_py(py, e))?;
+    report.finish()?;
     let stats = PyDict::new(py);
     stats.set_item("required_chars", model.required_chars)?;
     stats.set_item("seen_chars", model.seen_chars)?;
@@ -851,6 +867,113 @@ fn train_unigram<'py>(
     stats.set_item("seeds", model.seeds)?;
     stats.set_item("em_rounds", model.rounds.len())?;
     Ok((model.pieces, stats))
+}
+
+/// A Python progress callable called from a training loop that runs without the GIL: each call
+/// takes the GIL for the call only; the first exception is kept and raised when training ends.
+struct Reporter {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl Reporter {
+    fn new(callback: Option<Py<PyAny>>) -> Reporter {
+        Reporter {
+            callback,
+            error: None,
+        }
+    }
+
+    fn call<A>(&mut self, args: A)
+    where
+        A: for<'py> pyo3::call::PyCallArgs<'py>,
+    {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(callback) = &self.callback {
+            // Asking for the GIL mid-run is safe only before interpreter exit (see `exit`).
+            exit::before_reacquire();
+            let called = Python::attach(|py| callback.call1(py, args).map(drop));
+            exit::after_reacquire();
+            if let Err(e) = called {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn finish(self) -> PyResult<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+type LibResult<'py> = (Vec<(String, u64)>, Bound<'py, PyDict>);
+
+/// Learns a LiB lexicon from a counter's table (GIL released): `(pieces, stats)` with pieces as
+/// `(text, token count under LiB's segmentation)` in id order. `on_article(done, total, size)`.
+#[pyfunction]
+#[pyo3(signature = (counter, pieces, in_rate, out_rate, life, update_rate, max_chunk_length,
+                    article_sentences, passes, character_coverage, words, seed, num_threads=1,
+                    keep_counts=false, on_article=None))]
+#[allow(clippy::too_many_arguments)]
+fn train_lib<'py>(
+    py: Python<'py>,
+    mut counter: PyRefMut<'_, PieceCounter>,
+    pieces: usize,
+    in_rate: f64,
+    out_rate: f64,
+    life: u32,
+    update_rate: f64,
+    max_chunk_length: usize,
+    article_sentences: usize,
+    passes: usize,
+    character_coverage: f64,
+    words: bool,
+    seed: u64,
+    num_threads: usize,
+    keep_counts: bool,
+    on_article: Option<Py<PyAny>>,
+) -> PyResult<LibResult<'py>> {
+    let counts = if keep_counts {
+        counter.inner.counts().clone()
+    } else {
+        counter.inner.take_counts()
+    };
+    let options = LibOptions {
+        pieces,
+        in_rate,
+        out_rate,
+        life,
+        update_rate,
+        max_chunk_length,
+        article_sentences,
+        passes,
+        character_coverage,
+        words,
+        seed,
+    };
+    let mut report = Reporter::new(on_article);
+    let lexicon = detach(py, || {
+        tokenforge_core::train_lib(
+            &counts.into_sorted(),
+            &options,
+            num_threads,
+            &mut |done, total, size| report.call((done, total, size)),
+        )
+    })
+    .map_err(|e| to_py(py, e))?;
+    report.finish()?;
+    let stats = PyDict::new(py);
+    stats.set_item("lexicon_size", lexicon.lexicon_size)?;
+    stats.set_item("on_probation", lexicon.on_probation)?;
+    stats.set_item("required_chars", lexicon.required_chars)?;
+    stats.set_item("seen_chars", lexicon.seen_chars)?;
+    stats.set_item("articles", lexicon.articles)?;
+    stats.set_item("passes", lexicon.passes)?;
+    stats.set_item("sentences", lexicon.sentences)?;
+    stats.set_item("tokens", lexicon.tokens)?;
+    stats.set_item("chars", lexicon.chars)?;
+    Ok((lexicon.pieces, stats))
 }
 
 /// `.tiktoken` content -> `(tokens, ranks)` in file order (errors name the line). Two lists rather
@@ -904,6 +1027,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tiktoken, m)?)?;
     m.add_function(wrap_pyfunction!(train_unigram, m)?)?;
+    m.add_function(wrap_pyfunction!(train_lib, m)?)?;
     let presets: Vec<(&str, &str)> = Preset::ALL
         .iter()
         .map(|(_, name, pattern)| (*name, *pattern))

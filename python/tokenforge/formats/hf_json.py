@@ -425,7 +425,10 @@ def parse_hf_json(
         decoder=doc.get("decoder"),
         post_processor=doc.get("post_processor"),
     )
-    _check_flags(tuple(t for t, _ in added), bool(pipeline.components()["normalizer"]), source)
+    # A SentencePiece model's user-defined pieces are matched by the engine's model itself.
+    sentencepiece = (model.get("tokenforge") or {}).get("sentencepiece")
+    checked = tuple(t for t, _ in added if not (sentencepiece and not t.special))
+    _check_flags(checked, bool(pipeline.components()["normalizer"]), source)
     extra = {
         k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
     }
@@ -754,6 +757,12 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
         "pre_tokenizer": _engine_node(pipeline.pre_tokenizer),
         "decoder": _engine_node(pipeline.decoder),
     }
+    # The piece types and scores of a SentencePiece .model: its exact encoding rules (see
+    # formats/sentencepiece.py).
+    sentencepiece = (spec.metadata or {}).get("sentencepiece") if spec.model is not None else None
+    if sentencepiece:
+        keys = ("piece_types", "scores", "normalizer", "unk_surface")
+        doc["sentencepiece"] = {k: sentencepiece[k] for k in keys if k in sentencepiece}
     return json.dumps(doc, ensure_ascii=False)
 
 

@@ -8,3 +8,6 @@ pub use bpe::{BpeTrainer, TrainOptions};
 pub mod unigram;
 
 pub use unigram::{train_unigram, UnigramModel, UnigramOptions};
+pub mod less_is_better;
+
+pub use less_is_better::{train_lib, LibLexicon, LibOptions};
