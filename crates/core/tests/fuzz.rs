@@ -212,17 +212,30 @@ fn encode_decode_round_trips() {
     }
 }
 
-/// tokenizer.json component nodes as the Python layer hands them to the core (one of each model
-/// family and the common normalizers, pre-tokenizers and decoders).
+/// tokenizer.json component nodes as the Python layer hands them to the core: a model node of each
+/// family with the pipeline's `sentencepiece` block (what the `.model` reader adds: piece types,
+/// scores, normalizer spec; null for other files), then normalizers, pre-tokenizers and decoders.
 const CONFIG_SEEDS: &[&str] = &[
-    r#"{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
+    r#"{"model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
        "end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,"ignore_merges":false,
-       "vocab":{"<unk>":0,"a":1,"b":2,"ab":3,"<0x41>":4,"▁":5,"▁a":6},"merges":[["a","b"],"▁ a"]}"#,
-    r#"{"type":"Unigram","unk_id":0,"byte_fallback":false,
-       "vocab":[["<unk>",0.0],["a",-1.5],["b",-2.0],["ab",-1.0],["▁",-3.0]]}"#,
-    r###"{"type":"WordPiece","unk_token":"[UNK]","continuing_subword_prefix":"##",
-       "max_input_chars_per_word":100,"vocab":{"[UNK]":0,"a":1,"##b":2,"ab":3}}"###,
-    r#"{"type":"WordLevel","unk_token":"<unk>","vocab":{"<unk>":0,"a":1,"b":2}}"#,
+       "vocab":{"<unk>":0,"a":1,"b":2,"ab":3,"<0x41>":4,"▁":5,"▁a":6},"merges":[["a","b"],"▁ a"]},
+       "sentencepiece":null}"#,
+    r#"{"model":{"type":"Unigram","unk_id":0,"byte_fallback":false,
+       "vocab":[["<unk>",0.0],["a",-1.5],["b",-2.0],["ab",-1.0],["▁",-3.0]]},"sentencepiece":null}"#,
+    r###"{"model":{"type":"WordPiece","unk_token":"[UNK]","continuing_subword_prefix":"##",
+       "max_input_chars_per_word":100,"vocab":{"[UNK]":0,"a":1,"##b":2,"ab":3}},"sentencepiece":null}"###,
+    r#"{"model":{"type":"WordLevel","unk_token":"<unk>","vocab":{"<unk>":0,"a":1,"b":2}},
+       "sentencepiece":null}"#,
+    r#"{"model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
+       "end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,"ignore_merges":false,
+       "vocab":{"<unk>":0,"<s>":1,"a":2,"b":3,"ab":4,"▁":5,"<0x41>":6,"[X]":7},"merges":[["a","b"]]},
+       "sentencepiece":{"piece_types":[2,3,1,1,1,1,6,4],"scores":[0,0,-1,-2,-0.5,-3,0,0],
+       "unk_surface":" ⁇ ","normalizer":{"add_dummy_prefix":true,"remove_extra_whitespaces":true,
+       "escape_whitespaces":true}}}"#,
+    r#"{"model":{"type":"Unigram","unk_id":0,"byte_fallback":true,
+       "vocab":[["<unk>",0.0],["<s>",0.0],["a",-1.5],["b",-2.0],["ab",-1.0],["▁",-3.0],["<0x41>",0.0]]},
+       "sentencepiece":{"piece_types":[2,3,1,1,1,1,6],"unk_surface":" ⁇ ","normalizer":
+       {"add_dummy_prefix":false,"remove_extra_whitespaces":false,"escape_whitespaces":true}}}"#,
 ];
 const NORMALIZER_SEED: &str = r#"{"type":"Sequence","normalizers":[{"type":"NFKC"},
     {"type":"Replace","pattern":{"String":" "},"content":"▁"},{"type":"Prepend","prepend":"▁"},
@@ -278,11 +291,20 @@ fn mutate_node(rng: &mut Rng, node: &mut serde_json::Value) {
 /// Builds the component of seed `seed_index` from `node`: whether it was accepted. Each builder
 /// must return Ok or a typed Err; a panic fails the test with the seed and the node.
 fn build_component(seed_index: usize, node: &serde_json::Value) -> bool {
+    use serde_json::Value;
     use tokenforge_core::config;
+    let models = CONFIG_SEEDS.len();
     match seed_index {
-        i if i < CONFIG_SEEDS.len() => config::model(node).is_ok(),
-        4 => config::normalizers(node).is_ok(),
-        5 => config::pre_tokenizer(node).is_ok(),
+        i if i < models => {
+            let block = node.get("sentencepiece").unwrap_or(&Value::Null);
+            let Ok(model) = config::model(node.get("model").unwrap_or(&Value::Null), block) else {
+                return false;
+            };
+            config::pipeline_normalizers(&Value::Null, block, &model).is_ok()
+                && config::pipeline_decoder(&Value::Null, block, &model).is_ok()
+        }
+        i if i == models => config::normalizers(node).is_ok(),
+        i if i == models + 1 => config::pre_tokenizer(node).is_ok(),
         _ => config::decoder(node).is_ok(),
     }
 }
