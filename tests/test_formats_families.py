@@ -149,7 +149,7 @@ def test_unsupported_model_types_are_named() -> None:
     suffix = spm_format.parse_model(base + b"\x12\x03\xc0\x01\x01\x1a\x00")
     with pytest.raises(tf.UnsupportedTokenizerError, match="treat_whitespace_as_suffix"):
         spm_format.to_hf_doc(suffix)
-    unused = spm_format.parse_model(base + _piece(b"ab", b"\x18\x05") + b"\x12\x02\x18\x02")
+    unused = spm_format.parse_model(base + _piece(b"ab", b"\x18\x05") + b"\x12\x02\x18\x02\x1a\x00")
     with pytest.raises(tf.UnsupportedTokenizerError, match=r"unused piece.*'ab'"):
         spm_format.to_hf_doc(unused)
 
