@@ -246,6 +246,8 @@ _TRAINER_DEFAULTS: dict[str, Any] = {
     "eos_piece": "</s>",
     "pad_piece": "<pad>",
 }
+# Read only to tell a truncated file from a complete one (see _refuse_truncation).
+_VOCAB_SIZE, _HARD_VOCAB_LIMIT = 4, 33
 _NORMALIZER_FIELDS: dict[int, tuple[str, str]] = {
     1: ("name", "string"),
     2: ("precompiled_charsmap", "bytes"),
@@ -434,8 +436,38 @@ def parse_model(data: bytes, *, source: str = "<model>") -> SentencePieceModel:
         tail=bytes(tail),
         source=source,
     )
+    _refuse_truncation(model, trainer_at, normalizer_at)
     _validate(model)
     return model
+
+
+def _refuse_truncation(model: SentencePieceModel, trainer_at: Any, normalizer_at: Any) -> None:
+    """A ``.model`` cut exactly at a field boundary is valid protobuf that would load as a smaller
+    model. The pieces (field 1) come first, then the trainer spec (2) and the normalizer spec (3);
+    SentencePiece's trainer always writes both specs and sets ``vocab_size``, so a file without them,
+    or with fewer pieces than a hard ``vocab_size``, is a cut one. (A cut after the normalizer spec,
+    which drops only the optional self-test data or denormalizer spec, cannot be told apart.)"""
+    source = model.source
+    count = len(model.pieces)
+    if trainer_at is None and normalizer_at is None:
+        raise InvalidVocabularyError(
+            f"{source}: the file ends after {count} pieces without the trainer_spec and normalizer_spec "
+            "that every SentencePiece model carries (truncated file?)"
+        )
+    if trainer_at is not None and normalizer_at is None:
+        raise InvalidVocabularyError(
+            f"{source}: the file ends after the trainer_spec without the normalizer_spec that follows it "
+            "in every SentencePiece model (truncated file?)"
+        )
+    if trainer_at is None:
+        return
+    explicit = {number: value for number, _, value, _ in _fields(trainer_at, 0, len(trainer_at), source)}
+    hard_limit = explicit.get(_HARD_VOCAB_LIMIT, 1) != 0
+    if _VOCAB_SIZE in explicit and hard_limit and count < model.trainer["vocab_size"]:
+        raise InvalidVocabularyError(
+            f"{source}: {count} pieces, but trainer_spec.vocab_size={model.trainer['vocab_size']} with "
+            "hard_vocab_limit (truncated or edited file?)"
+        )
 
 
 def _validate(model: SentencePieceModel) -> None:

@@ -30,6 +30,7 @@ from ..formats.hf_json import parse_hf_json
 from ..formats.sentencepiece import PieceType
 from ..spec import PreTokenizerStep, SplitStep, TokenizerSpec
 from ..tokenizer import Tokenizer
+from ..validation import as_tokens
 from .config import TrainConfig, check_positive, check_tokens
 from .counts import Counts
 from .driver import Fitted, Run, freeze_tokenizer
@@ -76,7 +77,10 @@ class UnigramConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "user_defined_symbols", tuple(self.user_defined_symbols))
+        # a bare string is refused, not split into one symbol per character
+        object.__setattr__(
+            self, "user_defined_symbols", as_tokens(self.user_defined_symbols, "user_defined_symbols")
+        )
         check_positive(self, "max_piece_length", "seed_sentencepiece_size", "num_sub_iterations")
         if not 0.0 < self.character_coverage <= 1.0:
             raise InvalidArgumentError(
