@@ -595,6 +595,16 @@ fn superword_split<'t>(s: &'t str, mut f: impl FnMut(&'t str)) {
 mod tests {
     use super::*;
 
+    /// A seeded xorshift64 draw in `0..n`: fixed generated texts without a dependency.
+    fn xorshift(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        }
+    }
+
     /// Matches and the text between them (what an isolated split yields).
     fn by_regex(re: &fancy_regex::Regex, text: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -680,13 +690,7 @@ mod tests {
 
     #[test]
     fn scanners_match_their_regex_on_generated_text() {
-        let mut seed = 0x9E3779B97F4A7C15u64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rnd = xorshift(0x9E3779B97F4A7C15u64);
         for (preset, name, pattern) in Preset::ALL {
             let re = fancy_regex::Regex::new(pattern).unwrap();
             for round in 0..3000 {
@@ -743,13 +747,7 @@ mod tests {
             "😀",
             "ſ",
         ];
-        let mut seed = 0x2545F4914F6CDD1Du64;
-        let mut rnd = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rnd = xorshift(0x2545F4914F6CDD1Du64);
         for (preset, name, pattern) in Preset::ALL {
             let re = fancy_regex::Regex::new(pattern).unwrap();
             for round in 0..3000 {
