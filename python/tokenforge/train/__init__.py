@@ -2,10 +2,10 @@
 
 ``tokenforge.train(...)`` (the function, re-exported at the top level) is the entry point; it
 builds the algorithm's frozen config (:class:`BpeConfig`, :class:`SuperBpeConfig`,
-:class:`CharBpeConfig`, :class:`UnigramConfig`) and runs the shared driver (:mod:`.driver`:
-corpus -> counts -> trainer -> frozen tokenizer + metadata). This package also holds
-:func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files), the corpus readers and
-:func:`verify`. Import names from it with ``from tokenforge.train import Counts`` (the attribute
+:class:`CharBpeConfig`, :class:`UnigramConfig`, :class:`HybridConfig`) and runs the shared
+driver (:mod:`.driver`: corpus -> counts -> trainer -> frozen tokenizer + metadata). This
+package also holds :func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files), the corpus
+readers and :func:`verify`. Import names from it with ``from tokenforge.train import Counts`` (the attribute
 ``tokenforge.train`` is the function).
 
 Determinism: the same corpus and config give a byte-identical ``tokenizer.json`` whatever the
@@ -22,6 +22,7 @@ from .config import TRAIN_PATTERNS, TrainConfig
 from .continuation import extend
 from .counts import Counts
 from .export import save_tiktoken
+from .hybrid import HybridConfig
 from .progress import Progress
 from .selftest import VerifyReport, verify
 from .superbpe import SuperBpeConfig
@@ -33,6 +34,7 @@ __all__ = [
     "BpeConfig",
     "CharBpeConfig",
     "Counts",
+    "HybridConfig",
     "Progress",
     "SuperBpeConfig",
     "TrainConfig",

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..scale import EngineArg, counter_for
-from . import bpe, charbpe, superbpe, unigram  # noqa: F401  (each registers its config class)
+from . import bpe, charbpe, hybrid, superbpe, unigram  # noqa: F401  (each registers its config class)
 from .config import TrainConfig
 from .counts import Counts
 from .driver import CountsArg, Run, load_counts, progress_arg, run_training, threads_arg
@@ -82,6 +82,9 @@ def train(
     * ``"unigram"``: SentencePiece's Unigram (:class:`~tokenforge.train.unigram.UnigramConfig`);
       returns a :class:`~tokenforge.train.unigram.TrainedUnigram` that writes ``tokenizer.json``
       and a SentencePiece ``.model``.
+    * ``"hybrid"``: the hybrid morphological tokenizer (roots, affixes, BPE fallback;
+      :class:`~tokenforge.train.hybrid.HybridConfig`); returns a
+      :class:`~tokenforge.hybrid.HybridTokenizer`.
 
     Results never depend on ``num_threads`` (ties have total orders, counts are sums).
     ``engine="ray"`` (or a :class:`tokenforge.scale.RayEngine`) counts files on a Ray cluster and

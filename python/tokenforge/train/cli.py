@@ -73,8 +73,8 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
             "--algorithm",
             choices=ALGORITHMS,
             default="bpe",
-            help="bpe (default), superbpe (two-stage SuperBPE), charbpe (KL3M-style short tokens) or "
-            "unigram (SentencePiece's Unigram)",
+            help="bpe (default), superbpe (two-stage SuperBPE), charbpe (KL3M-style short tokens), "
+            "unigram (SentencePiece's Unigram) or hybrid (roots + affixes + BPE fallback, Turkish default)",
         )
     p.add_argument(
         "--pretokenizer",
@@ -154,6 +154,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         split_digits=args.split_digits,
         treat_whitespace_as_suffix=args.treat_whitespace_as_suffix,
         user_defined_symbols=args.user_defined_symbol or None,
+        max_roots=args.max_roots,
     )
     return _write(tok, args)
 
@@ -172,6 +173,7 @@ def _counting_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write(tok: Any, args: argparse.Namespace) -> int:
+    from ..hybrid import HybridTokenizer
     from .export import save_tiktoken
     from .unigram import TrainedUnigram
 
@@ -189,6 +191,8 @@ def _write(tok: Any, args: argparse.Namespace) -> int:
         return 0
     path = tok.save(out / "tokenizer.json")
     result = {"tokenizer": str(path), "n_vocab": tok.n_vocab}
+    if args.tiktoken and isinstance(tok, HybridTokenizer):
+        raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a hybrid one")
     if args.tiktoken:
         tk, differing = save_tiktoken(tok, out / "tokenizer.tiktoken")
         result["tiktoken"] = str(tk)
@@ -329,6 +333,8 @@ def add_train_commands(sub: Any) -> None:
         metavar="TEXT",
         help="always one piece (repeatable)",
     )
+    h = p.add_argument_group("hybrid (Turkish roots and affixes by default; needs `make turkish-data`)")
+    h.add_argument("--max-roots", type=int, help="most root ids to keep (default 20000)")
     _add_counting_options(p)
     _train_options(p)
     p.set_defaults(run=_cmd_train)
