@@ -131,6 +131,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if bool(args.inputs) == bool(args.from_counts):
         raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
+    if args.tiktoken and args.algorithm == "hybrid":
+        raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a hybrid one")
     # Options left out stay None, so each algorithm applies its own defaults and an option the
     # algorithm does not have is reported only when it was actually given.
     tok = train(
@@ -173,7 +175,6 @@ def _counting_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _write(tok: Any, args: argparse.Namespace) -> int:
-    from ..hybrid import HybridTokenizer
     from .export import save_tiktoken
     from .unigram import TrainedUnigram
 
@@ -191,8 +192,6 @@ def _write(tok: Any, args: argparse.Namespace) -> int:
         return 0
     path = tok.save(out / "tokenizer.json")
     result = {"tokenizer": str(path), "n_vocab": tok.n_vocab}
-    if args.tiktoken and isinstance(tok, HybridTokenizer):
-        raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a hybrid one")
     if args.tiktoken:
         tk, differing = save_tiktoken(tok, out / "tokenizer.tiktoken")
         result["tiktoken"] = str(tk)

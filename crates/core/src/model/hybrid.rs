@@ -20,7 +20,8 @@
 //! * **Allomorphs share ids.** An affix is a template (`lAr`, `DA`, `(y)I`, `(I)yor`): `A` is
 //!   a/e and `I` ı/i/u/ü by vowel harmony with the last vowel before it, `D`/`C`/`G` are t/ç/k
 //!   after a voiceless consonant (d/c/g otherwise), `(y)`/`(n)`/`(s)` appear only after a vowel,
-//!   `(I)`/`(A)` only after a consonant, and a final `K` is ğ before a vowel-initial affix. A
+//!   `(I)`/`(A)` only after a consonant, and a final `K` is ğ before a vowel-initial affix; the
+//!   encoder attaches a one-consonant affix (`k`, `m`, `r`...) only after a vowel. A
 //!   root has at most two forms (`kitap`/`kitab`, `burun`/`burn`, `hak`/`hakk`, `bekle`/`bekl`):
 //!   the second is used before a vowel-initial affix (before the progressive `(I)yor` for
 //!   stems that drop their last vowel).
@@ -135,6 +136,11 @@ struct Affix {
     progressive: bool,
     /// Ends in `K` (its realisation depends on the next id).
     soft_end: bool,
+    /// A single consonant (`k`, `m`, `r`, `z`, `t`...): the person, aorist and causative endings
+    /// that are one consonant attach only after a vowel (`geldik`, `okur`, `okut`), so the
+    /// encoder does not use them after a consonant, where they would cut words at random
+    /// (`an|k|ar|a`).
+    after_vowel_only: bool,
     /// The form shown for the id alone (after a back vowel and a voiced consonant).
     display: Box<str>,
 }
@@ -194,10 +200,11 @@ fn parse_template(template: &str) -> Result<Affix> {
     let progressive = template.trim_start_matches("(I)").trim_start_matches('I') == "yor";
     let mut affix = Affix {
         template: template.into(),
-        syms,
+        syms: syms.clone(),
         vowel_initial,
         progressive,
         soft_end: template.ends_with('K'),
+        after_vowel_only: matches!(syms.as_slice(), [Sym::Lit(c)] if !is_vowel(*c)),
         display: "".into(),
     };
     affix.display = realize(&affix, b"ab", false).into();
@@ -654,7 +661,14 @@ impl Hybrid {
         let mut candidates: Vec<(usize, u32, bool)> = Vec::new();
         for len in (1..=n.min(self.max_root_chars)).rev() {
             if let Some(list) = self.root_forms.get(&word[..chars[len]]) {
-                candidates.extend(list.iter().map(|&(r, alt)| (chars[len], r, alt)));
+                // An alternate stem first: `ok` before `uyor` is the verb `oku`, not the noun `ok`.
+                let (alternates, plain): (Vec<_>, Vec<_>) = list.iter().partition(|&&(_, alt)| alt);
+                candidates.extend(
+                    alternates
+                        .iter()
+                        .chain(&plain)
+                        .map(|&&(r, alt)| (chars[len], r, alt)),
+                );
             }
         }
         let mut budget = SEARCH_BUDGET;
@@ -749,7 +763,9 @@ impl Hybrid {
             };
             for &a in list {
                 let affix = &self.affixes[a as usize];
-                if !need.accepts(Some(affix)) {
+                if !need.accepts(Some(affix))
+                    || (affix.after_vowel_only && !Context::of(before.as_bytes()).after_vowel())
+                {
                     continue;
                 }
                 for soft in [false, true] {
