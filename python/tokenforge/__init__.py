@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     CorpusError,
     DictionaryNotFoundError,
+    FileAccessError,
     InvalidArgumentError,
     InvalidTokenIdError,
     InvalidVocabularyError,
@@ -51,6 +52,7 @@ __all__ = [
     "CorpusError",
     "Counts",
     "DictionaryNotFoundError",
+    "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",

@@ -1,7 +1,13 @@
 //! Decoders: token strings back to text, as HF's `decoder` chain (`decode_chain` on the list of
 //! token strings, then concatenation). Byte-level models decode their raw bytes instead.
 
-use fancy_regex::Regex;
+use std::borrow::Cow;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::error::Result;
+use crate::normalize::replace;
+use crate::split_regex::SplitRegex as Regex;
 
 #[derive(Debug, Clone)]
 pub enum Decoder {
@@ -27,6 +33,7 @@ pub enum Decoder {
         start: usize,
         stop: usize,
     },
+    /// Every match of a pattern in each token replaced (the linear engine, as for normalizers).
     Replace {
         regex: Regex,
         content: String,
@@ -42,16 +49,94 @@ pub enum Decoder {
         cleanup: bool,
     },
     Sequence(Vec<Decoder>),
+    /// `SentencePieceProcessor.decode` of a `.model` file.
+    SentencePiece(Box<SentencePieceDecoder>),
+}
+
+/// SentencePiece's `Decode` (sentencepiece 0.2.3): control pieces vanish, the unknown piece
+/// becomes its surface (" ⁇ "), runs of byte pieces are decoded character by character (each
+/// invalid byte is U+FFFD), "▁" becomes a space, and with `add_dummy_prefix` or
+/// `remove_extra_whitespaces` the first piece loses its leading "▁" (every piece, while the text
+/// is still empty, with `remove_extra_whitespaces`).
+#[derive(Debug, Clone)]
+pub struct SentencePieceDecoder {
+    pub controls: FxHashSet<String>,
+    pub bytes: FxHashMap<String, u8>,
+    pub unk: Option<String>,
+    pub unk_surface: String,
+    pub add_dummy_prefix: bool,
+    pub remove_extra_whitespaces: bool,
+}
+
+impl SentencePieceDecoder {
+    fn decode(&self, tokens: &[String]) -> String {
+        let mut text = String::new();
+        let mut pending: Vec<u8> = Vec::new();
+        let (mut bos_ws, mut bos_ws_seen) = (true, false);
+        let strip = self.add_dummy_prefix || self.remove_extra_whitespaces;
+        for token in tokens {
+            if let Some(&b) = self.bytes.get(token) {
+                pending.push(b);
+                continue;
+            }
+            push_bytes(&mut text, &mut pending);
+            if bos_ws_seen || !text.is_empty() {
+                bos_ws = false;
+            }
+            bos_ws_seen = false;
+            if self.controls.contains(token) {
+                continue;
+            }
+            if self.unk.as_ref() == Some(token) {
+                text.push_str(&self.unk_surface);
+                continue;
+            }
+            let mut piece = token.as_str();
+            if bos_ws && strip {
+                if let Some(rest) = piece.strip_prefix('\u{2581}') {
+                    piece = rest;
+                    bos_ws_seen = !self.remove_extra_whitespaces;
+                }
+            }
+            text.push_str(&piece.replace('\u{2581}', " "));
+        }
+        push_bytes(&mut text, &mut pending);
+        text
+    }
+}
+
+/// Appends byte pieces' bytes as text, one U+FFFD per byte that starts no valid character.
+fn push_bytes(text: &mut String, pending: &mut Vec<u8>) {
+    let mut rest = &pending[..];
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                text.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                text.push_str(std::str::from_utf8(&rest[..valid]).expect("valid prefix"));
+                text.push('\u{fffd}');
+                rest = &rest[valid + 1..];
+            }
+        }
+    }
+    pending.clear();
 }
 
 impl Decoder {
     /// The decoded text of `tokens`.
-    pub fn decode(&self, tokens: Vec<String>) -> String {
-        self.decode_chain(tokens).concat()
+    pub fn decode(&self, tokens: Vec<String>) -> Result<String> {
+        if let Decoder::SentencePiece(spm) = self {
+            return Ok(spm.decode(&tokens));
+        }
+        Ok(self.decode_chain(tokens)?.concat())
     }
 
-    pub fn decode_chain(&self, tokens: Vec<String>) -> Vec<String> {
-        match self {
+    /// Only a `Replace` pattern that needs the backtracking engine can fail (on a long token).
+    pub fn decode_chain(&self, tokens: Vec<String>) -> Result<Vec<String>> {
+        Ok(match self {
             Decoder::ByteLevel => {
                 let mut bytes = Vec::new();
                 for t in &tokens {
@@ -141,19 +226,8 @@ impl Decoder {
                 .collect(),
             Decoder::Replace { regex, content } => tokens
                 .into_iter()
-                .map(|t| {
-                    let mut out = String::with_capacity(t.len());
-                    let mut last = 0;
-                    for m in regex.find_iter(&t) {
-                        let Ok(m) = m else { break };
-                        out.push_str(&t[last..m.start()]);
-                        out.push_str(content);
-                        last = m.end();
-                    }
-                    out.push_str(&t[last..]);
-                    out
-                })
-                .collect(),
+                .map(|t| Ok(replace(Cow::Owned(t), regex, content)?.into_owned()))
+                .collect::<Result<_>>()?,
             Decoder::Bpe { suffix } => {
                 let n = tokens.len();
                 tokens
@@ -184,8 +258,9 @@ impl Decoder {
                 }
                 out
             }
-            Decoder::Sequence(decoders) => decoders.iter().fold(tokens, |t, d| d.decode_chain(t)),
-        }
+            Decoder::Sequence(decoders) => decoders.iter().try_fold(tokens, |t, d| d.decode_chain(t))?,
+            Decoder::SentencePiece(spm) => vec![spm.decode(&tokens)],
+        })
     }
 }
 
@@ -237,7 +312,9 @@ mod tests {
             },
         ]);
         assert_eq!(
-            chain.decode(strings(&["▁Hi", "<0xE2>", "<0x82>", "<0xAC>", "▁x", "<0xFF>"])),
+            chain
+                .decode(strings(&["▁Hi", "<0xE2>", "<0x82>", "<0xAC>", "▁x", "<0xFF>"]))
+                .unwrap(),
             "Hi€ x\u{fffd}"
         );
     }
@@ -248,17 +325,23 @@ mod tests {
             prefix: "##".into(),
             cleanup: true,
         };
-        assert_eq!(wp.decode(strings(&["un", "##aff", "able", "."])), "unaff able.");
+        assert_eq!(
+            wp.decode(strings(&["un", "##aff", "able", "."])).unwrap(),
+            "unaff able."
+        );
         let ms = Decoder::Metaspace {
             replacement: '▁',
             strip_first: true,
         };
-        assert_eq!(ms.decode(strings(&["▁a", "▁b"])), "a b");
+        assert_eq!(ms.decode(strings(&["▁a", "▁b"])).unwrap(), "a b");
         let ctc = Decoder::Ctc {
             pad_token: "<pad>".into(),
             word_delimiter_token: "|".into(),
             cleanup: true,
         };
-        assert_eq!(ctc.decode(strings(&["h", "h", "<pad>", "i", "|", "x"])), "hi x");
+        assert_eq!(
+            ctc.decode(strings(&["h", "h", "<pad>", "i", "|", "x"])).unwrap(),
+            "hi x"
+        );
     }
 }

@@ -17,9 +17,11 @@ pub mod error;
 pub mod healing;
 pub mod model;
 pub mod normalize;
+pub mod pool;
 pub mod presets;
 pub mod pretokenize;
 pub mod special;
+pub mod split_regex;
 pub mod tiktoken_file;
 pub mod tokenizer;
 pub mod train;
@@ -29,6 +31,8 @@ pub use count::{Counter, PieceCounts};
 pub use error::{Error, Result};
 pub use normalize::Normalizer;
 pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
-pub use special::{SpecialSet, SpecialTokens};
+pub use special::{MatchFlags, SpecialRule, SpecialSet, SpecialTokens};
 pub use tokenizer::{FlatBatch, Tokenizer};
-pub use train::{train_unigram, BpeTrainer, TrainOptions, UnigramModel, UnigramOptions};
+pub use train::{
+    train_lib, train_unigram, BpeTrainer, LibLexicon, LibOptions, TrainOptions, UnigramModel, UnigramOptions,
+};

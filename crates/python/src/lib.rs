@@ -3,9 +3,10 @@
 
 use std::fs::File;
 use std::io::BufWriter;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use pyo3::exceptions::{PyOSError, PyOverflowError, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
@@ -15,9 +16,94 @@ use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::model::hybrid::{FallbackBpe, Hybrid, Root, Trigger, Unit as HybridUnit};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet,
-    SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
+    config, Bpe, BpeTrainer, Counter, Error, LibOptions, MatchFlags, Normalizer, PieceCounts, PreTokenizer,
+    SpecialRule, SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
+
+/// Interpreter exit with threads inside the engine.
+///
+/// A daemon thread that asks for the GIL back after the interpreter started finalizing is ended
+/// by CPython with `pthread_exit`, whose forced unwinding reaches PyO3's panic guard and aborts
+/// the process ("FATAL: exception not rethrown"; 15 of 15 runs with a daemon thread in
+/// `encode_ordinary`). So an `atexit` hook (atexit runs before finalization starts) marks the
+/// exit and waits, with the GIL released, for the threads already on their way back to get the
+/// GIL; a thread that finishes engine work after that never asks for the GIL again: it parks
+/// until the process ends, as daemon threads do in Python 3.14.
+mod exit {
+    use super::*;
+
+    static EXITING: AtomicBool = AtomicBool::new(false);
+    /// Threads between the end of their engine work and getting the GIL back.
+    static RETURNING: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        /// The thread running the exit hooks: it must get the GIL back (its later hooks run).
+        static FINALIZER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Called at the end of engine work, without the GIL: returns when asking for it is safe.
+    pub(super) fn before_reacquire() {
+        RETURNING.fetch_add(1, Ordering::SeqCst);
+        if EXITING.load(Ordering::SeqCst) && !FINALIZER.get() {
+            RETURNING.fetch_sub(1, Ordering::SeqCst);
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+
+    /// Called once the GIL is held again.
+    pub(super) fn after_reacquire() {
+        RETURNING.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The `atexit` hook.
+    #[pyfunction]
+    pub(super) fn _before_exit(py: Python<'_>) {
+        FINALIZER.set(true);
+        EXITING.store(true, Ordering::SeqCst);
+        py.detach(|| {
+            // Bounded: exit must never hang on a thread kept from the GIL by something else.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while RETURNING.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+    }
+
+    /// A forked child has none of the parent's other threads, so none of them is returning.
+    #[cfg(unix)]
+    pub(super) fn reset_in_forked_children() {
+        extern "C" {
+            fn pthread_atfork(
+                prepare: Option<extern "C" fn()>,
+                parent: Option<extern "C" fn()>,
+                child: Option<extern "C" fn()>,
+            ) -> std::ffi::c_int;
+        }
+        extern "C" fn child() {
+            RETURNING.store(0, Ordering::SeqCst);
+        }
+        // SAFETY: `child` only stores to an atomic; it lives as long as the process.
+        unsafe {
+            pthread_atfork(None, None, Some(child));
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn reset_in_forked_children() {}
+}
+
+/// Runs `f` without the GIL (every engine call that can take time), safely at interpreter exit.
+fn detach<T: Send, F: FnOnce() -> T + Send>(py: Python<'_>, f: F) -> T {
+    let out = py.detach(|| {
+        let out = f();
+        exit::before_reacquire();
+        out
+    });
+    exit::after_reacquire();
+    out
+}
 
 /// Raises the matching class of `tokenforge.errors` (one error family, defined in Python).
 fn to_py(py: Python<'_>, err: Error) -> PyErr {
@@ -36,7 +122,7 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::InvalidTokenId(_) => ("InvalidTokenIdError", err.to_string()),
         Error::InvalidArgument(_) => ("InvalidArgumentError", err.to_string()),
         Error::Corpus(_) => ("CorpusError", err.to_string()),
-        Error::Io(m) => return PyOSError::new_err(m.clone()),
+        Error::Io(_) => ("FileAccessError", err.to_string()),
         Error::Unsupported(_) => ("UnsupportedTokenizerError", err.to_string()),
     };
     let made = py
@@ -169,8 +255,10 @@ impl CoreTokenizer {
     /// `pipeline` (a JSON object with HF `tokenizer.json` nodes `normalizer`, `pre_tokenizer`,
     /// `decoder` and optionally `model`, patterns already in the engine's dialect) replaces
     /// `steps` and `normalizers`; with a `model` node it also replaces the byte-level model.
+    /// `special_flags` are HF's `(lstrip, rstrip, single_word, normalized)` per special (default:
+    /// all false).
     #[new]
-    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None))]
+    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None, special_flags=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -182,8 +270,28 @@ impl CoreTokenizer {
         ignore_merges: bool,
         unk_id: Option<u32>,
         pipeline: Option<String>,
+        special_flags: Option<Vec<(bool, bool, bool, bool)>>,
     ) -> PyResult<Self> {
-        let built = py.detach(|| -> Result<Tokenizer, Error> {
+        let tiktoken = merges.is_none();
+        let built = detach(py, || -> Result<Tokenizer, Error> {
+            let flags: Vec<MatchFlags> = match special_flags {
+                None => vec![MatchFlags::default(); specials.len()],
+                Some(f) => f
+                    .into_iter()
+                    .map(|(lstrip, rstrip, single_word, normalized)| MatchFlags {
+                        lstrip,
+                        rstrip,
+                        single_word,
+                        normalized,
+                    })
+                    .collect(),
+            };
+            let specials_for =
+                |specials: Vec<(String, u32)>, flags: Vec<MatchFlags>, normalizers: &[Normalizer]| {
+                    SpecialTokens::with_flags(specials, flags, &|s| {
+                        Ok(tokenforge_core::normalize::normalize(normalizers, s)?.into_owned())
+                    })
+                };
             if let Some(pipeline) = pipeline {
                 let doc: serde_json::Value = serde_json::from_str(&pipeline)
                     .map_err(|e| Error::InvalidArgument(format!("pipeline is not JSON: {e}")))?;
@@ -194,14 +302,24 @@ impl CoreTokenizer {
                         None => Bpe::from_ranks(vocab)?,
                         Some(m) => Bpe::from_merges(vocab, &m, ignore_merges, unk_id)?,
                     }),
-                    m => config::model(m)?,
+                    m => config::model(m, node("sentencepiece"))?,
                 };
+                // A SentencePiece model matches its user-defined pieces itself (in normalized
+                // text, as SentencePiece does), so they are not split out as added tokens.
+                let user_defined = config::sentencepiece_user_defined(node("sentencepiece"))?;
+                let normalizers =
+                    config::pipeline_normalizers(node("normalizer"), node("sentencepiece"), &model)?;
+                let paired = specials.into_iter().zip(flags);
+                let (specials, flags): (Vec<_>, Vec<_>) =
+                    paired.filter(|((_, id), _)| !user_defined.contains(id)).unzip();
+                let specials = specials_for(specials, flags, &normalizers)?;
+                let decoder = config::pipeline_decoder(node("decoder"), node("sentencepiece"), &model)?;
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
-                    config::normalizers(node("normalizer"))?,
-                    SpecialTokens::new(specials)?,
-                    config::decoder(node("decoder"))?,
+                    normalizers,
+                    specials,
+                    decoder,
                 ));
             }
             let bpe = match merges {
@@ -216,7 +334,13 @@ impl CoreTokenizer {
                         .ok_or_else(|| Error::InvalidArgument(format!("unknown normalizer {n:?}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let specials = SpecialTokens::new(specials)?;
+            // tiktoken vocabularies (ranks) resolve overlapping specials as tiktoken does, HF files
+            // as HF does.
+            let specials = if tiktoken {
+                SpecialTokens::with_rule(specials, SpecialRule::Tiktoken)?
+            } else {
+                specials_for(specials, flags, &normalizers)?
+            };
             Ok(Tokenizer::new(
                 bpe,
                 PreTokenizer::new(steps),
@@ -240,8 +364,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<u32>> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        py.detach(|| self.inner.encode(text, &a, &d))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
     }
 
     /// Ids as little-endian u32 bytes (for zero-parse numpy construction).
@@ -264,8 +387,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        py.detach(|| self.inner.count(text, &a, &d))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.count(text, &a, &d)).map_err(|e| to_py(py, e))
     }
 
     fn encode_batch(
@@ -278,8 +400,7 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<Vec<u32>>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
-        py.detach(|| self.inner.encode_batch(&views, &a, &d, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.encode_batch(&views, &a, &d, num_threads)).map_err(|e| to_py(py, e))
     }
 
     fn count_batch(
@@ -292,8 +413,7 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<usize>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
-        py.detach(|| self.inner.count_batch(&views, &a, &d, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.count_batch(&views, &a, &d, num_threads)).map_err(|e| to_py(py, e))
     }
 
     fn truncate(
@@ -305,7 +425,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        py.detach(|| {
+        detach(py, || {
             self.inner
                 .truncate(text, max_tokens, &a, &d)
                 .map(|p| p.into_owned())
@@ -340,7 +460,7 @@ impl CoreTokenizer {
         // this is the only reference to its buffer until it is returned.
         let buffer =
             unsafe { std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(ids.as_ptr()).cast::<u8>(), size) };
-        py.detach(|| batch.write_le(buffer)).map_err(|e| to_py(py, e))?;
+        detach(py, || batch.write_le(buffer)).map_err(|e| to_py(py, e))?;
         Ok((ids, le_bytes(py, batch.offsets())?))
     }
 
@@ -366,8 +486,7 @@ impl CoreTokenizer {
 
     /// HF's `decode`: token strings through the decoder chain; ids in `skip` are left out.
     fn decode_text(&self, py: Python<'_>, ids: Vec<u32>, skip: Vec<u32>) -> PyResult<String> {
-        py.detach(|| self.inner.decode_text(&ids, &|id| skip.contains(&id)))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.decode_text(&ids, &|id| skip.contains(&id))).map_err(|e| to_py(py, e))
     }
 
     /// HF's model type name (`BPE`, `Unigram`, `WordPiece`, `WordLevel`).
@@ -411,7 +530,9 @@ impl CoreTokenizer {
     /// Canonical bytes of the byte-level model tables (see `Bpe::canonical_bytes`), for
     /// fingerprints; empty for other models (their spec describes them whole).
     fn model_canonical_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let bytes = py.detach(|| self.inner.bpe().map(Bpe::canonical_bytes).unwrap_or_default());
+        let bytes = detach(py, || {
+            self.inner.bpe().map(Bpe::canonical_bytes).unwrap_or_default()
+        });
         PyBytes::new(py, &bytes)
     }
 
@@ -431,7 +552,7 @@ impl CoreTokenizer {
     ) -> PyResult<(Vec<u32>, Vec<Vec<u32>>)> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let ordinary = special_set(&self.inner, ordinary)?;
-        py.detach(|| {
+        detach(py, || {
             let sorted = self.sorted.get_or_init(|| SortedTokens::new(&self.inner));
             healing::encode_with_unstable(&self.inner, sorted, text, &a, &d, &ordinary)
         })
@@ -441,8 +562,7 @@ impl CoreTokenizer {
     /// Ids of any byte string, valid UTF-8 or not (see `healing::encode_bytes`).
     fn encode_bytes(&self, py: Python<'_>, data: &[u8], ordinary: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
         let ordinary = special_set(&self.inner, ordinary)?;
-        py.detach(|| healing::encode_bytes(&self.inner, data, &ordinary))
-            .map_err(|e| to_py(py, e))
+        detach(py, || healing::encode_bytes(&self.inner, data, &ordinary)).map_err(|e| to_py(py, e))
     }
 
     /// Ids of one piece without pre-tokenization: a whole token first when `whole_token_first`
@@ -452,7 +572,7 @@ impl CoreTokenizer {
             let err = Error::Unsupported("encode_piece needs a byte-level BPE tokenizer".into());
             return Err(to_py(py, err));
         };
-        Ok(py.detach(|| {
+        Ok(detach(py, || {
             let mut out = Vec::new();
             match bpe.token_id(piece) {
                 Some(id) if whole_token_first => out.push(id),
@@ -464,7 +584,7 @@ impl CoreTokenizer {
 
     /// Bytes of every model token, in byte order.
     fn sorted_token_bytes<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        let sorted = py.detach(|| self.sorted.get_or_init(|| SortedTokens::new(&self.inner)));
+        let sorted = detach(py, || self.sorted.get_or_init(|| SortedTokens::new(&self.inner)));
         let model = self.inner.model();
         sorted
             .ids()
@@ -523,8 +643,7 @@ impl PieceCounter {
     /// Counts a batch of texts (GIL released while counting).
     fn add(&mut self, py: Python<'_>, texts: Vec<PyBackedStr>, num_threads: usize) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.add_texts(&texts, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || inner.add_texts(&texts, num_threads)).map_err(|e| to_py(py, e))
     }
 
     /// Adds the counts (and statistics) of another counter.
@@ -556,7 +675,7 @@ impl PieceCounter {
     /// SHA-256 (hex) of the sorted piece counts.
     fn fingerprint(&self, py: Python<'_>) -> String {
         let counts = self.inner.counts();
-        let digest = py.detach(|| counts.fingerprint());
+        let digest = detach(py, || counts.fingerprint());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -583,7 +702,7 @@ impl PieceCounter {
     #[staticmethod]
     fn write(py: Python<'_>, path: &str, header: &str, tables: Vec<PyRef<'_, PieceCounter>>) -> PyResult<()> {
         let refs: Vec<&PieceCounts> = tables.iter().map(|t| t.inner.counts()).collect();
-        py.detach(|| -> Result<(), Error> {
+        detach(py, || -> Result<(), Error> {
             let file = File::create(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
             write_counts(BufWriter::with_capacity(1 << 20, file), header, &refs)
         })
@@ -628,7 +747,7 @@ impl CoreBpeTrainer {
     #[new]
     #[pyo3(signature = (counter, base, next_id, max_new_tokens, min_frequency=2, max_token_bytes=None,
                         max_token_chars=None, max_words=None, forbid_colon_space=false, skip_existing=false,
-                        num_threads=1, keep_counts=false))]
+                        drop_unseen_base_merges=false, num_threads=1, keep_counts=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -642,6 +761,7 @@ impl CoreBpeTrainer {
         max_words: Option<usize>,
         forbid_colon_space: bool,
         skip_existing: bool,
+        drop_unseen_base_merges: bool,
         num_threads: usize,
         keep_counts: bool,
     ) -> PyResult<Self> {
@@ -658,8 +778,9 @@ impl CoreBpeTrainer {
             max_words,
             forbid_colon_space,
             skip_existing,
+            drop_unseen_base_merges,
         };
-        py.detach(|| -> Result<BpeTrainer, Error> {
+        detach(py, || -> Result<BpeTrainer, Error> {
             let base = match base {
                 None => None,
                 Some((vocab, None, _)) => Some(Bpe::from_ranks(vocab)?),
@@ -674,7 +795,7 @@ impl CoreBpeTrainer {
     /// Makes up to `n` merges (GIL released); returns how many were made, 0 once finished.
     fn step(&mut self, py: Python<'_>, n: usize) -> usize {
         let inner = &mut self.inner;
-        py.detach(|| inner.step(n))
+        detach(py, || inner.step(n))
     }
 
     /// `(left, right, id, count)` of every merge so far, in order.
@@ -698,6 +819,18 @@ impl CoreBpeTrainer {
     #[getter]
     fn new_tokens(&self) -> usize {
         self.inner.new_tokens()
+    }
+
+    /// Stop after this many new tokens (`max_new_tokens` plus the ids freed by dropped merges).
+    #[getter]
+    fn max_new_tokens(&self) -> usize {
+        self.inner.max_new_tokens()
+    }
+
+    /// Priorities of the base merges dropped by `drop_unseen_base_merges`, ascending.
+    #[getter]
+    fn dropped_base_merges(&self) -> Vec<u32> {
+        self.inner.dropped_base_merges().to_vec()
     }
 
     #[getter]
@@ -849,7 +982,7 @@ type UnigramResult<'py> = (Vec<(String, f64)>, Bound<'py, PyDict>);
 #[pyfunction]
 #[pyo3(signature = (counter, pieces, max_piece_length, character_coverage, split_digits, split_by_number,
                     split_by_script, whitespace_as_suffix, seed_size, shrinking_factor, sub_iterations,
-                    num_threads=1, keep_counts=false))]
+                    num_threads=1, keep_counts=false, on_round=None))]
 #[allow(clippy::too_many_arguments)]
 fn train_unigram<'py>(
     py: Python<'py>,
@@ -866,6 +999,7 @@ fn train_unigram<'py>(
     sub_iterations: usize,
     num_threads: usize,
     keep_counts: bool,
+    on_round: Option<Py<PyAny>>,
 ) -> PyResult<UnigramResult<'py>> {
     let counts = if keep_counts {
         counter.inner.counts().clone()
@@ -884,9 +1018,14 @@ fn train_unigram<'py>(
         shrinking_factor,
         sub_iterations,
     };
-    let model = py
-        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads))
-        .map_err(|e| to_py(py, e))?;
+    let mut report = Reporter::new(on_round);
+    let model = detach(py, || {
+        tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads, &mut |r| {
+            report.call((r.pieces, r.objective))
+        })
+    })
+    .map_err(|e| to_py(py, e))?;
+    report.finish()?;
     let stats = PyDict::new(py);
     stats.set_item("required_chars", model.required_chars)?;
     stats.set_item("seen_chars", model.seen_chars)?;
@@ -894,6 +1033,113 @@ fn train_unigram<'py>(
     stats.set_item("seeds", model.seeds)?;
     stats.set_item("em_rounds", model.rounds.len())?;
     Ok((model.pieces, stats))
+}
+
+/// A Python progress callable called from a training loop that runs without the GIL: each call
+/// takes the GIL for the call only; the first exception is kept and raised when training ends.
+struct Reporter {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl Reporter {
+    fn new(callback: Option<Py<PyAny>>) -> Reporter {
+        Reporter {
+            callback,
+            error: None,
+        }
+    }
+
+    fn call<A>(&mut self, args: A)
+    where
+        A: for<'py> pyo3::call::PyCallArgs<'py>,
+    {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(callback) = &self.callback {
+            // Asking for the GIL mid-run is safe only before interpreter exit (see `exit`).
+            exit::before_reacquire();
+            let called = Python::attach(|py| callback.call1(py, args).map(drop));
+            exit::after_reacquire();
+            if let Err(e) = called {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn finish(self) -> PyResult<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+type LibResult<'py> = (Vec<(String, u64)>, Bound<'py, PyDict>);
+
+/// Learns a LiB lexicon from a counter's table (GIL released): `(pieces, stats)` with pieces as
+/// `(text, token count under LiB's segmentation)` in id order. `on_article(done, total, size)`.
+#[pyfunction]
+#[pyo3(signature = (counter, pieces, in_rate, out_rate, life, update_rate, max_chunk_length,
+                    article_sentences, passes, character_coverage, words, seed, num_threads=1,
+                    keep_counts=false, on_article=None))]
+#[allow(clippy::too_many_arguments)]
+fn train_lib<'py>(
+    py: Python<'py>,
+    mut counter: PyRefMut<'_, PieceCounter>,
+    pieces: usize,
+    in_rate: f64,
+    out_rate: f64,
+    life: u32,
+    update_rate: f64,
+    max_chunk_length: usize,
+    article_sentences: usize,
+    passes: usize,
+    character_coverage: f64,
+    words: bool,
+    seed: u64,
+    num_threads: usize,
+    keep_counts: bool,
+    on_article: Option<Py<PyAny>>,
+) -> PyResult<LibResult<'py>> {
+    let counts = if keep_counts {
+        counter.inner.counts().clone()
+    } else {
+        counter.inner.take_counts()
+    };
+    let options = LibOptions {
+        pieces,
+        in_rate,
+        out_rate,
+        life,
+        update_rate,
+        max_chunk_length,
+        article_sentences,
+        passes,
+        character_coverage,
+        words,
+        seed,
+    };
+    let mut report = Reporter::new(on_article);
+    let lexicon = detach(py, || {
+        tokenforge_core::train_lib(
+            &counts.into_sorted(),
+            &options,
+            num_threads,
+            &mut |done, total, size| report.call((done, total, size)),
+        )
+    })
+    .map_err(|e| to_py(py, e))?;
+    report.finish()?;
+    let stats = PyDict::new(py);
+    stats.set_item("lexicon_size", lexicon.lexicon_size)?;
+    stats.set_item("on_probation", lexicon.on_probation)?;
+    stats.set_item("required_chars", lexicon.required_chars)?;
+    stats.set_item("seen_chars", lexicon.seen_chars)?;
+    stats.set_item("articles", lexicon.articles)?;
+    stats.set_item("passes", lexicon.passes)?;
+    stats.set_item("sentences", lexicon.sentences)?;
+    stats.set_item("tokens", lexicon.tokens)?;
+    stats.set_item("chars", lexicon.chars)?;
+    Ok((lexicon.pieces, stats))
 }
 
 /// `.tiktoken` content -> `(tokens, ranks)` in file order (errors name the line). Two lists rather
@@ -921,8 +1167,10 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
     };
     let pre = PreTokenizer::new(vec![built.map_err(|e| to_py(py, e))?]);
     let mut pieces = Vec::new();
-    py.detach(|| pre.for_each_piece(text, &mut |p| pieces.push(p.to_string())))
-        .map_err(|e| to_py(py, e))?;
+    detach(py, || {
+        pre.for_each_piece(text, &mut |p| pieces.push(p.to_string()))
+    })
+    .map_err(|e| to_py(py, e))?;
     Ok(pieces)
 }
 
@@ -935,12 +1183,19 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreHybrid>()?;
     m.add_function(wrap_pyfunction!(hybrid_affix_forms, m)?)?;
+    let before_exit = wrap_pyfunction!(exit::_before_exit, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (&before_exit,))?;
+    m.add_function(before_exit)?;
+    exit::reset_in_forked_children();
     m.add_class::<CoreTokenizer>()?;
     m.add_class::<PieceCounter>()?;
     m.add_class::<CoreBpeTrainer>()?;
     m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tiktoken, m)?)?;
     m.add_function(wrap_pyfunction!(train_unigram, m)?)?;
+    m.add_function(wrap_pyfunction!(train_lib, m)?)?;
     let presets: Vec<(&str, &str)> = Preset::ALL
         .iter()
         .map(|(_, name, pattern)| (*name, *pattern))

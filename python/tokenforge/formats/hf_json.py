@@ -10,6 +10,7 @@ component, because an approximate tokenizer would silently give wrong ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
+from ..errors import FileAccessError, InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import (
     AddedToken,
     ByteLevelStep,
@@ -58,9 +59,23 @@ _PRESET_BY_HF_SPELLING = {engine_to_hf(p): p for p in PATTERNS.values()}
 _BYTE_LEVEL_DECODER = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
 
 
+# Messages name JSON types, the user's terms for a tokenizer.json, not Python's.
+_JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
 def _expect(obj: Any, kind: type, what: str, source: str) -> Any:
     if not isinstance(obj, kind):
-        raise InvalidVocabularyError(f"{source}: {what} must be a {kind.__name__}, got {type(obj).__name__}")
+        raise InvalidVocabularyError(
+            f"{source}: {what} must be {_JSON_TYPE_NAMES[kind]}, got {_json_type(obj)}"
+        )
     return obj
 
 
@@ -145,7 +160,7 @@ _METASPACE = {
 }
 _COMPONENTS: dict[str, dict[str, dict[str, str]]] = {
     "normalizer": {
-        **{k: {} for k in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Nmt", "StripAccents")},
+        **{k: {} for k in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Nmt", "StripAccents", "ByteLevel")},
         "Strip": {"strip_left": _B, "strip_right": _B},
         "Replace": {"pattern": "pattern", "content": _S},
         "Prepend": {"prepend": _S},
@@ -263,9 +278,11 @@ def _validate(node: Any, stage: str, path: str, source: str, depth: int = 0) -> 
     if depth > _MAX_DEPTH:
         raise InvalidVocabularyError(f"{source}: {path}: Sequences nested more than {_MAX_DEPTH} deep")
     if not isinstance(node, dict):
-        raise InvalidVocabularyError(f"{source}: {path} must be an object, got {type(node).__name__}")
+        raise InvalidVocabularyError(f"{source}: {path} must be an object, got {_json_type(node)}")
     kind = node.get("type")
     known = _COMPONENTS[stage]
+    if not isinstance(kind, str):
+        raise InvalidVocabularyError(f"{source}: {path}.type must be a string, got {_json_type(kind)}")
     if kind not in known:
         what = stage.replace("_", "-")
         raise UnsupportedTokenizerError(
@@ -279,7 +296,7 @@ def _validate(node: Any, stage: str, path: str, source: str, depth: int = 0) -> 
     if kind == "Sequence" and stage in _CHILDREN:
         key = _CHILDREN[stage]
         if not isinstance(node.get(key), list):
-            raise InvalidVocabularyError(f"{source}: {path}.{key} must be a list")
+            raise InvalidVocabularyError(f"{source}: {path}.{key} must be an array")
         for i, child in enumerate(node[key]):
             _validate(child, stage, f"{path}.{key}[{i}]", source, depth + 1)
 
@@ -290,7 +307,7 @@ def _describe(kind: str) -> str:
         _S: "a string",
         _I: "a non-negative integer",
         _N: "a number",
-        _L: "a list",
+        _L: "an array",
         _D: "an object",
         "char": "one character",
         "scheme": "'always', 'first' or 'never'",
@@ -323,7 +340,7 @@ def _added_tokens(doc: Mapping[str, Any], source: str) -> list[tuple[AddedToken,
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise InvalidVocabularyError(f"{source}: added_tokens must be a list, got {type(raw).__name__}")
+        raise InvalidVocabularyError(f"{source}: added_tokens must be an array, got {_json_type(raw)}")
     out = []
     for i, entry in enumerate(raw):
         path = f"added_tokens[{i}]"
@@ -368,20 +385,6 @@ def _hf_added_ids(
     return tuple(out.values())
 
 
-def _check_flags(added: tuple[AddedToken, ...], has_normalizer: bool, source: str) -> None:
-    for token in added:
-        for flag in ("single_word", "lstrip", "rstrip"):
-            if getattr(token, flag):
-                raise UnsupportedTokenizerError(
-                    f"{source}: added token {token.content!r} sets {flag}=true, which is not supported"
-                )
-        if token.normalized and has_normalizer:
-            raise UnsupportedTokenizerError(
-                f"{source}: added token {token.content!r} sets normalized=true with a normalizer; "
-                "matching added tokens in normalized text is not supported"
-            )
-
-
 def parse_hf_json(
     doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", name: str | None = None
 ) -> TokenizerSpec:
@@ -408,12 +411,18 @@ def parse_hf_json(
         decoder=doc.get("decoder"),
         post_processor=doc.get("post_processor"),
     )
-    _check_flags(tuple(t for t, _ in added), bool(pipeline.components()["normalizer"]), source)
     extra = {
         k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
     }
     metadata = model.get("tokenforge", doc.get("tokenforge"))
-    byte_level = kind == "BPE" and _is_byte_level(doc) and not model.get("byte_fallback")
+    # A ByteLevel *normalizer* already spells the text in the byte-level alphabet, so the model
+    # works on those chars (the byte-level engine would map the bytes a second time).
+    byte_level = (
+        kind == "BPE"
+        and _is_byte_level(doc)
+        and not model.get("byte_fallback")
+        and "ByteLevel" not in pipeline.components()["normalizer"]
+    )
     if byte_level:
         for option in ("continuing_subword_prefix", "end_of_word_suffix"):
             if model.get(option):
@@ -453,7 +462,7 @@ def _model_node(model: Mapping[str, Any], kind: str, source: str) -> dict[str, A
     vocab = node.get("vocab")
     if kind == "Unigram":
         if not isinstance(vocab, list) or not vocab:
-            raise InvalidVocabularyError(f"{source}: model.vocab must be a non-empty list of [piece, score]")
+            raise InvalidVocabularyError(f"{source}: model.vocab must be a non-empty array of [piece, score]")
         for i, entry in enumerate(vocab):
             ok = (
                 isinstance(entry, list)
@@ -581,12 +590,16 @@ def _byte_level_spec(
 def read_hf_json(path: str | os.PathLike[str]) -> TokenizerSpec:
     """Reads a ``tokenizer.json`` file."""
     path = Path(path)
+    name = path.parent.name if path.name == "tokenizer.json" else path.stem
     try:
         doc = json.loads(path.read_bytes())
+        return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidVocabularyError(f"{path}: not valid JSON ({exc})") from exc
-    name = path.parent.name if path.name == "tokenizer.json" else path.stem
-    return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
+    except RecursionError:
+        raise InvalidVocabularyError(
+            f"{path}: nested too deeply (a Sequence inside thousands of others?)"
+        ) from None
 
 
 def _step_to_json(step: PreTokenizerStep) -> dict[str, Any]:
@@ -733,6 +746,12 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
         "pre_tokenizer": _engine_node(pipeline.pre_tokenizer),
         "decoder": _engine_node(pipeline.decoder),
     }
+    # The piece types and scores of a SentencePiece .model: its exact encoding rules (see
+    # formats/sentencepiece.py).
+    sentencepiece = (spec.metadata or {}).get("sentencepiece") if spec.model is not None else None
+    if sentencepiece:
+        keys = ("piece_types", "scores", "normalizer", "unk_surface")
+        doc["sentencepiece"] = {k: sentencepiece[k] for k in keys if k in sentencepiece}
     return json.dumps(doc, ensure_ascii=False)
 
 
@@ -780,5 +799,10 @@ def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:
     """Writes a document atomically (temp file + rename), UTF-8, no ASCII escaping."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FileAccessError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -2,11 +2,11 @@
 
 ``tokenforge.train(...)`` (the function, re-exported at the top level) is the entry point; it
 builds the algorithm's frozen config (:class:`BpeConfig`, :class:`SuperBpeConfig`,
-:class:`CharBpeConfig`, :class:`UnigramConfig`, :class:`HybridConfig`) and runs the shared
-driver (:mod:`.driver`: corpus -> counts -> trainer -> frozen tokenizer + metadata). This
-package also holds :func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files), the corpus
-readers and :func:`verify`. Import names from it with ``from tokenforge.train import Counts`` (the attribute
-``tokenforge.train`` is the function).
+:class:`CharBpeConfig`, :class:`UnigramConfig`, :class:`LibConfig`, :class:`HybridConfig`) and
+runs the shared driver (:mod:`.driver`: corpus -> counts -> trainer -> frozen tokenizer +
+metadata). This package also holds :func:`extend`, :func:`count`, :class:`Counts` (``.tfc``
+files), the corpus readers and :func:`verify`. Import names from it with
+``from tokenforge.train import Counts`` (the attribute ``tokenforge.train`` is the function).
 
 Determinism: the same corpus and config give a byte-identical ``tokenizer.json`` whatever the
 thread count, because counts are sums (order-free), pieces are sorted before training, and ties
@@ -23,10 +23,11 @@ from .continuation import extend
 from .counts import Counts
 from .export import save_tiktoken
 from .hybrid import HybridConfig
+from .lib import LibConfig
 from .progress import Progress
 from .selftest import VerifyReport, verify
 from .superbpe import SuperBpeConfig
-from .unigram import TrainedUnigram, UnigramConfig
+from .unigram import UnigramConfig
 
 __all__ = [
     "ALGORITHMS",
@@ -35,10 +36,10 @@ __all__ = [
     "CharBpeConfig",
     "Counts",
     "HybridConfig",
+    "LibConfig",
     "Progress",
     "SuperBpeConfig",
     "TrainConfig",
-    "TrainedUnigram",
     "UnigramConfig",
     "VerifyReport",
     "count",

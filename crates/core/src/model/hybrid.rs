@@ -44,8 +44,8 @@ use crate::bpe::Bpe;
 use crate::charclass::{class_of, LETTER, LOWERISH, UPPERISH};
 use crate::count::PieceCounts;
 use crate::error::{Error, Result};
+use crate::pool::thread_pool;
 use crate::pretokenize::PreTokenizer;
-use crate::tokenizer::thread_pool;
 
 /// Id of the marker that capitalises the next token.
 pub const UPPERCASE: u32 = 0;

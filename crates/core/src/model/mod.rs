@@ -13,7 +13,7 @@ mod wordpiece;
 
 pub use char_bpe::{CharBpe, CharBpeOptions};
 pub use hybrid::Hybrid;
-pub use unigram::Unigram;
+pub use unigram::{Unigram, PIECE_BYTE, PIECE_CONTROL, PIECE_NORMAL, PIECE_UNKNOWN, PIECE_USER_DEFINED};
 pub use wordlevel::WordLevel;
 pub use wordpiece::WordPiece;
 
