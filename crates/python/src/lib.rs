@@ -74,20 +74,10 @@ mod exit {
     /// A forked child has none of the parent's other threads, so none of them is returning.
     #[cfg(unix)]
     pub(super) fn reset_in_forked_children() {
-        extern "C" {
-            fn pthread_atfork(
-                prepare: Option<extern "C" fn()>,
-                parent: Option<extern "C" fn()>,
-                child: Option<extern "C" fn()>,
-            ) -> std::ffi::c_int;
-        }
         extern "C" fn child() {
             RETURNING.store(0, Ordering::SeqCst);
         }
-        // SAFETY: `child` only stores to an atomic; it lives as long as the process.
-        unsafe {
-            pthread_atfork(None, None, Some(child));
-        }
+        tokenforge_core::pool::on_fork_child(child);
     }
 
     #[cfg(not(unix))]
