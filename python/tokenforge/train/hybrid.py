@@ -39,6 +39,7 @@ from .. import _core
 from ..errors import CorpusError, InvalidArgumentError
 from ..hybrid import MARKERS, PIECE_PATTERN, HybridSpec, HybridTokenizer
 from ..spec import PreTokenizerStep, SplitStep
+from ..validation import as_tokens
 from .bpe import run_merges
 from .config import TrainConfig, check_positive, check_tokens
 from .counts import Counts
@@ -75,7 +76,8 @@ class HybridConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "special_tokens", tuple(self.special_tokens))
+        # A bare string is refused, not split into characters.
+        object.__setattr__(self, "special_tokens", as_tokens(self.special_tokens, "special_tokens"))
         check_tokens(self.special_tokens)
         check_positive(self, "max_roots", "min_frequency")
         check_positive(self, "max_token_length", optional=True)
