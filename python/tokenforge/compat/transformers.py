@@ -38,6 +38,7 @@ Llama-2's configuration), byte-level BPE (DeepSeek-V3, Llama 3).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Sequence
@@ -124,12 +125,16 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
             native: type | None = type(reference)
         else:
             native = _configured_class(Path(pretrained_model_name_or_path))
-        if native is not None and "model_input_names" not in kwargs:
-            kwargs["model_input_names"] = list(native.model_input_names)
         tokenizer = super().from_pretrained(
             pretrained_model_name_or_path, *init_inputs, tokenforge_tokenizer=tokenforge_tokenizer, **kwargs
         )
-        tokenizer._native_class = None if native is None else native.__name__
+        if native is not None:
+            tokenizer._native_class = native.__name__
+            # The class's defaults where neither the folder nor the caller set a value
+            # (LlamaTokenizer pads on the left, BertTokenizer's inputs have token_type_ids).
+            for attribute in ("model_input_names", "padding_side", "truncation_side"):
+                if attribute not in tokenizer.init_kwargs:
+                    setattr(tokenizer, attribute, copy.copy(getattr(native, attribute)))
         return tokenizer
 
     def save_pretrained(
