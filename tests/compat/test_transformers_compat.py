@@ -42,8 +42,8 @@ import fetch_test_tokenizers as real_files
 pytest.importorskip("jinja2", reason="chat templates need jinja2 (installed by `make test`)")
 
 TEXTS = [text for _label, text in parity_texts()]
-# Every 7th text: the calls that go through transformers' slower per-text paths.
-SAMPLE = TEXTS[::7]
+# Every 9th text (119 of 1,064): the calls beyond the whole-corpus batch (one by one, pairs, options).
+SAMPLE = TEXTS[::9]
 
 LLAMA3_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
@@ -386,9 +386,10 @@ def test_save_and_reload(pair, tmp_path: Path) -> None:
     again = transformers.AutoTokenizer.from_pretrained(tmp_path)
     ours_again = TokenforgeTokenizerFast.from_pretrained(tmp_path)
     assert type(again) is type(theirs)
-    want = theirs(SAMPLE)
-    _same(again(SAMPLE), want)
-    _same(ours_again(SAMPLE), want)
+    texts = SAMPLE[::3]
+    want = theirs(texts)
+    _same(again(texts), want)
+    _same(ours_again(texts), want)
     for attribute in ("padding_side", "chat_template", "model_input_names", "all_special_tokens"):
         assert getattr(again, attribute) == getattr(theirs, attribute), attribute
 
