@@ -21,7 +21,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
-		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "selenium==4.50.0" "ruff>=0.6" "zstandard>=0.22"
+		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "protobuf==7.36.2" "selenium==4.50.0" "ruff>=0.6" "zstandard>=0.22"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
 
