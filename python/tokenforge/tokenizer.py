@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, final
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Tokenizer"]
+__all__ = ["OffsetEncoding", "Tokenizer"]
 
 AllowedSpecial = Literal["all"] | Collection[str]
 
@@ -44,6 +44,41 @@ def _step_tuple(step: object) -> tuple[str, str | None, str | None, bool, bool]:
     raise TypeError(f"unknown pre-tokenizer step {step!r}")
 
 
+def _trim_offsets(node: Mapping[str, Any] | None) -> bool | None:
+    """``add_prefix_space`` of the post-processor that trims offsets (HF's ``ByteLevel`` or
+    ``RobertaProcessing`` with ``trim_offsets``), None when none does."""
+    if not isinstance(node, Mapping):
+        return None
+    if node.get("type") == "Sequence":
+        found = [_trim_offsets(child) for child in node.get("processors", [])]
+        return next((f for f in found if f is not None), None)
+    if node.get("type") in ("ByteLevel", "RobertaProcessing") and node.get("trim_offsets", True):
+        return bool(node.get("add_prefix_space", True))
+    return None
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class OffsetEncoding:
+    """Ids and where each token comes from in the encoded text (see
+    :meth:`Tokenizer.encode_with_offsets`).
+
+    ``offsets[i]`` is ``(start, end)`` of token ``i`` in characters of the text, ``byte_offsets[i]``
+    the same span in bytes of its UTF-8 encoding; both are ``(len(ids), 2)`` int64 arrays.
+    """
+
+    ids: list[int]
+    offsets: npt.NDArray[np.int64]
+    byte_offsets: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def offset_tuples(self) -> list[tuple[int, int]]:
+        """The char offsets as a list of ``(start, end)`` tuples (HF's ``Encoding.offsets``)."""
+        return [(s, e) for s, e in self.offsets.tolist()]
+
+
 def _scrub_surrogates(text: str) -> str:
     # Lone surrogates cannot be UTF-8 encoded; like tiktoken, encode them as U+FFFD.
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -61,6 +96,7 @@ class Tokenizer:
         "__weakref__",
         "_always",
         "_around",
+        "_trim",
         "_byte_level_added",
         "_core",
         "_disallow_all",
@@ -96,6 +132,7 @@ class Tokenizer:
         set_(self, "_unk", unk)
         processor = spec.pipeline.post_processor if spec.pipeline else spec.hf_extra.get("post_processor")
         set_(self, "_around", post_processor_ids(processor))
+        set_(self, "_trim", _trim_offsets(processor))
         # HF's ByteLevel decoder reads an added token's text as byte-level alphabet when every char
         # is in it ("õ" becomes byte 0xF5): those tokens decode to those bytes in `decode`.
         decoder = spec.hf_extra.get("decoder")
@@ -312,6 +349,66 @@ class Tokenizer:
             return [*before, *ids, *after]
         return ids
 
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+    ) -> OffsetEncoding:
+        """:meth:`encode` (the same ids and arguments) with each token's character and byte
+        offsets in ``text``, computed in the engine (GIL released).
+
+        Tokenizers from a ``tokenizer.json`` (or a SentencePiece ``.model``) give HF
+        ``tokenizers``' offsets, ``encode(text, add_special_tokens=...).offsets``: spans of the
+        original text, traced back through the normalizer; a special token found in the text
+        spans its text, one added by the post-processor gets ``(0, 0)``; several tokens that
+        split one character (byte-level or byte-fallback pieces) all span that character; a
+        ``ByteLevel`` post-processor with ``trim_offsets`` leaves leading and trailing spaces out.
+        For byte-level vocabularies without a normalizer (tiktoken's), a token spans the
+        characters it holds bytes of, so its start is tiktoken's ``decode_with_offsets`` offset.
+        """
+        import numpy as np
+
+        policy = self._policy(allowed_special, disallowed_special)
+        ids, offsets, byte_offsets = self._call(self._core.encode_with_offsets, text, *policy, self._trim)
+        return self._offset_encoding(np, ids, offsets, byte_offsets, add_special_tokens)
+
+    def encode_batch_with_offsets(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+    ) -> list[OffsetEncoding]:
+        """:meth:`encode_with_offsets` of many texts in parallel (GIL released)."""
+        import numpy as np
+
+        policy = self._policy(allowed_special, disallowed_special)
+        parts = self._call_batch(
+            self._core.encode_batch_with_offsets,
+            self._batch_texts(texts),
+            *policy,
+            self._trim,
+            self._threads(num_threads),
+        )
+        return [self._offset_encoding(np, *p, add_special_tokens) for p in parts]
+
+    def _offset_encoding(
+        self, np: Any, ids: list[int], offsets: bytes, byte_offsets: bytes, add_special_tokens: bool
+    ) -> OffsetEncoding:
+        chars = np.frombuffer(offsets, dtype="<i8").reshape(-1, 2)
+        in_bytes = np.frombuffer(byte_offsets, dtype="<i8").reshape(-1, 2)
+        if add_special_tokens and (self._around[0] or self._around[1]):
+            before, after = self._around
+            pad = ((len(before), len(after)), (0, 0))
+            ids = [*before, *ids, *after]
+            chars, in_bytes = np.pad(chars, pad), np.pad(in_bytes, pad)
+        return OffsetEncoding(ids, chars, in_bytes)
+
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special-token text as ordinary text (never raises on it)."""
         return self._call(self._core.encode, text, list(self._always), [])
@@ -520,6 +617,17 @@ class Tokenizer:
             return self._core.decode_text(ids, skip)
         except (TypeError, OverflowError):
             return self._core.decode_text(self._ids(ids), skip)
+
+    def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
+        """The text of ``tokens`` and, per token, the index of the first character holding bytes
+        of it (tiktoken's ``decode_with_offsets``; a token that starts inside a character belongs
+        to it). The tokens must decode to valid UTF-8, else ``UnicodeDecodeError``."""
+        ids = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
+        try:
+            data, starts = self._core.decode_with_offsets(ids)
+        except (TypeError, OverflowError):
+            data, starts = self._core.decode_with_offsets(self._ids(ids))
+        return data.decode("utf-8", errors="strict"), starts
 
     def decode_single_token_bytes(self, token: int) -> bytes:
         """The bytes of one token."""

@@ -17,6 +17,7 @@ pub mod error;
 pub mod healing;
 pub mod model;
 pub mod normalize;
+pub mod offsets;
 pub mod presets;
 pub mod pretokenize;
 pub mod special;

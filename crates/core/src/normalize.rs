@@ -14,6 +14,7 @@ use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormal
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
+use crate::offsets::Aligned;
 
 #[derive(Debug, Clone)]
 pub enum Normalizer {
@@ -98,6 +99,50 @@ impl Normalizer {
     }
 }
 
+impl Normalizer {
+    /// [`Normalizer::apply`] on an aligned text, with the edits HF's normalizer makes (which
+    /// decide the alignments; the text is the same).
+    pub fn apply_aligned(&self, a: &mut Aligned) {
+        match self {
+            Normalizer::Nfc => unicode_edits(a, |t| t.nfc().collect()),
+            Normalizer::Nfd => unicode_edits(a, |t| t.nfd().collect()),
+            Normalizer::Nfkc => unicode_edits(a, |t| t.nfkc().collect()),
+            Normalizer::Nfkd => unicode_edits(a, |t| t.nfkd().collect()),
+            Normalizer::Lowercase => lowercase_aligned(a),
+            Normalizer::Strip { left, right } => a.strip(*left, *right),
+            Normalizer::StripAccents => a.filter(|c| !is_combining_mark(c)),
+            Normalizer::Replace { regex, content } => {
+                let matches: Vec<_> = regex
+                    .find_iter(&a.text)
+                    .map_while(|m| m.ok().map(|m| m.range()))
+                    .collect();
+                a.replace_ranges(matches, content);
+            }
+            Normalizer::Prepend(prefix) => a.prepend(prefix),
+            Normalizer::Bert(bert) => bert.apply_aligned(a),
+            Normalizer::Precompiled(map) => map.apply_aligned(a),
+            Normalizer::Nmt => {
+                a.filter(|c| !nmt_removed(c));
+                a.map(|c| if nmt_spaced(c) { ' ' } else { c });
+            }
+        }
+    }
+}
+
+fn unicode_edits(a: &mut Aligned, edits: impl Fn(&str) -> Vec<(char, isize)>) {
+    let edits = edits(&a.text);
+    a.transform(edits, 0);
+}
+
+fn lowercase_aligned(a: &mut Aligned) {
+    let edits: Vec<(char, isize)> = a
+        .text
+        .chars()
+        .flat_map(|c| c.to_lowercase().enumerate().map(|(i, l)| (l, isize::from(i > 0))))
+        .collect();
+    a.transform(edits, 0);
+}
+
 /// Char by char, as HF does (no context-dependent final sigma).
 fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
     if !text
@@ -134,23 +179,27 @@ fn replace<'a>(text: Cow<'a, str>, regex: &Regex, content: &str) -> Cow<'a, str>
     Cow::Owned(out)
 }
 
+/// SentencePiece NMT: control characters removed.
+fn nmt_removed(c: char) -> bool {
+    matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F)
+}
+
+/// SentencePiece NMT: odd spaces that become a space.
+fn nmt_spaced(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
+    )
+}
+
 fn nmt(text: Cow<'_, str>) -> Cow<'_, str> {
-    let removed =
-        |c: char| matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F);
-    let spaced = |c: char| {
-        matches!(
-            c as u32,
-            0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B
-                ..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
-        )
-    };
-    if !text.chars().any(|c| removed(c) || spaced(c)) {
+    if !text.chars().any(|c| nmt_removed(c) || nmt_spaced(c)) {
         return text;
     }
     Cow::Owned(
         text.chars()
-            .filter(|&c| !removed(c))
-            .map(|c| if spaced(c) { ' ' } else { c })
+            .filter(|&c| !nmt_removed(c))
+            .map(|c| if nmt_spaced(c) { ' ' } else { c })
             .collect(),
     )
 }
@@ -159,9 +208,7 @@ impl BertNormalizer {
     fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
         let mut text = text;
         if self.clean_text {
-            let drop =
-                |c: char| c == '\0' || c == '\u{fffd}' || (!matches!(c, '\t' | '\n' | '\r') && c.is_other());
-            let space = |c: char| matches!(c, '\t' | '\n' | '\r') || c.is_whitespace();
+            let (drop, space) = (bert_dropped, bert_space);
             if text.chars().any(|c| drop(c) || (space(c) && c != ' ')) {
                 text = Cow::Owned(
                     text.chars()
@@ -196,6 +243,43 @@ impl BertNormalizer {
             text = lowercase(text);
         }
         text
+    }
+}
+
+/// BERT's `clean_text` removes these.
+fn bert_dropped(c: char) -> bool {
+    c == '\0' || c == '\u{fffd}' || (!matches!(c, '\t' | '\n' | '\r') && c.is_other())
+}
+
+/// BERT's `clean_text` turns these into a space.
+fn bert_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || c.is_whitespace()
+}
+
+impl BertNormalizer {
+    fn apply_aligned(&self, a: &mut Aligned) {
+        if self.clean_text {
+            a.filter(|c| !bert_dropped(c));
+            a.map(|c| if bert_space(c) { ' ' } else { c });
+        }
+        if self.handle_chinese_chars {
+            let mut edits = Vec::with_capacity(a.text.len());
+            for c in a.text.chars() {
+                if is_chinese_char(c) {
+                    edits.extend([(' ', 0), (c, 1), (' ', 1)]);
+                } else {
+                    edits.push((c, 0));
+                }
+            }
+            a.transform(edits, 0);
+        }
+        if self.strip_accents {
+            unicode_edits(a, |t| t.nfd().collect());
+            a.filter(|c| !c.is_mark_nonspacing());
+        }
+        if self.lowercase {
+            lowercase_aligned(a);
+        }
     }
 }
 
@@ -269,42 +353,70 @@ impl Precompiled {
         None
     }
 
-    /// Graphemes shorter than 6 bytes are looked up whole, others (and misses) char by char, as
-    /// HF does.
-    fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
-        let mut out = String::new();
-        let mut modified = false;
-        let mut done = 0; // bytes of `text` already copied to `out` when nothing changed yet
+    /// Calls `f(at, part, replacement)` on consecutive parts of `text` (at byte `at`) that cover
+    /// it: graphemes shorter than 6 bytes are looked up whole, others (and misses) char by char,
+    /// as HF does.
+    fn for_each_part<'t>(&self, text: &'t str, mut f: impl FnMut(usize, &'t str, Option<&str>)) {
         for (at, grapheme) in text.grapheme_indices(true) {
-            let push = |out: &mut String, modified: &mut bool, at: usize, norm: &str| {
-                if !*modified {
-                    out.push_str(&text[done..at]);
-                    *modified = true;
-                }
-                out.push_str(norm);
-            };
             if grapheme.len() < 6 {
                 if let Some(norm) = self.transform(grapheme) {
-                    push(&mut out, &mut modified, at, norm);
+                    f(at, grapheme, Some(norm));
                     continue;
                 }
             }
             for (i, c) in grapheme.char_indices() {
                 let part = &grapheme[i..i + c.len_utf8()];
-                match self.transform(part) {
-                    Some(norm) => push(&mut out, &mut modified, at + i, norm),
-                    None if modified => out.push(c),
-                    None => {}
-                }
-            }
-            if !modified {
-                done = at + grapheme.len();
+                f(at + i, part, self.transform(part));
             }
         }
+    }
+
+    fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        let mut out = String::new();
+        let mut modified = false;
+        self.for_each_part(&text, |at, part, norm| match norm {
+            Some(norm) => {
+                if !modified {
+                    out.push_str(&text[..at]);
+                    modified = true;
+                }
+                out.push_str(norm);
+            }
+            None if modified => out.push_str(part),
+            None => {}
+        });
         if modified {
             Cow::Owned(out)
         } else {
             text
+        }
+    }
+
+    /// HF's edits: a part replaced by `n` chars gives `n` replacing chars, the extra ones as
+    /// insertions, or the last one removing the chars the replacement is short of.
+    fn apply_aligned(&self, a: &mut Aligned) {
+        let mut edits: Vec<(char, isize)> = Vec::with_capacity(a.text.len());
+        let mut modified = false;
+        self.for_each_part(&a.text, |_, part, norm| {
+            let Some(norm) = norm else {
+                edits.extend(part.chars().map(|c| (c, 0)));
+                return;
+            };
+            modified = true;
+            edits.extend(norm.chars().map(|c| (c, 0)));
+            let diff = norm.chars().count() as isize - part.chars().count() as isize;
+            if diff > 0 {
+                let added = edits.len() - diff as usize;
+                edits[added..].iter_mut().for_each(|e| e.1 = 1);
+            } else if diff < 0 {
+                // HF charges the removal to the last edit so far, even one of an earlier part.
+                if let Some(last) = edits.last_mut() {
+                    last.1 += diff;
+                }
+            }
+        });
+        if modified {
+            a.transform(edits, 0);
         }
     }
 }
@@ -312,6 +424,14 @@ impl Precompiled {
 /// Applies a sequence of normalizers in order.
 pub fn normalize<'a>(normalizers: &[Normalizer], text: &'a str) -> Cow<'a, str> {
     normalizers.iter().fold(Cow::Borrowed(text), |t, n| n.apply(t))
+}
+
+/// [`normalize`] keeping track of where each byte comes from (the offsets path); gives the same
+/// text.
+pub fn normalize_aligned(normalizers: &[Normalizer], text: &mut Aligned) {
+    for n in normalizers {
+        n.apply_aligned(text);
+    }
 }
 
 #[cfg(test)]

@@ -44,10 +44,11 @@ pub struct SpecialTokens {
     overlapping: Option<AhoCorasick>,
 }
 
-/// A segment of text between special tokens, or a special token.
+/// A segment of text between special tokens, or a special token with the bytes of the text it
+/// was matched on.
 pub enum Segment<'t> {
     Text(&'t str),
-    Special(u32),
+    Special { id: u32, span: std::ops::Range<usize> },
 }
 
 impl SpecialTokens {
@@ -149,7 +150,10 @@ impl SpecialTokens {
                 if m.start() > emitted {
                     f(Segment::Text(&text[emitted..m.start()]))?;
                 }
-                f(Segment::Special(self.tokens[index].1))?;
+                f(Segment::Special {
+                    id: self.tokens[index].1,
+                    span: m.range(),
+                })?;
                 emitted = m.end();
                 search = m.end();
             } else {
@@ -182,7 +186,7 @@ mod tests {
         t.split(text, allowed, &mut |s| {
             v.push(match s {
                 Segment::Text(t) => t.to_string(),
-                Segment::Special(id) => format!("#{id}"),
+                Segment::Special { id, .. } => format!("#{id}"),
             });
             Ok(())
         })
