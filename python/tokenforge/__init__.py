@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     CorpusError,
+    FileAccessError,
     InvalidArgumentError,
     InvalidTokenIdError,
     InvalidVocabularyError,
@@ -49,6 +50,7 @@ __all__ = [
     "PATTERNS",
     "CorpusError",
     "Counts",
+    "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -99,8 +100,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_encode(args: argparse.Namespace) -> int:
     from .corpus import encode_corpus
+    from .errors import InvalidArgumentError
     from .loader import load
     from .train.cli import engine_of
+
+    if not math.isfinite(args.max_document_mb) or args.max_document_mb <= 0:
+        raise InvalidArgumentError(f"--max-document-mb must be a positive number, got {args.max_document_mb}")
 
     engine = engine_of(args)
     options = {
@@ -233,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except TokenforgeError as exc:
+        print(f"tokenforge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the command was given: missing, a directory, no permission...
         print(f"tokenforge {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

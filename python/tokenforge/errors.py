@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ClusterError",
     "CorpusError",
+    "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
@@ -52,6 +53,11 @@ class InvalidTokenIdError(TokenforgeError, ValueError, KeyError):
 
 class InvalidArgumentError(TokenforgeError, ValueError):
     """An argument is out of range or of the wrong kind (e.g. ``num_threads=0``)."""
+
+
+class FileAccessError(TokenforgeError, OSError):
+    """A file or folder cannot be read or written (missing, a directory, no permission, a path too
+    long); the message names it."""
 
 
 class CorpusError(TokenforgeError):

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from . import vocab_sources
-from .errors import InvalidArgumentError, InvalidVocabularyError, VocabularyNotFoundError
+from .errors import (
+    FileAccessError,
+    InvalidArgumentError,
+    InvalidVocabularyError,
+    TokenforgeError,
+    VocabularyNotFoundError,
+)
 from .formats import presets, sentencepiece, vocab_files
 from .formats.hf_json import parse_hf_json, read_hf_json
 from .formats.tiktoken_file import read_tiktoken
@@ -15,6 +22,8 @@ from .spec import AddedToken, SplitStep, TokenizerSpec
 from .tokenizer import Tokenizer
 
 __all__ = ["load", "load_tiktoken"]
+
+T = TypeVar("T")
 
 
 def load_tiktoken(
@@ -29,7 +38,11 @@ def load_tiktoken(
     A known file (recognised by its sha256) gets its encoding's pattern, special tokens and
     normalization; arguments given here override them. An unknown file needs ``pattern``.
     """
-    ranks, digest = read_tiktoken(path)
+    if special_tokens is not None and not isinstance(special_tokens, Mapping):
+        raise InvalidArgumentError(
+            f"special_tokens must be a mapping of token text to id, got {type(special_tokens).__name__}"
+        )
+    ranks, digest = _read_file(path, read_tiktoken)
     known = presets.by_sha256(digest)
     if pattern is None:
         if known is None:
@@ -55,6 +68,23 @@ def load_tiktoken(
         added_tokens=tuple(AddedToken(c, i) for c, i in special_tokens.items()),
     )
     return Tokenizer(spec)
+
+
+def _read_file(path: str | os.PathLike[str], read: Callable[[Path], T]) -> T:
+    """``read(path)``, with an unreadable file (permissions, a path too long, a loop of links...)
+    as FileAccessError and a malformed one as InvalidVocabularyError, both naming the file."""
+    try:
+        return read(Path(path))
+    except TokenforgeError:
+        raise
+    except OSError as exc:
+        raise FileAccessError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        # A field of an unexpected type that a reader's own checks miss (found by tests/test_fuzz.py)
+        # is still a typed error naming the file, never a bare TypeError.
+        raise InvalidVocabularyError(
+            f"{path}: malformed tokenizer file ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _looks_like_json(path: Path) -> bool:
@@ -83,8 +113,9 @@ def _resolve_folder(folder: Path) -> Path | tuple[Path, Path] | None:
     return None
 
 
-def _from_doc(doc: dict[str, object], source: Path, name: str) -> Tokenizer:
-    return Tokenizer(parse_hf_json(doc, source=str(source), name=name))
+def _from_doc(path: Path, read_doc: Callable[[Path], dict[str, object]], name: str) -> Tokenizer:
+    """The tokenizer of the HF document ``read_doc(path)`` builds from a non-JSON file."""
+    return Tokenizer(_read_file(path, lambda p: parse_hf_json(read_doc(p), source=str(p), name=name)))
 
 
 def load(
@@ -112,17 +143,31 @@ def load(
       ``p50k_base``, ``llama3``, ``qwen2``). Names resolve offline, from ``$TOKENFORGE_HOME``
       (default ``~/.cache/tokenforge``) or an installed package that bundles the file; when neither
       has it, :class:`VocabularyNotFoundError` says how to get it (``tokenforge fetch NAME``).
+
+    An unreadable path raises :class:`FileAccessError`, a malformed file
+    :class:`InvalidVocabularyError`; both name the file.
     """
     path = Path(name_or_path)
-    if path.is_dir():
-        found = _resolve_folder(path)
+    try:
+        is_dir = path.is_dir()
+        found = _resolve_folder(path) if is_dir else None
+        is_file = not is_dir and path.is_file()
+    except OSError as exc:  # a path too long, a loop of links, a folder that cannot be listed...
+        raise FileAccessError(f"{name_or_path}: cannot be read ({exc.strerror or exc})") from None
+    if is_dir:
         if found is None:
-            raise VocabularyNotFoundError(f"{path} holds no tokenizer: looked for {', '.join(_FOLDER_FILES)}")
+            raise VocabularyNotFoundError(
+                f"{str(name_or_path)!r} is a directory without a tokenizer.json or another tokenizer "
+                f"file (looked for {', '.join(_FOLDER_FILES)}); pass the tokenizer file itself"
+            )
         if isinstance(found, tuple):
             _reject_options("vocab.json + merges.txt", pattern, special_tokens, lowercase, strip_accents)
-            return _from_doc(vocab_files.read_gpt2_folder(*found), found[0], path.name or "tokenizer")
-        path = found
-    if not path.is_file():
+            vocab_json, merges_txt = found
+            return _from_doc(
+                vocab_json, lambda p: vocab_files.read_gpt2_folder(p, merges_txt), path.name or "tokenizer"
+            )
+        path, is_file = found, True
+    if not is_file:
         if lowercase is not None or strip_accents is not None:
             raise InvalidArgumentError(
                 "lowercase= and strip_accents= apply to WordPiece vocab.txt files only"
@@ -131,21 +176,24 @@ def load(
     folder_name = path.parent.name or path.stem
     if path.name == "vocab.txt":
         _reject_options("vocab.txt", pattern, special_tokens, None, None)
-        doc = vocab_files.read_vocab_txt(path, lowercase=lowercase, strip_accents=strip_accents)
-        return _from_doc(doc, path, folder_name)
+        return _from_doc(
+            path,
+            lambda p: vocab_files.read_vocab_txt(p, lowercase=lowercase, strip_accents=strip_accents),
+            folder_name,
+        )
     if lowercase is not None or strip_accents is not None:
         raise InvalidArgumentError("lowercase= and strip_accents= apply to WordPiece vocab.txt files only")
-    if path.name == "vocab.json" and (path.parent / "merges.txt").is_file():
+    merges_beside = path.parent / "merges.txt"
+    if path.name == "vocab.json" and _read_file(merges_beside, Path.is_file):
         _reject_options("vocab.json + merges.txt", pattern, special_tokens, None, None)
-        return _from_doc(vocab_files.read_gpt2_folder(path, path.parent / "merges.txt"), path, folder_name)
-    if sentencepiece.is_sentencepiece_model(path):
+        return _from_doc(path, lambda p: vocab_files.read_gpt2_folder(p, merges_beside), folder_name)
+    if _read_file(path, sentencepiece.is_sentencepiece_model):
         _reject_options("SentencePiece .model", pattern, special_tokens, None, None)
-        model = sentencepiece.read_model(path)
         name = folder_name if path.stem in ("tokenizer", "spiece") else path.stem
-        return _from_doc(sentencepiece.to_hf_doc(model), path, name)
-    if _looks_like_json(path):
+        return _from_doc(path, lambda p: sentencepiece.to_hf_doc(sentencepiece.read_model(p)), name)
+    if _read_file(path, _looks_like_json):
         _reject_options("tokenizer.json", pattern, special_tokens, None, None)
-        return Tokenizer(read_hf_json(path))
+        return Tokenizer(_read_file(path, read_hf_json))
     return load_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
 
 

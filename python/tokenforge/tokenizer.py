@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,9 +15,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, final
 
 from . import _core
-from .errors import InvalidArgumentError, InvalidTokenIdError, SpecialTokenError
+from .errors import InvalidArgumentError, InvalidTokenIdError, InvalidVocabularyError, SpecialTokenError
 from .formats.bytelevel import bytes_to_token_str, token_str_to_bytes
 from .spec import AddedToken, ByteLevelStep, DigitsStep, SplitStep, TokenizerSpec
+from .validation import as_id, as_size
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,6 +86,20 @@ def _scrub_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+def _explain_bad_ids(spec: TokenizerSpec) -> None:
+    """Raises InvalidVocabularyError naming the first id the engine could not take (ids are
+    32-bit); returns if every id is fine (the failure was something else)."""
+    for kind, entries in (
+        ("token", ((bytes(t), i) for t, i in spec.vocab.items())),
+        ("special token", ((t.content, t.id) for t in spec.added_tokens)),
+    ):
+        for token, token_id in entries:
+            if not isinstance(token_id, int) or isinstance(token_id, bool) or not 0 <= token_id < 2**32:
+                raise InvalidVocabularyError(
+                    f"{kind} {token!r} has id {token_id!r}; ids must be integers from 0 to 2^32 - 1"
+                ) from None
+
+
 @final
 class Tokenizer:
     """An immutable byte-level BPE tokenizer. Safe to share between threads.
@@ -117,16 +133,20 @@ class Tokenizer:
             unk = None if spec.unk_token is None else spec.model.vocab_ids().get(spec.unk_token)
         elif spec.unk_token is not None:
             unk = spec.vocab.get(token_str_to_bytes(spec.unk_token) or spec.unk_token.encode("utf-8"))
-        core = _core.CoreTokenizer(
-            list(spec.vocab.items()),
-            None if spec.merges is None else list(spec.merges),
-            [_step_tuple(s) for s in spec.pre_tokenizer],
-            list(spec.normalizers),
-            specials,
-            spec.ignore_merges,
-            None if spec.model is not None else unk,
-            engine_pipeline(spec),
-        )
+        try:
+            core = _core.CoreTokenizer(
+                list(spec.vocab.items()),
+                None if spec.merges is None else list(spec.merges),
+                [_step_tuple(s) for s in spec.pre_tokenizer],
+                list(spec.normalizers),
+                specials,
+                spec.ignore_merges,
+                None if spec.model is not None else unk,
+                engine_pipeline(spec),
+            )
+        except (OverflowError, TypeError):
+            _explain_bad_ids(spec)
+            raise
         set_ = object.__setattr__
         set_(self, "_core", core)
         set_(self, "_unk", unk)
@@ -177,6 +197,10 @@ class Tokenizer:
         name: str = "custom",
     ) -> Tokenizer:
         """A tokenizer from tiktoken-style parts (as ``tiktoken.Encoding(...)`` takes them)."""
+        if special_tokens is not None and not isinstance(special_tokens, Mapping):
+            raise InvalidArgumentError(
+                f"special_tokens must be a mapping of token text to id, got {type(special_tokens).__name__}"
+            )
         added = tuple(AddedToken(content, token_id) for content, token_id in (special_tokens or {}).items())
         spec = TokenizerSpec(
             name=name, vocab=dict(mergeable_ranks), pre_tokenizer=(SplitStep(pattern),), added_tokens=added
@@ -283,7 +307,8 @@ class Tokenizer:
             allowed_ids: set[int] = set(self._special_ids)
         else:
             allowed_ids = {
-                self._special_id(s, "allowed_special") for s in self._as_collection(allowed_special)
+                self._special_id(s, "allowed_special")
+                for s in self._as_collection(allowed_special, "allowed_special")
             }
         if disallowed_special == "all":
             disallowed: Any = (
@@ -291,7 +316,8 @@ class Tokenizer:
             )
         else:
             disallowed = sorted(
-                self._special_id(s, "disallowed_special") for s in self._as_collection(disallowed_special)
+                self._special_id(s, "disallowed_special")
+                for s in self._as_collection(disallowed_special, "disallowed_special")
             )
         allowed: Any = sorted(allowed_ids.union(self._always)) if allowed_ids else list(self._always)
         if allowed_ids == self._special_ids and not self._always and allowed_ids:
@@ -299,11 +325,16 @@ class Tokenizer:
         return allowed, disallowed
 
     @staticmethod
-    def _as_collection(value: AllowedSpecial) -> Collection[str]:
+    def _as_collection(value: AllowedSpecial, argument: str) -> Collection[str]:
         if isinstance(value, str):
             raise InvalidArgumentError(
-                f'expected "all" or a collection of special tokens, got the string {value!r}; '
+                f'{argument}: expected "all" or a collection of special tokens, got the string {value!r}; '
                 f"write {{{value!r}}} for a single token"
+            )
+        if not isinstance(value, Iterable):
+            raise InvalidArgumentError(
+                f'{argument} must be "all" or a collection of special tokens (() for none), '
+                f"got {type(value).__name__}"
             )
         return value
 
@@ -503,8 +534,8 @@ class Tokenizer:
         If the tokenizer normalizes text (e.g. NFC) and ``text`` is not normalized, the prefix is
         one of the normalized text.
         """
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
-            raise InvalidArgumentError(f"max_tokens must be a non-negative integer, got {max_tokens!r}")
+        # Any integer type (numpy's too); a budget beyond any text's token count keeps the text.
+        max_tokens = min(as_size(max_tokens, "max_tokens"), sys.maxsize)
         policy = self._policy(allowed_special, disallowed_special)
         return self._call(self._core.truncate, text, max_tokens, *policy)
 
@@ -537,7 +568,10 @@ class Tokenizer:
         this is the fast path for bulk encoding."""
         import numpy as np
 
-        if separator is not None and self._core.token_bytes(self._id(separator)) is None:
+        if (
+            separator is not None
+            and self._core.token_bytes(separator := as_id(separator, "separator")) is None
+        ):
             raise InvalidTokenIdError(f"separator id {separator} is not in the vocabulary of {self.name!r}")
         policy = self._policy(allowed_special, disallowed_special)
         ids, offsets = self._call_batch(
@@ -631,20 +665,15 @@ class Tokenizer:
 
     def decode_single_token_bytes(self, token: int) -> bytes:
         """The bytes of one token."""
-        data = self._core.token_bytes(self._id(token)) if isinstance(token, int) and token >= 0 else None
+        data = self._core.token_bytes(as_id(token))  # numpy integers too (encode_to_numpy's output)
         if data is None:
             raise InvalidTokenIdError(f"token id {token!r} is not in the vocabulary of {self.name!r}")
         return data
 
     def decode_tokens_bytes(self, tokens: Sequence[int]) -> list[bytes]:
         """The bytes of each token."""
-        return [self.decode_single_token_bytes(t) for t in tokens]
-
-    @staticmethod
-    def _id(token: int) -> int:
-        if token >= 2**32:
-            raise InvalidTokenIdError(f"token id {token} is not in the vocabulary")
-        return token
+        ids = tokens.tolist() if hasattr(tokens, "tolist") else tokens
+        return [self.decode_single_token_bytes(t) for t in ids]
 
     @staticmethod
     def _ids(tokens: list[int]) -> list[int]:

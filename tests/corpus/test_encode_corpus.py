@@ -159,3 +159,110 @@ def test_corrupt_shard_is_reported(tmp_path: Path, cl100k: tf.Tokenizer) -> None
     idx.write_bytes(idx.read_bytes()[:-3])
     with pytest.raises(tf.CorpusError, match="truncated or corrupt"):
         list(read_corpus(tmp_path / "out"))
+
+
+def _interrupted_run(tmp_path: Path, source: Path, out: Path) -> None:
+    """A run that closed some shards and stopped (as a kill would leave it)."""
+    command = [
+        sys.executable, "-m", "tokenforge", "encode", str(source), "-t", "cl100k_base", "-o", str(out),
+        "--shard-tokens", "50", "--threads", "1", "-q",
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["shards"] = manifest["shards"][:2]
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_resume_refuses_an_input_edited_in_place(tmp_path: Path, cl100k: tf.Tokenizer) -> None:
+    """Same size, mtime restored, document boundaries moved: resumed silently before (3 documents
+    lost, 3 repeated); the content fingerprint of the consumed documents catches it."""
+    import os
+
+    source = tmp_path / "docs.txt"
+    source.write_text("".join(f"document number {i:03d} with a few words\n" for i in range(60)))
+    out = tmp_path / "out"
+    _interrupted_run(tmp_path, source, out)
+    stat = source.stat()
+    data = bytearray(source.read_bytes())
+    data[data.index(b"\n")] = ord(" ")  # joins documents 0 and 1...
+    data[-10] = ord("\n")  # ...and splits the last one: same size
+    source.write_bytes(bytes(data))
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(tf.CorpusError, match="changed since the interrupted run"):
+        encode_corpus(cl100k, [source], out, shard_tokens=50, num_threads=1)
+    encode_corpus(cl100k, [source], out, shard_tokens=50, num_threads=1, overwrite=True)
+    assert _decoded(cl100k, out, None) == [d for d in bytes(data).decode().split("\n") if d]
+
+
+def test_a_failed_first_run_does_not_block_the_corrected_command(
+    tmp_path: Path, cl100k: tf.Tokenizer
+) -> None:
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"text": "one"}\n{"text": \n')
+    out = tmp_path / "out"
+    with pytest.raises(tf.CorpusError, match="not valid JSON"):
+        encode_corpus(cl100k, [source], out)
+    source.write_text('{"text": "one"}\n{"text": "two"}\n')
+    encode_corpus(cl100k, [source], out)
+    with pytest.raises(tf.InvalidArgumentError, match="eos id 999999999 is not in the vocabulary"):
+        encode_corpus(cl100k, [source], tmp_path / "o2", eos=999_999_999)
+    with pytest.raises(tf.InvalidArgumentError, match="neither an id nor a special token"):
+        encode_corpus(cl100k, [source], tmp_path / "o2", eos="٣")  # an Arabic-Indic digit is no id
+    stats = encode_corpus(cl100k, [source], tmp_path / "o2", eos="100257")
+    assert stats.documents == 2
+
+
+def test_only_files_the_manifest_names_are_deleted(tmp_path: Path, cl100k: tf.Tokenizer) -> None:
+    source = tmp_path / "docs.txt"
+    source.write_text("".join(f"document {i} of the corpus\n" for i in range(60)))
+    out = tmp_path / "out"
+    out.mkdir()
+    notes = out / "shard-notes.txt"
+    notes.write_text("mine")
+    _interrupted_run(tmp_path, source, out)
+    encode_corpus(cl100k, [source], out, shard_tokens=50, num_threads=1)
+    encode_corpus(cl100k, [source], out, shard_tokens=80, num_threads=1, overwrite=True)
+    assert notes.read_text() == "mine"
+    assert len(_decoded(cl100k, out, None)) == 60
+
+
+def test_truncated_compressed_inputs_are_corpus_errors(tmp_path: Path, cl100k: tf.Tokenizer) -> None:
+    records = "".join(json.dumps({"text": f"document {i} " * 20}) + "\n" for i in range(200)).encode()
+    gz = tmp_path / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress(records)[:-40])
+    zst = tmp_path / "b.jsonl.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(records)[:-40])
+    corrupt = tmp_path / "c.jsonl.gz"
+    corrupt.write_bytes(b"\x1f\x8b" + b"\x00" * 60)
+    for path in (gz, zst, corrupt):
+        with pytest.raises(tf.CorpusError, match=r"truncated or corrupt"):
+            encode_corpus(cl100k, [path], tmp_path / f"out-{path.name}")
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "docs.txt"
+    source.write_text("hello\n")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    base = [sys.executable, "-m", "tokenforge", "encode", str(source), "-t", "cl100k_base", "-q"]
+    for extra, message in (
+        (["-o", str(a_file)], "output directory"),
+        (["-o", str(tmp_path / "o"), "--max-document-mb", "nan"], "--max-document-mb must be a positive"),
+        (["-o", str(tmp_path / "o"), "--max-document-mb", "-1"], "--max-document-mb must be a positive"),
+        (["-o", str(tmp_path / "o"), "--eos", "٣"], "neither an id nor a special token"),
+    ):
+        done = subprocess.run(base + extra, capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+
+
+def test_a_failing_document_is_named(tmp_path: Path) -> None:
+    """The engine's error (here a pattern the backtracking engine gives up on) names the input and
+    document instead of aborting the whole run opaquely."""
+    ranks = {bytes([b]): b for b in range(256)}
+    tok = tf.Tokenizer.from_ranks(ranks, pattern=r"(a+)+\1x|.")  # exponential backtracking
+    source = tmp_path / "docs.txt"
+    source.write_text("fine\n" + "a" * 40 + "\nfine\n")
+    with pytest.raises(tf.CorpusError, match=r"docs.txt, document 2 \(40 bytes.*a backreference"):
+        encode_corpus(tok, [source], tmp_path / "out")

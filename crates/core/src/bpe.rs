@@ -74,9 +74,21 @@ impl Bpe {
     /// tiktoken convention: `ranks[i]` are the bytes of the token with rank/id `ids[i]`.
     pub fn from_ranks(vocab: Vec<(Vec<u8>, u32)>) -> Result<Self> {
         let encoder = build_encoder(&vocab)?;
+        // Only split points where both halves have the length of some token are looked up: trying
+        // every split of every token hashed O(n^2) bytes for a token of n bytes (one 1 MB token took
+        // 55 s to load). With D distinct token lengths a token costs at most D lookups, and D is
+        // below sqrt(2 x total token bytes); real vocabularies have fewer than 130.
+        let mut lengths: Vec<usize> = vocab.iter().map(|(bytes, _)| bytes.len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        let is_length = |n: usize| lengths.binary_search(&n).is_ok();
         let mut merges = FxHashMap::default();
         for (bytes, id) in &vocab {
-            for k in 1..bytes.len() {
+            let n = bytes.len();
+            for &k in lengths.iter().take_while(|&&k| k < n) {
+                if !is_length(n - k) {
+                    continue;
+                }
                 if let (Some(a), Some(b)) = (encoder.get(&bytes[..k]), encoder.get(&bytes[k..])) {
                     merges.insert(pair_key(a, b), ((*id as u64) << 32) | *id as u64);
                 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::{CharBpe, CharBpeOptions, Model, Unigram, Vocab, WordLevel, WordPiece};
 use crate::normalize::{BertNormalizer, Normalizer, Precompiled};
 use crate::pretokenize::{compile, PrependScheme, SplitBehavior, Step, WHITESPACE_PATTERN};
+use crate::split_regex::SplitRegex;
 
 fn bad(what: &str, node: &Value) -> Error {
     let mut shown = node.to_string();
@@ -71,17 +72,18 @@ fn one_char(node: &Value, key: &str) -> Result<char> {
 fn list<'a>(node: &'a Value, key: &str) -> Result<&'a Vec<Value>> {
     node.get(key)
         .and_then(Value::as_array)
-        .ok_or_else(|| bad(&format!("{key:?} must be a list"), node))
+        .ok_or_else(|| bad(&format!("{key:?} must be an array"), node))
 }
 
-/// A `{"String": s}` or `{"Regex": r}` pattern as a compiled regex.
-fn pattern(node: &Value) -> Result<fancy_regex::Regex> {
+/// A `{"String": s}` or `{"Regex": r}` pattern (of a `Replace`), on the linear-time engine of
+/// split patterns whenever its constructs allow (see `split_regex`).
+fn pattern(node: &Value) -> Result<SplitRegex> {
     let p = node.get("pattern").ok_or_else(|| bad("no \"pattern\"", node))?;
     if let Some(s) = p.get("String").and_then(Value::as_str) {
-        return compile(&fancy_regex::escape(s));
+        return SplitRegex::new(&fancy_regex::escape(s));
     }
     if let Some(r) = p.get("Regex").and_then(Value::as_str) {
-        return compile(r);
+        return SplitRegex::new(r);
     }
     Err(bad("\"pattern\" needs \"String\" or \"Regex\"", node))
 }

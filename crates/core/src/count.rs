@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::normalize::{normalize, Normalizer};
+use crate::pool::thread_pool;
 use crate::pretokenize::PreTokenizer;
-use crate::tokenizer::thread_pool;
 
 /// Texts of a batch are cut into tasks of about this many bytes (at line ends) so that two threads
 /// get even work from one large string. 256 KiB keeps each task's local map small (a few MB even
@@ -375,7 +375,7 @@ impl Counter {
     }
 
     fn count_segment<'a>(&self, segment: &'a str, out: &mut TaskCounts<'a>) -> Result<()> {
-        match normalize(&self.normalizers, segment) {
+        match normalize(&self.normalizers, segment)? {
             std::borrow::Cow::Borrowed(s) => {
                 let base = segment.as_ptr() as usize;
                 let borrowed = &mut out.borrowed;

@@ -1,7 +1,11 @@
 //! Decoders: token strings back to text, as HF's `decoder` chain (`decode_chain` on the list of
 //! token strings, then concatenation). Byte-level models decode their raw bytes instead.
 
-use fancy_regex::Regex;
+use std::borrow::Cow;
+
+use crate::error::Result;
+use crate::normalize::replace;
+use crate::split_regex::SplitRegex as Regex;
 
 #[derive(Debug, Clone)]
 pub enum Decoder {
@@ -27,6 +31,7 @@ pub enum Decoder {
         start: usize,
         stop: usize,
     },
+    /// Every match of a pattern in each token replaced (the linear engine, as for normalizers).
     Replace {
         regex: Regex,
         content: String,
@@ -46,12 +51,13 @@ pub enum Decoder {
 
 impl Decoder {
     /// The decoded text of `tokens`.
-    pub fn decode(&self, tokens: Vec<String>) -> String {
-        self.decode_chain(tokens).concat()
+    pub fn decode(&self, tokens: Vec<String>) -> Result<String> {
+        Ok(self.decode_chain(tokens)?.concat())
     }
 
-    pub fn decode_chain(&self, tokens: Vec<String>) -> Vec<String> {
-        match self {
+    /// Only a `Replace` pattern that needs the backtracking engine can fail (on a long token).
+    pub fn decode_chain(&self, tokens: Vec<String>) -> Result<Vec<String>> {
+        Ok(match self {
             Decoder::ByteLevel => {
                 let mut bytes = Vec::new();
                 for t in &tokens {
@@ -141,19 +147,8 @@ impl Decoder {
                 .collect(),
             Decoder::Replace { regex, content } => tokens
                 .into_iter()
-                .map(|t| {
-                    let mut out = String::with_capacity(t.len());
-                    let mut last = 0;
-                    for m in regex.find_iter(&t) {
-                        let Ok(m) = m else { break };
-                        out.push_str(&t[last..m.start()]);
-                        out.push_str(content);
-                        last = m.end();
-                    }
-                    out.push_str(&t[last..]);
-                    out
-                })
-                .collect(),
+                .map(|t| Ok(replace(Cow::Owned(t), regex, content)?.into_owned()))
+                .collect::<Result<_>>()?,
             Decoder::Bpe { suffix } => {
                 let n = tokens.len();
                 tokens
@@ -184,8 +179,8 @@ impl Decoder {
                 }
                 out
             }
-            Decoder::Sequence(decoders) => decoders.iter().fold(tokens, |t, d| d.decode_chain(t)),
-        }
+            Decoder::Sequence(decoders) => decoders.iter().try_fold(tokens, |t, d| d.decode_chain(t))?,
+        })
     }
 }
 
@@ -237,7 +232,9 @@ mod tests {
             },
         ]);
         assert_eq!(
-            chain.decode(strings(&["▁Hi", "<0xE2>", "<0x82>", "<0xAC>", "▁x", "<0xFF>"])),
+            chain
+                .decode(strings(&["▁Hi", "<0xE2>", "<0x82>", "<0xAC>", "▁x", "<0xFF>"]))
+                .unwrap(),
             "Hi€ x\u{fffd}"
         );
     }
@@ -248,17 +245,23 @@ mod tests {
             prefix: "##".into(),
             cleanup: true,
         };
-        assert_eq!(wp.decode(strings(&["un", "##aff", "able", "."])), "unaff able.");
+        assert_eq!(
+            wp.decode(strings(&["un", "##aff", "able", "."])).unwrap(),
+            "unaff able."
+        );
         let ms = Decoder::Metaspace {
             replacement: '▁',
             strip_first: true,
         };
-        assert_eq!(ms.decode(strings(&["▁a", "▁b"])), "a b");
+        assert_eq!(ms.decode(strings(&["▁a", "▁b"])).unwrap(), "a b");
         let ctc = Decoder::Ctc {
             pad_token: "<pad>".into(),
             word_delimiter_token: "|".into(),
             cleanup: true,
         };
-        assert_eq!(ctc.decode(strings(&["h", "h", "<pad>", "i", "|", "x"])), "hi x");
+        assert_eq!(
+            ctc.decode(strings(&["h", "h", "<pad>", "i", "|", "x"])).unwrap(),
+            "hi x"
+        );
     }
 }

@@ -7,7 +7,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use fancy_regex::Regex;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization_alignments::char::is_combining_mark;
 use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -15,6 +14,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
 use crate::offsets::Aligned;
+use crate::split_regex::SplitRegex as Regex;
 
 #[derive(Debug, Clone)]
 pub enum Normalizer {
@@ -30,7 +30,8 @@ pub enum Normalizer {
     },
     /// Remove combining marks.
     StripAccents,
-    /// Replace every match of a pattern (a literal is given as an escaped regex).
+    /// Replace every match of a pattern (a literal is given as an escaped regex), on the same
+    /// linear-time engine as split patterns: a backtracking engine gives up on long inputs.
     Replace {
         regex: Regex,
         content: String,
@@ -65,8 +66,10 @@ impl Normalizer {
         })
     }
 
-    pub fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
-        match self {
+    /// `text` normalized; only a `Replace` pattern that needs the backtracking engine can fail
+    /// (on a long input), and then the error says which construct forced that engine.
+    pub fn apply<'a>(&self, text: Cow<'a, str>) -> Result<Cow<'a, str>> {
+        Ok(match self {
             // Most real text is already NFC: the quick check avoids a copy.
             Normalizer::Nfc if is_nfc_quick(text.chars()) == IsNormalized::Yes => text,
             Normalizer::Nfc => Cow::Owned(text.nfc().map(|(c, _)| c).collect()),
@@ -89,20 +92,20 @@ impl Normalizer {
                 }
             }
             Normalizer::StripAccents => filter(text, |c| !is_combining_mark(c)),
-            Normalizer::Replace { regex, content } => replace(text, regex, content),
+            Normalizer::Replace { regex, content } => replace(text, regex, content)?,
             Normalizer::Prepend(_) if text.is_empty() => text,
             Normalizer::Prepend(prefix) => Cow::Owned(format!("{prefix}{text}")),
             Normalizer::Bert(bert) => bert.apply(text),
             Normalizer::Precompiled(map) => map.apply(text),
             Normalizer::Nmt => nmt(text),
-        }
+        })
     }
 }
 
 impl Normalizer {
     /// [`Normalizer::apply`] on an aligned text, with the edits HF's normalizer makes (which
     /// decide the alignments; the text is the same).
-    pub fn apply_aligned(&self, a: &mut Aligned) {
+    pub fn apply_aligned(&self, a: &mut Aligned) -> Result<()> {
         match self {
             Normalizer::Nfc => unicode_edits(a, |t| t.nfc().collect()),
             Normalizer::Nfd => unicode_edits(a, |t| t.nfd().collect()),
@@ -112,10 +115,8 @@ impl Normalizer {
             Normalizer::Strip { left, right } => a.strip(*left, *right),
             Normalizer::StripAccents => a.filter(|c| !is_combining_mark(c)),
             Normalizer::Replace { regex, content } => {
-                let matches: Vec<_> = regex
-                    .find_iter(&a.text)
-                    .map_while(|m| m.ok().map(|m| m.range()))
-                    .collect();
+                let mut matches = Vec::new();
+                regex.for_each_match(&a.text, &mut |start, end| matches.push(start..end))?;
                 a.replace_ranges(matches, content);
             }
             Normalizer::Prepend(prefix) => a.prepend(prefix),
@@ -126,6 +127,7 @@ impl Normalizer {
                 a.map(|c| if nmt_spaced(c) { ' ' } else { c });
             }
         }
+        Ok(())
     }
 }
 
@@ -162,21 +164,20 @@ fn filter(text: Cow<'_, str>, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     }
 }
 
-fn replace<'a>(text: Cow<'a, str>, regex: &Regex, content: &str) -> Cow<'a, str> {
+/// Every match of `regex` in `text` replaced by `content`.
+pub(crate) fn replace<'a>(text: Cow<'a, str>, regex: &Regex, content: &str) -> Result<Cow<'a, str>> {
     let mut out = String::new();
-    let mut last = 0;
-    for m in regex.find_iter(&text) {
-        // A pattern that gives up (backtracking limit) on this text leaves the rest as it is.
-        let Ok(m) = m else { break };
-        out.push_str(&text[last..m.start()]);
+    let (mut last, mut matched) = (0, false);
+    regex.for_each_match(&text, &mut |start, end| {
+        out.push_str(&text[last..start]);
         out.push_str(content);
-        last = m.end();
-    }
-    if last == 0 && out.is_empty() {
-        return text;
+        (last, matched) = (end, true);
+    })?;
+    if !matched {
+        return Ok(text);
     }
     out.push_str(&text[last..]);
-    Cow::Owned(out)
+    Ok(Cow::Owned(out))
 }
 
 /// SentencePiece NMT: control characters removed.
@@ -188,7 +189,8 @@ fn nmt_removed(c: char) -> bool {
 fn nmt_spaced(c: char) -> bool {
     matches!(
         c as u32,
-        0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
+        0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B
+            ..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
     )
 }
 
@@ -422,16 +424,16 @@ impl Precompiled {
 }
 
 /// Applies a sequence of normalizers in order.
-pub fn normalize<'a>(normalizers: &[Normalizer], text: &'a str) -> Cow<'a, str> {
-    normalizers.iter().fold(Cow::Borrowed(text), |t, n| n.apply(t))
+pub fn normalize<'a>(normalizers: &[Normalizer], text: &'a str) -> Result<Cow<'a, str>> {
+    normalizers
+        .iter()
+        .try_fold(Cow::Borrowed(text), |t, n| n.apply(t))
 }
 
 /// [`normalize`] keeping track of where each byte comes from (the offsets path); gives the same
 /// text.
-pub fn normalize_aligned(normalizers: &[Normalizer], text: &mut Aligned) {
-    for n in normalizers {
-        n.apply_aligned(text);
-    }
+pub fn normalize_aligned(normalizers: &[Normalizer], text: &mut Aligned) -> Result<()> {
+    normalizers.iter().try_for_each(|n| n.apply_aligned(text))
 }
 
 #[cfg(test)]
@@ -440,9 +442,15 @@ mod tests {
 
     #[test]
     fn nfc_composes_and_borrows_when_already_normal() {
-        assert_eq!(normalize(&[Normalizer::Nfc], "e\u{301}"), "\u{e9}");
-        assert!(matches!(normalize(&[Normalizer::Nfc], "plain"), Cow::Borrowed(_)));
-        assert_eq!(normalize(&[Normalizer::Nfkc, Normalizer::Lowercase], "ＡB"), "ab");
+        assert_eq!(normalize(&[Normalizer::Nfc], "e\u{301}").unwrap(), "\u{e9}");
+        assert!(matches!(
+            normalize(&[Normalizer::Nfc], "plain").unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            normalize(&[Normalizer::Nfkc, Normalizer::Lowercase], "ＡB").unwrap(),
+            "ab"
+        );
     }
 
     #[test]
@@ -453,16 +461,29 @@ mod tests {
             strip_accents: true,
             lowercase: true,
         });
-        assert_eq!(normalize(&[bert], "Héllo\t中x\u{0}"), "hello  中 x");
+        assert_eq!(normalize(&[bert], "Héllo\t中x\u{0}").unwrap(), "hello  中 x");
         let strip = Normalizer::Strip {
             left: true,
             right: false,
         };
         assert_eq!(
-            normalize(&[strip, Normalizer::Prepend("▁".into())], "  a "),
+            normalize(&[strip, Normalizer::Prepend("▁".into())], "  a ").unwrap(),
             "▁a "
         );
-        assert_eq!(normalize(&[Normalizer::Prepend("▁".into())], ""), "");
+        assert_eq!(normalize(&[Normalizer::Prepend("▁".into())], "").unwrap(), "");
+    }
+
+    /// A look-ahead `Replace` on a long run: the backtracking engine gave up ("Max stack size
+    /// exceeded") and the text was left unreplaced.
+    #[test]
+    fn look_ahead_replace_is_linear_on_long_runs() {
+        let replace = Normalizer::Replace {
+            regex: Regex::new(r"\s+(?!\S)").unwrap(),
+            content: "_".into(),
+        };
+        let text = format!("a{}b{}", " ".repeat(1_000_000), " ".repeat(1_000_000));
+        // As a backtracking engine: the first run minus its last space, which 'b' follows.
+        assert_eq!(normalize(&[replace], &text).unwrap(), "a_ b_");
     }
 
     #[test]

@@ -72,7 +72,10 @@ impl Aligned {
                 offset += old.next().map_or(0, char::len_utf8);
             }
             if change < 0 {
-                offset += (&mut old).take(change.unsigned_abs()).map(char::len_utf8).sum::<usize>();
+                offset += (&mut old)
+                    .take(change.unsigned_abs())
+                    .map(char::len_utf8)
+                    .sum::<usize>();
             }
             align.extend(std::iter::repeat_n(span, c.len_utf8()));
             text.push(c);
@@ -196,7 +199,6 @@ impl Aligned {
             .collect();
         self.transform(edits, leading);
     }
-
 }
 
 /// The original byte range of the normalized bytes `s..e` of a piece whose bytes have the
@@ -270,7 +272,13 @@ pub struct TrimOffsets {
 impl TrimOffsets {
     /// `offsets` (char offsets) of token `index`, whose text has `leading` / `trailing` space
     /// chars, trimmed.
-    pub fn apply(&self, index: usize, offsets: (usize, usize), leading: usize, trailing: usize) -> (usize, usize) {
+    pub fn apply(
+        &self,
+        index: usize,
+        offsets: (usize, usize),
+        leading: usize,
+        trailing: usize,
+    ) -> (usize, usize) {
         let (mut s, mut e) = offsets;
         let mut leading = leading;
         if leading > 0 {
@@ -334,7 +342,9 @@ mod tests {
         assert_eq!(idx.to_chars((6, 6)), (6, 6), "a start past the text stays");
         assert_eq!(idx.to_byte(2), 3);
         assert_eq!(idx.to_byte(9), 6);
-        let trim = TrimOffsets { add_prefix_space: true };
+        let trim = TrimOffsets {
+            add_prefix_space: true,
+        };
         assert_eq!(trim.apply(0, (0, 3), 1, 0), (0, 3));
         assert_eq!(trim.apply(2, (4, 7), 1, 1), (5, 6));
     }

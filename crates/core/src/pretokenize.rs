@@ -6,11 +6,10 @@
 
 use std::borrow::Cow;
 
-use fancy_regex::Regex;
-
 use crate::error::{Error, Result};
 use crate::offsets::Aligned;
 use crate::presets::Preset;
+use crate::split_regex::SplitRegex as Regex;
 
 /// What happens to the matched delimiters of a split (HF's `SplitDelimiterBehavior`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +95,9 @@ fn is_punctuation(c: char) -> bool {
 pub const HF_BYTE_LEVEL_PATTERN: &str =
     r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
+/// A split pattern, on a linear-time engine whenever its constructs allow (see `split_regex`).
 pub fn compile(pattern: &str) -> Result<Regex> {
-    // The default backtrack limit (1e6) is per match attempt, not per text; patterns used by real
-    // tokenizers never get near it, and an error is returned (not a panic) if one does.
-    Regex::new(pattern).map_err(|e| Error::InvalidPattern(format!("{pattern:?}: {e}")))
+    Regex::new(pattern)
 }
 
 impl Step {
@@ -155,17 +153,16 @@ pub struct PreTokenizer {
 fn regex_spans(regex: &Regex, text: &str) -> Result<Vec<(usize, usize, bool)>> {
     let mut spans = Vec::new();
     let mut last = 0;
-    for m in regex.find_iter(text) {
-        let m = m.map_err(|e| Error::PatternFailure(e.to_string()))?;
-        if m.start() == m.end() {
-            continue;
+    regex.for_each_match(text, &mut |start, end| {
+        if start == end {
+            return;
         }
-        if m.start() > last {
-            spans.push((last, m.start(), false));
+        if start > last {
+            spans.push((last, start, false));
         }
-        spans.push((m.start(), m.end(), true));
-        last = m.end();
-    }
+        spans.push((start, end, true));
+        last = end;
+    })?;
     if last < text.len() {
         spans.push((last, text.len(), false));
     }
@@ -287,16 +284,15 @@ impl PreTokenizer {
                 invert: false,
             }] => {
                 let mut last = 0;
-                for m in regex.find_iter(text) {
-                    let m = m.map_err(|e| Error::PatternFailure(e.to_string()))?;
-                    if m.start() > last {
-                        f(&text[last..m.start()]);
+                regex.for_each_match(text, &mut |start, end| {
+                    if start > last {
+                        f(&text[last..start]);
                     }
-                    if m.end() > m.start() {
-                        f(m.as_str());
+                    if end > start {
+                        f(&text[start..end]);
                     }
-                    last = m.end();
-                }
+                    last = end;
+                })?;
                 if last < text.len() {
                     f(&text[last..]);
                 }
@@ -468,11 +464,8 @@ fn apply_step<P: Piece>(step: &Step, piece: P, first: bool, out: &mut Pieces<P>)
             };
             match regex {
                 Some(regex) => {
-                    let ranges = apply_behavior(
-                        regex_spans(regex, piece.text())?,
-                        SplitBehavior::Isolated,
-                        false,
-                    );
+                    let ranges =
+                        apply_behavior(regex_spans(regex, piece.text())?, SplitBehavior::Isolated, false);
                     push_ranges(&piece, first, ranges, out);
                 }
                 None => out.push((piece, first)),
@@ -543,8 +536,11 @@ fn apply_step<P: Piece>(step: &Step, piece: P, first: bool, out: &mut Pieces<P>)
             let mut words = Vec::with_capacity(ranges.len());
             push_ranges(&piece, first, ranges, &mut words);
             for (word, first) in words {
-                let ranges =
-                    apply_behavior(char_spans(word.text(), is_punctuation), SplitBehavior::Isolated, false);
+                let ranges = apply_behavior(
+                    char_spans(word.text(), is_punctuation),
+                    SplitBehavior::Isolated,
+                    false,
+                );
                 push_ranges(&word, first, ranges, out);
             }
         }
@@ -554,7 +550,11 @@ fn apply_step<P: Piece>(step: &Step, piece: P, first: bool, out: &mut Pieces<P>)
         }
         Step::CharDelimiter(delimiter) => {
             let d = *delimiter;
-            let ranges = apply_behavior(char_spans(piece.text(), |c| c == d), SplitBehavior::Removed, false);
+            let ranges = apply_behavior(
+                char_spans(piece.text(), |c| c == d),
+                SplitBehavior::Removed,
+                false,
+            );
             push_ranges(&piece, first, ranges, out);
         }
     }

@@ -1,5 +1,13 @@
 //! Special (and HF "added") tokens: found in text with Aho-Corasick automata rather than one giant
 //! regex alternation, so 256 Llama-3 specials cost the same as one.
+//!
+//! Where specials overlap (`a` and `aa`, `<a>` and `<a><b>`), each family's own rule decides:
+//! * HF `tokenizers` matches the longest added token at the leftmost position
+//!   ([`SpecialRule::LongestFirst`]); when a call allows only some specials, the longest *allowed*
+//!   one there wins.
+//! * tiktoken searches one alternation of all specials, in the iteration order of its
+//!   `FxHashMap` of them, and skips a match that is not allowed by searching again one byte after
+//!   its start ([`SpecialRule::Tiktoken`]). That order is reproduced by building the same map.
 
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use rustc_hash::FxHashMap;
@@ -33,13 +41,25 @@ impl SpecialSet {
     }
 }
 
+/// How overlapping specials are resolved (see the module notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialRule {
+    /// HF: the longest (allowed) token at the leftmost position.
+    LongestFirst,
+    /// tiktoken: its alternation order, skipping matches that are not allowed.
+    Tiktoken,
+}
+
 #[derive(Debug, Clone)]
 pub struct SpecialTokens {
     tokens: Vec<(String, u32)>,
     by_id: FxHashMap<u32, usize>,
-    /// Leftmost-longest: where two specials overlap, the longer one at the earlier position wins
-    /// (HF's added-vocabulary rule).
+    rule: SpecialRule,
+    /// The splitting automaton: leftmost-longest for [`SpecialRule::LongestFirst`], leftmost-first
+    /// over `order` for [`SpecialRule::Tiktoken`].
     leftmost: Option<AhoCorasick>,
+    /// Token index of each pattern of `leftmost`.
+    order: Vec<usize>,
     /// Every occurrence, for the disallowed-special check, so no occurrence can hide inside another.
     overlapping: Option<AhoCorasick>,
 }
@@ -51,8 +71,25 @@ pub enum Segment<'t> {
     Special { id: u32, span: std::ops::Range<usize> },
 }
 
+/// The order in which tiktoken's alternation tries `tokens`: the key order of the
+/// `FxHashMap<String, Rank>` it builds from the Python dict (inserted in dict order, with the
+/// dict's length as capacity), which is std's hashbrown table with rustc-hash's hasher, as here.
+fn tiktoken_order(tokens: &[(String, u32)]) -> Vec<usize> {
+    let mut map: std::collections::HashMap<&str, usize, rustc_hash::FxBuildHasher> =
+        std::collections::HashMap::with_capacity_and_hasher(tokens.len(), Default::default());
+    for (i, (text, _)) in tokens.iter().enumerate() {
+        map.insert(text, i);
+    }
+    map.into_values().collect()
+}
+
 impl SpecialTokens {
+    /// Specials matched by HF's rule (longest first).
     pub fn new(tokens: Vec<(String, u32)>) -> Result<Self> {
+        Self::with_rule(tokens, SpecialRule::LongestFirst)
+    }
+
+    pub fn with_rule(tokens: Vec<(String, u32)>, rule: SpecialRule) -> Result<Self> {
         let mut by_id = FxHashMap::default();
         let mut seen = std::collections::HashSet::new();
         for (i, (text, id)) in tokens.iter().enumerate() {
@@ -70,24 +107,35 @@ impl SpecialTokens {
             // <|reserved_200018|> on 200018); the first one listed is what the id decodes to.
             by_id.entry(*id).or_insert(i);
         }
-        let build = |kind| {
+        let order = match rule {
+            SpecialRule::LongestFirst => (0..tokens.len()).collect(),
+            SpecialRule::Tiktoken => tiktoken_order(&tokens),
+        };
+        let build = |kind, order: &[usize]| {
             AhoCorasick::builder()
                 .match_kind(kind)
-                .build(tokens.iter().map(|(t, _)| t.as_bytes()))
+                .build(order.iter().map(|&i| tokens[i].0.as_bytes()))
                 .map_err(|e| Error::InvalidVocabulary(format!("special tokens: {e}")))
         };
         let (leftmost, overlapping) = if tokens.is_empty() {
             (None, None)
         } else {
+            let kind = match rule {
+                SpecialRule::LongestFirst => MatchKind::LeftmostLongest,
+                SpecialRule::Tiktoken => MatchKind::LeftmostFirst,
+            };
+            let identity: Vec<usize> = (0..tokens.len()).collect();
             (
-                Some(build(MatchKind::LeftmostLongest)?),
-                Some(build(MatchKind::Standard)?),
+                Some(build(kind, &order)?),
+                Some(build(MatchKind::Standard, &identity)?),
             )
         };
         Ok(SpecialTokens {
             tokens,
             by_id,
+            rule,
             leftmost,
+            order,
             overlapping,
         })
     }
@@ -139,13 +187,16 @@ impl SpecialTokens {
                 }
             }
         };
+        if self.rule == SpecialRule::LongestFirst && !matches!(allowed, SpecialSet::All) {
+            return self.split_longest_allowed(text, allowed, f);
+        }
         let mut emitted = 0;
         let mut search = 0;
         while search < text.len() {
             let Some(m) = ac.find(Input::new(text).span(search..text.len())) else {
                 break;
             };
-            let index = m.pattern().as_usize();
+            let index = self.order[m.pattern().as_usize()];
             if allowed.contains(index) {
                 if m.start() > emitted {
                     f(Segment::Text(&text[emitted..m.start()]))?;
@@ -157,9 +208,50 @@ impl SpecialTokens {
                 emitted = m.end();
                 search = m.end();
             } else {
-                // Not allowed here: it is ordinary text; look for specials starting further on.
+                // tiktoken: not allowed here, so it is ordinary text; search again one byte on.
                 search = m.start() + 1;
             }
+        }
+        if emitted < text.len() {
+            f(Segment::Text(&text[emitted..]))?;
+        }
+        Ok(())
+    }
+
+    /// HF's rule restricted to the allowed specials: at each leftmost position the longest allowed
+    /// token wins, as if only the allowed ones were added tokens.
+    fn split_longest_allowed<'t>(
+        &self,
+        text: &'t str,
+        allowed: &SpecialSet,
+        f: &mut dyn FnMut(Segment<'t>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(ac) = self.overlapping.as_ref() else {
+            return if text.is_empty() {
+                Ok(())
+            } else {
+                f(Segment::Text(text))
+            };
+        };
+        let mut found: Vec<(usize, usize, usize)> = ac
+            .find_overlapping_iter(text)
+            .filter(|m| allowed.contains(m.pattern().as_usize()))
+            .map(|m| (m.start(), usize::MAX - m.end(), m.pattern().as_usize()))
+            .collect();
+        found.sort_unstable();
+        let mut emitted = 0;
+        for (start, inverted_end, index) in found {
+            if start < emitted {
+                continue;
+            }
+            if start > emitted {
+                f(Segment::Text(&text[emitted..start]))?;
+            }
+            emitted = usize::MAX - inverted_end;
+            f(Segment::Special {
+                id: self.tokens[index].1,
+                span: start..emitted,
+            })?;
         }
         if emitted < text.len() {
             f(Segment::Text(&text[emitted..]))?;
@@ -223,6 +315,25 @@ mod tests {
                 position: 2
             })
         );
+    }
+
+    /// Overlapping specials with only the shorter one allowed: it is still matched (it was not:
+    /// the longer, disallowed match hid it and the search skipped past it).
+    #[test]
+    fn the_allowed_one_of_overlapping_specials_is_matched() {
+        let hf = SpecialTokens::new(vec![("a".into(), 300), ("aa".into(), 301)]).unwrap();
+        let only_a = SpecialSet::Only(vec![true, false]);
+        assert_eq!(segments(&hf, "aaa", &only_a), ["#300", "#300", "#300"]);
+        assert_eq!(segments(&hf, "aaa", &SpecialSet::All), ["#301", "#300"]);
+        let tags = SpecialTokens::new(vec![("<a>".into(), 1), ("<a><b>".into(), 2)]).unwrap();
+        let only_short = SpecialSet::Only(vec![true, false]);
+        assert_eq!(segments(&tags, "<a><b>", &only_short), ["#1", "<b>"]);
+        assert_eq!(segments(&tags, "<a><b>", &SpecialSet::All), ["#2"]);
+        // tiktoken: the order of its map decides; here (as tiktoken 0.14 does) `a` before `aa`.
+        let tk = SpecialTokens::with_rule(vec![("a".into(), 300), ("aa".into(), 301)], SpecialRule::Tiktoken)
+            .unwrap();
+        assert_eq!(segments(&tk, "aaa", &only_a), ["#300", "#300", "#300"]);
+        assert_eq!(segments(&tk, "aaa", &SpecialSet::All), ["#300", "#300", "#300"]);
     }
 
     #[test]

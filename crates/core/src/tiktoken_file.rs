@@ -39,6 +39,20 @@ pub fn parse_tiktoken(data: &[u8]) -> Result<Vec<(Vec<u8>, u32)>> {
         let rank: u32 = match rank_text.parse::<i128>() {
             Ok(r) if (0..u32::MAX as i128).contains(&r) => r as u32,
             Ok(r) => return Err(bad(format!("rank {r} is out of range"))),
+            // Digits too many for any integer type are a number out of range, not a non-integer.
+            Err(_)
+                if rank
+                    .strip_prefix(b"-")
+                    .unwrap_or(rank)
+                    .iter()
+                    .all(u8::is_ascii_digit) =>
+            {
+                return Err(bad(format!(
+                    "rank {}... ({} digits) is out of range (ranks are below 4294967295)",
+                    &rank_text[..rank_text.len().min(20)],
+                    rank_text.len()
+                )))
+            }
             Err(_) => {
                 return Err(bad(format!(
                     "rank {:?} is not an integer",
@@ -127,6 +141,12 @@ mod tests {
         assert!(err(b"IQ== x\n").contains("line 1: rank \"x\" is not an integer"));
         assert!(err(b"IQ== 4294967295\n").contains("out of range"));
         assert!(err(b"IQ== -5\n").contains("rank -5 is out of range"));
+        let huge = format!("IQ== {}\n", "9".repeat(45));
+        assert!(
+            err(huge.as_bytes()).contains("(45 digits) is out of range"),
+            "{}",
+            err(huge.as_bytes())
+        );
         assert!(err(b"\n \n").contains("no tokens"));
     }
 

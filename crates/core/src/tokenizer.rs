@@ -3,10 +3,8 @@
 //! Byte-level BPE pieces go through the per-thread piece cache; the other models (see
 //! [`crate::model`]) encode each piece directly.
 
-use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
-
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 use crate::bpe::Bpe;
 use crate::cache::{CachePool, PieceCache};
@@ -15,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::normalize::{normalize, normalize_aligned, Normalizer};
 use crate::offsets::{original_span, Aligned, CharIndex, Encoding, TrimOffsets};
+use crate::pool::thread_pool;
 use crate::pretokenize::PreTokenizer;
 use crate::special::{Segment, SpecialSet, SpecialTokens};
 
@@ -120,8 +119,8 @@ impl Tokenizer {
             match segment {
                 Segment::Special { id, .. } => f(Item::Special(id)),
                 Segment::Text(t) => {
-                    let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t);
-                    let t = normalize(&self.normalizers, t);
+                    let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t)?;
+                    let t = normalize(&self.normalizers, t)?;
                     // HF drops a segment that normalizes to nothing before pre-tokenizing it (a
                     // lone BOM must not become Metaspace's "▁").
                     if t.is_empty() {
@@ -138,12 +137,12 @@ impl Tokenizer {
     /// Whether the normalized `segment` (which starts the text) still begins at original offset 0
     /// in HF's alignments: not if normalization removed the first char (`StripAccents` on a
     /// leading combining mark, `Strip`...). Only `Metaspace`'s `prepend_scheme: first` asks.
-    fn starts_original(&self, segment: &str) -> bool {
+    fn starts_original(&self, segment: &str) -> Result<bool> {
         if !self.pretokenizer.prepends_first() || self.normalizers.is_empty() {
-            return true;
+            return Ok(true);
         }
         let first = segment.chars().next().map_or(0, char::len_utf8);
-        !normalize(&self.normalizers, &segment[..first]).is_empty()
+        Ok(!normalize(&self.normalizers, &segment[..first])?.is_empty())
     }
 
     /// Encodes one piece with a model other than byte-level BPE; the first failure is kept in
@@ -205,9 +204,8 @@ impl Tokenizer {
         disallowed: &SpecialSet,
         trim: Option<TrimOffsets>,
     ) -> Result<Encoding> {
-        self.caches.for_caller(|cache| {
-            self.encode_with_offsets_cached(text, allowed, disallowed, trim, cache)
-        })
+        self.caches
+            .for_caller(|cache| self.encode_with_offsets_cached(text, allowed, disallowed, trim, cache))
     }
 
     /// [`Tokenizer::encode_with_offsets`] of many texts on `threads` threads, in input order.
@@ -250,9 +248,9 @@ impl Tokenizer {
             };
             let base = t.as_ptr() as usize - text.as_ptr() as usize;
             // As in `walk`, so the ids are those of `encode`.
-            let at_start = base == 0 && self.starts_original(t);
+            let at_start = base == 0 && self.starts_original(t)?;
             let mut aligned = Aligned::new(t, base);
-            normalize_aligned(&self.normalizers, &mut aligned);
+            normalize_aligned(&self.normalizers, &mut aligned)?;
             if aligned.text.is_empty() {
                 return Ok(());
             }
@@ -466,7 +464,7 @@ impl Tokenizer {
         if ids.len() <= max_tokens {
             return Ok(Cow::Borrowed(text));
         }
-        let text = normalize(&self.normalizers, text);
+        let text = normalize(&self.normalizers, text)?;
         let mut ends = Vec::with_capacity(max_tokens);
         let mut end = 0usize;
         for &id in &ids[..max_tokens] {
@@ -646,7 +644,7 @@ impl Tokenizer {
             tokens.push(String::from_utf8_lossy(bytes).into_owned());
         }
         Ok(match &self.decoder {
-            Some(d) => d.decode(tokens),
+            Some(d) => d.decode(tokens)?,
             None => tokens.join(" "),
         })
     }
@@ -763,37 +761,6 @@ impl FlatBatch {
     }
 }
 
-/// Thread pools by size, created once per process. A pool inherited through `fork` has no threads
-/// in the child, so pools are keyed by pid and a forked child builds its own (the parent's are
-/// leaked in the child, never dropped: dropping would signal threads that do not exist there).
-pub fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
-    type Pools = Vec<(u32, usize, Arc<rayon::ThreadPool>)>;
-    static POOLS: Mutex<Pools> = Mutex::new(Vec::new());
-    if threads == 0 || threads > 1024 {
-        return Err(Error::InvalidArgument(format!(
-            "num_threads must be between 1 and 1024, got {threads}"
-        )));
-    }
-    let pid = std::process::id();
-    let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if pools.iter().any(|(p, _, _)| *p != pid) {
-        let (inherited, own): (Pools, Pools) = pools.drain(..).partition(|(p, _, _)| *p != pid);
-        std::mem::forget(inherited);
-        *pools = own;
-    }
-    if let Some((_, _, pool)) = pools.iter().find(|(_, n, _)| *n == threads) {
-        return Ok(pool.clone());
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("tokenforge-{i}"))
-        .build()
-        .map_err(|e| Error::InvalidArgument(format!("cannot start {threads} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    pools.push((pid, threads, pool.clone()));
-    Ok(pool)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -859,7 +826,6 @@ mod tests {
                 ids
             );
         }
-        assert!(thread_pool(0).is_err());
     }
 
     fn texts() -> Vec<String> {

@@ -3,9 +3,10 @@
 
 use std::fs::File;
 use std::io::BufWriter;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use pyo3::exceptions::{PyOSError, PyOverflowError, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
@@ -15,9 +16,94 @@ use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::offsets::{Encoding, TrimOffsets};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialSet,
+    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialRule, SpecialSet,
     SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
+
+/// Interpreter exit with threads inside the engine.
+///
+/// A daemon thread that asks for the GIL back after the interpreter started finalizing is ended
+/// by CPython with `pthread_exit`, whose forced unwinding reaches PyO3's panic guard and aborts
+/// the process ("FATAL: exception not rethrown"; 15 of 15 runs with a daemon thread in
+/// `encode_ordinary`). So an `atexit` hook (atexit runs before finalization starts) marks the
+/// exit and waits, with the GIL released, for the threads already on their way back to get the
+/// GIL; a thread that finishes engine work after that never asks for the GIL again: it parks
+/// until the process ends, as daemon threads do in Python 3.14.
+mod exit {
+    use super::*;
+
+    static EXITING: AtomicBool = AtomicBool::new(false);
+    /// Threads between the end of their engine work and getting the GIL back.
+    static RETURNING: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        /// The thread running the exit hooks: it must get the GIL back (its later hooks run).
+        static FINALIZER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Called at the end of engine work, without the GIL: returns when asking for it is safe.
+    pub(super) fn before_reacquire() {
+        RETURNING.fetch_add(1, Ordering::SeqCst);
+        if EXITING.load(Ordering::SeqCst) && !FINALIZER.get() {
+            RETURNING.fetch_sub(1, Ordering::SeqCst);
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+
+    /// Called once the GIL is held again.
+    pub(super) fn after_reacquire() {
+        RETURNING.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The `atexit` hook.
+    #[pyfunction]
+    pub(super) fn _before_exit(py: Python<'_>) {
+        FINALIZER.set(true);
+        EXITING.store(true, Ordering::SeqCst);
+        py.detach(|| {
+            // Bounded: exit must never hang on a thread kept from the GIL by something else.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while RETURNING.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+    }
+
+    /// A forked child has none of the parent's other threads, so none of them is returning.
+    #[cfg(unix)]
+    pub(super) fn reset_in_forked_children() {
+        extern "C" {
+            fn pthread_atfork(
+                prepare: Option<extern "C" fn()>,
+                parent: Option<extern "C" fn()>,
+                child: Option<extern "C" fn()>,
+            ) -> std::ffi::c_int;
+        }
+        extern "C" fn child() {
+            RETURNING.store(0, Ordering::SeqCst);
+        }
+        // SAFETY: `child` only stores to an atomic; it lives as long as the process.
+        unsafe {
+            pthread_atfork(None, None, Some(child));
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn reset_in_forked_children() {}
+}
+
+/// Runs `f` without the GIL (every engine call that can take time), safely at interpreter exit.
+fn detach<T: Send, F: FnOnce() -> T + Send>(py: Python<'_>, f: F) -> T {
+    let out = py.detach(|| {
+        let out = f();
+        exit::before_reacquire();
+        out
+    });
+    exit::after_reacquire();
+    out
+}
 
 /// Raises the matching class of `tokenforge.errors` (one error family, defined in Python).
 fn to_py(py: Python<'_>, err: Error) -> PyErr {
@@ -36,7 +122,7 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
         Error::InvalidTokenId(_) => ("InvalidTokenIdError", err.to_string()),
         Error::InvalidArgument(_) => ("InvalidArgumentError", err.to_string()),
         Error::Corpus(_) => ("CorpusError", err.to_string()),
-        Error::Io(m) => return PyOSError::new_err(m.clone()),
+        Error::Io(_) => ("FileAccessError", err.to_string()),
         Error::Unsupported(_) => ("UnsupportedTokenizerError", err.to_string()),
     };
     let made = py
@@ -194,7 +280,8 @@ impl CoreTokenizer {
         unk_id: Option<u32>,
         pipeline: Option<String>,
     ) -> PyResult<Self> {
-        let built = py.detach(|| -> Result<Tokenizer, Error> {
+        let tiktoken = merges.is_none();
+        let built = detach(py, || -> Result<Tokenizer, Error> {
             if let Some(pipeline) = pipeline {
                 let doc: serde_json::Value = serde_json::from_str(&pipeline)
                     .map_err(|e| Error::InvalidArgument(format!("pipeline is not JSON: {e}")))?;
@@ -211,7 +298,7 @@ impl CoreTokenizer {
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
                     config::normalizers(node("normalizer"))?,
-                    SpecialTokens::new(specials)?,
+                    SpecialTokens::with_rule(specials, SpecialRule::LongestFirst)?,
                     config::decoder(node("decoder"))?,
                 ));
             }
@@ -227,7 +314,14 @@ impl CoreTokenizer {
                         .ok_or_else(|| Error::InvalidArgument(format!("unknown normalizer {n:?}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let specials = SpecialTokens::new(specials)?;
+            // tiktoken vocabularies (ranks) resolve overlapping specials as tiktoken does, HF files
+            // as HF does.
+            let rule = if tiktoken {
+                SpecialRule::Tiktoken
+            } else {
+                SpecialRule::LongestFirst
+            };
+            let specials = SpecialTokens::with_rule(specials, rule)?;
             Ok(Tokenizer::new(
                 bpe,
                 PreTokenizer::new(steps),
@@ -251,8 +345,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<u32>> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        py.detach(|| self.inner.encode(text, &a, &d))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
     }
 
     /// `(ids, char offsets, byte offsets)`, the offsets as little-endian u64 `start, end` pairs
@@ -298,7 +391,11 @@ impl CoreTokenizer {
 
     /// tiktoken's `decode_with_offsets` before the UTF-8 check: the bytes and each token's
     /// first char.
-    fn decode_with_offsets<'py>(&self, py: Python<'py>, ids: Vec<u32>) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+    fn decode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<u32>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
         let (bytes, starts) = py
             .detach(|| self.inner.decode_with_offsets(&ids))
             .map_err(|e| to_py(py, e))?;
@@ -325,8 +422,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        py.detach(|| self.inner.count(text, &a, &d))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.count(text, &a, &d)).map_err(|e| to_py(py, e))
     }
 
     fn encode_batch(
@@ -339,8 +435,7 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<Vec<u32>>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
-        py.detach(|| self.inner.encode_batch(&views, &a, &d, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.encode_batch(&views, &a, &d, num_threads)).map_err(|e| to_py(py, e))
     }
 
     fn count_batch(
@@ -353,8 +448,7 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<usize>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let views = str_views(&texts)?;
-        py.detach(|| self.inner.count_batch(&views, &a, &d, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.count_batch(&views, &a, &d, num_threads)).map_err(|e| to_py(py, e))
     }
 
     fn truncate(
@@ -366,7 +460,7 @@ impl CoreTokenizer {
         disallowed: &Bound<'_, PyAny>,
     ) -> PyResult<String> {
         let (a, d) = self.policy(allowed, disallowed)?;
-        py.detach(|| {
+        detach(py, || {
             self.inner
                 .truncate(text, max_tokens, &a, &d)
                 .map(|p| p.into_owned())
@@ -401,7 +495,7 @@ impl CoreTokenizer {
         // this is the only reference to its buffer until it is returned.
         let buffer =
             unsafe { std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(ids.as_ptr()).cast::<u8>(), size) };
-        py.detach(|| batch.write_le(buffer)).map_err(|e| to_py(py, e))?;
+        detach(py, || batch.write_le(buffer)).map_err(|e| to_py(py, e))?;
         Ok((ids, le_bytes(py, batch.offsets())?))
     }
 
@@ -427,8 +521,7 @@ impl CoreTokenizer {
 
     /// HF's `decode`: token strings through the decoder chain; ids in `skip` are left out.
     fn decode_text(&self, py: Python<'_>, ids: Vec<u32>, skip: Vec<u32>) -> PyResult<String> {
-        py.detach(|| self.inner.decode_text(&ids, &|id| skip.contains(&id)))
-            .map_err(|e| to_py(py, e))
+        detach(py, || self.inner.decode_text(&ids, &|id| skip.contains(&id))).map_err(|e| to_py(py, e))
     }
 
     /// HF's model type name (`BPE`, `Unigram`, `WordPiece`, `WordLevel`).
@@ -472,7 +565,9 @@ impl CoreTokenizer {
     /// Canonical bytes of the byte-level model tables (see `Bpe::canonical_bytes`), for
     /// fingerprints; empty for other models (their spec describes them whole).
     fn model_canonical_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let bytes = py.detach(|| self.inner.bpe().map(Bpe::canonical_bytes).unwrap_or_default());
+        let bytes = detach(py, || {
+            self.inner.bpe().map(Bpe::canonical_bytes).unwrap_or_default()
+        });
         PyBytes::new(py, &bytes)
     }
 
@@ -492,7 +587,7 @@ impl CoreTokenizer {
     ) -> PyResult<(Vec<u32>, Vec<Vec<u32>>)> {
         let (a, d) = self.policy(allowed, disallowed)?;
         let ordinary = special_set(&self.inner, ordinary)?;
-        py.detach(|| {
+        detach(py, || {
             let sorted = self.sorted.get_or_init(|| SortedTokens::new(&self.inner));
             healing::encode_with_unstable(&self.inner, sorted, text, &a, &d, &ordinary)
         })
@@ -502,8 +597,7 @@ impl CoreTokenizer {
     /// Ids of any byte string, valid UTF-8 or not (see `healing::encode_bytes`).
     fn encode_bytes(&self, py: Python<'_>, data: &[u8], ordinary: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
         let ordinary = special_set(&self.inner, ordinary)?;
-        py.detach(|| healing::encode_bytes(&self.inner, data, &ordinary))
-            .map_err(|e| to_py(py, e))
+        detach(py, || healing::encode_bytes(&self.inner, data, &ordinary)).map_err(|e| to_py(py, e))
     }
 
     /// Ids of one piece without pre-tokenization: a whole token first when `whole_token_first`
@@ -513,7 +607,7 @@ impl CoreTokenizer {
             let err = Error::Unsupported("encode_piece needs a byte-level BPE tokenizer".into());
             return Err(to_py(py, err));
         };
-        Ok(py.detach(|| {
+        Ok(detach(py, || {
             let mut out = Vec::new();
             match bpe.token_id(piece) {
                 Some(id) if whole_token_first => out.push(id),
@@ -525,7 +619,7 @@ impl CoreTokenizer {
 
     /// Bytes of every model token, in byte order.
     fn sorted_token_bytes<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        let sorted = py.detach(|| self.sorted.get_or_init(|| SortedTokens::new(&self.inner)));
+        let sorted = detach(py, || self.sorted.get_or_init(|| SortedTokens::new(&self.inner)));
         let model = self.inner.model();
         sorted
             .ids()
@@ -584,8 +678,7 @@ impl PieceCounter {
     /// Counts a batch of texts (GIL released while counting).
     fn add(&mut self, py: Python<'_>, texts: Vec<PyBackedStr>, num_threads: usize) -> PyResult<()> {
         let inner = &mut self.inner;
-        py.detach(|| inner.add_texts(&texts, num_threads))
-            .map_err(|e| to_py(py, e))
+        detach(py, || inner.add_texts(&texts, num_threads)).map_err(|e| to_py(py, e))
     }
 
     /// Adds the counts (and statistics) of another counter.
@@ -617,7 +710,7 @@ impl PieceCounter {
     /// SHA-256 (hex) of the sorted piece counts.
     fn fingerprint(&self, py: Python<'_>) -> String {
         let counts = self.inner.counts();
-        let digest = py.detach(|| counts.fingerprint());
+        let digest = detach(py, || counts.fingerprint());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -644,7 +737,7 @@ impl PieceCounter {
     #[staticmethod]
     fn write(py: Python<'_>, path: &str, header: &str, tables: Vec<PyRef<'_, PieceCounter>>) -> PyResult<()> {
         let refs: Vec<&PieceCounts> = tables.iter().map(|t| t.inner.counts()).collect();
-        py.detach(|| -> Result<(), Error> {
+        detach(py, || -> Result<(), Error> {
             let file = File::create(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
             write_counts(BufWriter::with_capacity(1 << 20, file), header, &refs)
         })
@@ -720,7 +813,7 @@ impl CoreBpeTrainer {
             forbid_colon_space,
             skip_existing,
         };
-        py.detach(|| -> Result<BpeTrainer, Error> {
+        detach(py, || -> Result<BpeTrainer, Error> {
             let base = match base {
                 None => None,
                 Some((vocab, None, _)) => Some(Bpe::from_ranks(vocab)?),
@@ -735,7 +828,7 @@ impl CoreBpeTrainer {
     /// Makes up to `n` merges (GIL released); returns how many were made, 0 once finished.
     fn step(&mut self, py: Python<'_>, n: usize) -> usize {
         let inner = &mut self.inner;
-        py.detach(|| inner.step(n))
+        detach(py, || inner.step(n))
     }
 
     /// `(left, right, id, count)` of every merge so far, in order.
@@ -851,8 +944,10 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
     };
     let pre = PreTokenizer::new(vec![built.map_err(|e| to_py(py, e))?]);
     let mut pieces = Vec::new();
-    py.detach(|| pre.for_each_piece(text, &mut |p| pieces.push(p.to_string())))
-        .map_err(|e| to_py(py, e))?;
+    detach(py, || {
+        pre.for_each_piece(text, &mut |p| pieces.push(p.to_string()))
+    })
+    .map_err(|e| to_py(py, e))?;
     Ok(pieces)
 }
 
@@ -863,6 +958,12 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
 /// borrowed from immutable `str` objects held for the whole call.
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let before_exit = wrap_pyfunction!(exit::_before_exit, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (&before_exit,))?;
+    m.add_function(before_exit)?;
+    exit::reset_in_forked_children();
     m.add_class::<CoreTokenizer>()?;
     m.add_class::<PieceCounter>()?;
     m.add_class::<CoreBpeTrainer>()?;

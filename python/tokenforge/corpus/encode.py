@@ -3,13 +3,17 @@
 Documents are read in batches (a reader thread fills a small queue while the engine encodes the
 previous batch on ``num_threads`` threads with the GIL released), appended to the current shard,
 and a shard is closed once it holds ``shard_tokens`` tokens. ``manifest.json`` records, for every
-closed shard, where in the inputs it ends; it is rewritten atomically after each shard. A run that
-is interrupted therefore resumes from the end of the last closed shard: the unfinished shard is
-deleted and redone, so no document is lost or written twice.
+closed shard, where in the inputs it ends and a sha256 of the documents of that input consumed so
+far; it is rewritten atomically after each shard. A run that is interrupted therefore resumes from
+the end of the last closed shard: the unfinished shard (which the manifest names before it is
+created) is deleted and redone, so no document is lost or written twice. On resume the skipped
+documents are hashed again, so an input edited in place (even with its size and mtime kept) is
+an error, not a silent shift. Only files the manifest names are ever deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -21,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CorpusError, InvalidArgumentError
+from ..errors import CorpusError, FileAccessError, InvalidArgumentError, TokenforgeError
 from ..tokenizer import Tokenizer
 from .readers import DEFAULT_MAX_DOCUMENT_BYTES, Source, expand_inputs, read_ahead
 from .shards import ShardReader, ShardWriter, dtype_for_vocab
@@ -62,35 +66,62 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _digest_update(hasher: Any, texts: Iterable[str]) -> None:
+    """Adds documents to a running content fingerprint (length-prefixed, so boundaries count)."""
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        hasher.update(len(data).to_bytes(8, "little"))
+        hasher.update(data)
+
+
 def _batches(
     sources: Sequence[Source],
     start: tuple[int, int],
+    expected_digest: str | None,
     field: str,
     errors: str,
     max_document_bytes: int,
-) -> Iterator[tuple[list[str], int, int, int]]:
-    """``(texts, source_index, documents_done_in_that_source, utf8_bytes)`` batches from ``start``
-    (a source index and documents to skip in it). A batch never spans two sources, so each batch
-    end is an exact resume position."""
+) -> Iterator[tuple[list[str], int, int, int, Any]]:
+    """``(texts, source_index, documents_done_in_that_source, utf8_bytes, hasher_before)`` batches
+    from ``start`` (a source index and documents to skip in it); ``hasher_before`` fingerprints the
+    documents of that source before the batch. A batch never spans two sources, so each batch end
+    is an exact resume position. The skipped documents must match ``expected_digest``."""
     first, skip = start
     for index in range(first, len(sources)):
-        done = skip if index == first else 0
+        source = sources[index]
+        hasher = hashlib.sha256()
+        documents = source.documents(field=field, errors=errors, max_document_bytes=max_document_bytes)
+        done = 0
+        if index == first and skip:
+            for text in documents:
+                _digest_update(hasher, (text,))
+                done += 1
+                if done == skip:
+                    break
+            if done < skip or (expected_digest is not None and hasher.hexdigest() != expected_digest):
+                raise CorpusError(
+                    f"{source.path} changed since the interrupted run: its first {skip} documents are "
+                    "not the ones already encoded, so resuming would lose or repeat documents; "
+                    "restore the file, or start again with overwrite=True (--overwrite)"
+                )
         texts: list[str] = []
         size = 0
-        for text in sources[index].documents(
-            field=field, skip=done, errors=errors, max_document_bytes=max_document_bytes
-        ):
+        before = hasher.copy()
+        for text in documents:
             texts.append(text)
             size += len(text)
             if size >= BATCH_BYTES:
+                _digest_update(hasher, texts)
                 done += len(texts)
-                yield texts, index, done, size
+                yield texts, index, done, size, before
                 texts, size = [], 0
+                before = hasher.copy()
         if texts:
+            _digest_update(hasher, texts)
             done += len(texts)
-            yield texts, index, done, size
+            yield texts, index, done, size, before
         else:
-            yield [], index, done, 0  # marks the source as finished
+            yield [], index, done, 0, before  # marks the source as finished
 
 
 class _Progress:
@@ -152,10 +183,26 @@ def encode_corpus(
         raise InvalidArgumentError(f"shard_tokens must be positive, got {shard_tokens}")
     if utf8_errors not in ("strict", "replace"):
         raise InvalidArgumentError(f"utf8_errors must be 'strict' or 'replace', got {utf8_errors!r}")
+    if (
+        isinstance(max_document_bytes, bool)
+        or not isinstance(max_document_bytes, int)
+        or max_document_bytes < 1
+    ):
+        raise InvalidArgumentError(
+            f"max_document_bytes must be a positive integer, got {max_document_bytes!r}"
+        )
     eos_id = _resolve_eos(tokenizer, eos)
     sources = expand_inputs(inputs)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".tokenforge-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise FileAccessError(
+            f"output directory {out} cannot be created or written ({exc.strerror or exc})"
+        ) from None
     dtype = dtype_for_vocab(tokenizer.n_vocab)
     config = {
         "tokenizer": {
@@ -173,24 +220,29 @@ def encode_corpus(
     manifest_path = out / MANIFEST
     shards: list[dict[str, Any]] = []
     resumed = already_complete = False
-    if manifest_path.exists() and not overwrite:
-        previous = json.loads(manifest_path.read_text(encoding="utf-8"))
-        if previous.get("format") != FORMAT or previous.get("config") != config:
-            raise CorpusError(
-                f"{out} already holds shards made with other settings, tokenizer or input files; "
-                "use a new output directory or overwrite=True (--overwrite)"
-            )
-        shards = previous["shards"]
-        resumed = True
-        already_complete = bool(previous.get("complete"))
-    elif manifest_path.exists():
-        manifest_path.unlink()
-    known = {f"{s['name']}{ext}" for s in shards for ext in (".bin", ".idx")}
-    for stray in out.glob("shard-*"):
-        if stray.name not in known:
-            stray.unlink()  # an unfinished shard of an interrupted run, or output being overwritten
+    previous = _read_manifest(manifest_path)
+    if previous is not None:
+        # A run that closed no shard has nothing to resume (a failed first run, e.g. a bad
+        # --eos or JSON line): a corrected command starts afresh instead of being refused.
+        if previous.get("shards") and not overwrite:
+            if previous.get("config") != config:
+                raise CorpusError(
+                    f"{out} already holds shards made with other settings, tokenizer or input files; "
+                    "use a new output directory or overwrite=True (--overwrite)"
+                )
+            shards = previous["shards"]
+            resumed = True
+            already_complete = bool(previous.get("complete"))
+        # Only the files this manifest names: closed shards being overwritten, or the shard an
+        # interrupted run was writing. Other files in the folder are never touched.
+        owned = [s["name"] for s in previous.get("shards", [])[len(shards) :]]
+        owned += [previous["writing"]] if previous.get("writing") else []
+        for name in owned:
+            for ext in (".bin", ".idx", ".idx.tmp"):
+                (out / f"{name}{ext}").unlink(missing_ok=True)
 
     start = (shards[-1]["end_source"], shards[-1]["end_documents"]) if shards else (0, 0)
+    expected_digest = shards[-1].get("end_digest") if shards else None
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "version": 1,
@@ -211,6 +263,13 @@ def encode_corpus(
     run_docs = run_tokens = run_bytes = 0
     writer: ShardWriter | None = None
     position = start
+    end_digest: str | None = None
+
+    def open_shard() -> ShardWriter:
+        name = f"shard-{len(shards):05d}"
+        manifest["writing"] = name
+        _write_json(manifest_path, manifest)
+        return ShardWriter(out / name, dtype)
 
     def close_shard() -> None:
         nonlocal writer
@@ -223,19 +282,19 @@ def encode_corpus(
                 "tokens": writer.tokens,
                 "end_source": position[0],
                 "end_documents": position[1],
+                "end_digest": end_digest,
             }
         )
+        manifest["writing"] = None
         _write_json(manifest_path, manifest)
         writer = None
 
     try:
-        for texts, index, done, nbytes in read_ahead(
-            _batches(sources, start, field, utf8_errors, max_document_bytes)
+        for texts, index, done, nbytes, before in read_ahead(
+            _batches(sources, start, expected_digest, field, utf8_errors, max_document_bytes)
         ):
             if texts:
-                ids, offsets = tokenizer.encode_batch_to_numpy(
-                    texts, num_threads=num_threads, disallowed_special=(), separator=eos_id
-                )
+                ids, offsets = _encode_batch(tokenizer, texts, num_threads, eos_id, sources[index], done)
                 run_docs += len(texts)
                 run_tokens += int(offsets[-1])
                 run_bytes += nbytes
@@ -245,7 +304,7 @@ def encode_corpus(
                 k = 0
                 while k < len(texts):
                     if writer is None:
-                        writer = ShardWriter(out / f"shard-{len(shards):05d}", dtype)
+                        writer = open_shard()
                     room = shard_tokens - writer.tokens
                     # Documents that fit (at least one, so a document longer than a shard still goes).
                     end = int(np.searchsorted(offsets, offsets[k] + room, side="right")) - 1
@@ -254,10 +313,13 @@ def encode_corpus(
                     k = end
                     if writer.tokens >= shard_tokens:
                         position = (index, first_doc + k)
+                        hasher = before.copy()
+                        _digest_update(hasher, texts[:k])
+                        end_digest = hasher.hexdigest()
                         close_shard()
             position = (index, done)
             bar.update(len(shards), index, run_docs, run_tokens, run_bytes)
-        position = (len(sources), 0)
+        position, end_digest = (len(sources), 0), None
         if writer is not None:
             close_shard()
     except BaseException:
@@ -287,13 +349,59 @@ def encode_corpus(
     )
 
 
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest of an earlier run, if there is one (an unreadable one is an error)."""
+    if not path.exists():
+        return None
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorpusError(f"{path}: unreadable manifest ({exc}); use a new output directory") from None
+    if not isinstance(previous, dict) or previous.get("format") != FORMAT:
+        raise CorpusError(
+            f"{path} is not a tokenforge shard manifest; use a new output directory (nothing was changed)"
+        )
+    return previous
+
+
+def _encode_batch(
+    tokenizer: Tokenizer,
+    texts: list[str],
+    num_threads: int | None,
+    eos_id: int | None,
+    source: Source,
+    done: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encodes one batch; a failure names the document (its number among the non-empty documents
+    of its input) instead of failing the whole batch opaquely."""
+    try:
+        return tokenizer.encode_batch_to_numpy(
+            texts, num_threads=num_threads, disallowed_special=(), separator=eos_id
+        )
+    except TokenforgeError:
+        first = done - len(texts) + 1
+        for number, text in enumerate(texts, start=first):
+            try:
+                tokenizer.count(text, disallowed_special=())
+            except TokenforgeError as exc:
+                raise CorpusError(
+                    f"{source.path}, document {number} ({len(text.encode('utf-8', 'replace')):,} bytes, "
+                    f"starting {text[:40]!r}): {exc}"
+                ) from None
+        raise
+
+
 def _resolve_eos(tokenizer: Tokenizer, eos: int | str | None) -> int | None:
-    if eos is None or isinstance(eos, int):
-        return eos
-    if eos in tokenizer.special_tokens:
+    if isinstance(eos, str) and eos in tokenizer.special_tokens:
         return tokenizer.special_tokens[eos]
-    if eos.isdigit():
-        return int(eos)
+    if isinstance(eos, str) and eos.isascii() and eos.isdigit():
+        eos = int(eos)  # only ASCII digits: "٣".isdigit() is true too
+    if eos is None:
+        return None
+    if isinstance(eos, int) and not isinstance(eos, bool):
+        if not (0 <= eos < 2**32 and tokenizer.id_to_token(eos) is not None):
+            raise InvalidArgumentError(f"eos id {eos} is not in the vocabulary of {tokenizer.name!r}")
+        return eos
     raise InvalidArgumentError(
         f"eos {eos!r} is neither an id nor a special token of {tokenizer.name!r} "
         f"(special tokens: {', '.join(sorted(tokenizer.special_tokens)[:6])})"

@@ -30,6 +30,7 @@ import json
 import os
 import queue
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -125,7 +126,7 @@ class Source:
                 raise CorpusError(
                     f"{self.path}: reading .zst needs the 'zstandard' package (pip install zstandard)"
                 ) from exc
-            return zstandard.ZstdDecompressor().stream_reader(raw), raw  # type: ignore[return-value]
+            return _ZstdFrames(raw, zstandard.ZstdDecompressor(), self.path), raw  # type: ignore[return-value]
         return raw, raw
 
     def documents(
@@ -149,9 +150,8 @@ class Source:
             reader = io.BufferedReader(stream) if not isinstance(stream, io.BufferedReader) else stream
             lineno = 0
             while left is None or left > 0:
-                line = reader.readline(
-                    max_document_bytes + 1 if left is None else min(left, max_document_bytes + 1)
-                )
+                limit = max_document_bytes + 1 if left is None else min(left, max_document_bytes + 1)
+                line = self._read_line(reader, limit, lineno + 1)
                 if not line:
                     return
                 if left is not None:
@@ -168,6 +168,23 @@ class Source:
                 seen += 1
                 if seen > skip:
                     yield text
+
+    def _read_line(self, reader: io.BufferedReader, limit: int, lineno: int) -> bytes:
+        """One line; a truncated or corrupt compressed file is a CorpusError naming the file."""
+        try:
+            return reader.readline(limit)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            problem = exc
+        except OSError as exc:
+            problem = exc
+        except Exception as exc:  # zstandard.ZstdError (zstandard is optional)
+            if type(exc).__name__ != "ZstdError":
+                raise
+            problem = exc
+        raise CorpusError(
+            f"{self.path}, line {lineno}: the {self.compression or 'file'} data is truncated or corrupt "
+            f"({type(problem).__name__}: {problem})"
+        ) from None
 
     def parse_line(self, line: bytes, lineno: int, field: str = "text", errors: str = "strict") -> str:
         """The document in one line of this file ("" for none): the line itself for text, the
@@ -206,6 +223,41 @@ class Source:
                 f"{self.label}, line {lineno}: field {field!r} is {type(value).__name__}, not a string"
             )
         return value
+
+
+class _ZstdFrames(io.RawIOBase):
+    """The decompressed bytes of a ``.zst`` file, frame after frame. zstandard's own stream
+    reader ends quietly at a truncated frame (a cut file read as empty or short); this one raises
+    CorpusError naming the file."""
+
+    def __init__(self, raw: BinaryIO, dctx: Any, path: Path) -> None:
+        self._raw = raw
+        self._dctx = dctx
+        self._path = path
+        self._frame: Any = None
+        self._pending = b""
+        self._offset = 0  # into _pending (slicing it per read was quadratic)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._offset == len(self._pending):
+            self._pending, self._offset = b"", 0
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._frame is not None and not self._frame.eof:
+                    raise EOFError("the last zstd frame is cut short")
+                return 0
+            while chunk:
+                if self._frame is None or self._frame.eof:
+                    self._frame = self._dctx.decompressobj()
+                self._pending += self._frame.decompress(chunk)
+                chunk = self._frame.unused_data if self._frame.eof else b""
+        n = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:n] = memoryview(self._pending)[self._offset : self._offset + n]
+        self._offset += n
+        return n
 
 
 def _source(path: Path) -> Source:

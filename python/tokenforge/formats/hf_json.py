@@ -10,6 +10,7 @@ component, because an approximate tokenizer would silently give wrong ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidVocabularyError, UnsupportedTokenizerError
+from ..errors import FileAccessError, InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import (
     AddedToken,
     ByteLevelStep,
@@ -58,9 +59,23 @@ _PRESET_BY_HF_SPELLING = {engine_to_hf(p): p for p in PATTERNS.values()}
 _BYTE_LEVEL_DECODER = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
 
 
+# Messages name JSON types, the user's terms for a tokenizer.json, not Python's.
+_JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
 def _expect(obj: Any, kind: type, what: str, source: str) -> Any:
     if not isinstance(obj, kind):
-        raise InvalidVocabularyError(f"{source}: {what} must be a {kind.__name__}, got {type(obj).__name__}")
+        raise InvalidVocabularyError(
+            f"{source}: {what} must be {_JSON_TYPE_NAMES[kind]}, got {_json_type(obj)}"
+        )
     return obj
 
 
@@ -263,9 +278,11 @@ def _validate(node: Any, stage: str, path: str, source: str, depth: int = 0) -> 
     if depth > _MAX_DEPTH:
         raise InvalidVocabularyError(f"{source}: {path}: Sequences nested more than {_MAX_DEPTH} deep")
     if not isinstance(node, dict):
-        raise InvalidVocabularyError(f"{source}: {path} must be an object, got {type(node).__name__}")
+        raise InvalidVocabularyError(f"{source}: {path} must be an object, got {_json_type(node)}")
     kind = node.get("type")
     known = _COMPONENTS[stage]
+    if not isinstance(kind, str):
+        raise InvalidVocabularyError(f"{source}: {path}.type must be a string, got {_json_type(kind)}")
     if kind not in known:
         what = stage.replace("_", "-")
         raise UnsupportedTokenizerError(
@@ -279,7 +296,7 @@ def _validate(node: Any, stage: str, path: str, source: str, depth: int = 0) -> 
     if kind == "Sequence" and stage in _CHILDREN:
         key = _CHILDREN[stage]
         if not isinstance(node.get(key), list):
-            raise InvalidVocabularyError(f"{source}: {path}.{key} must be a list")
+            raise InvalidVocabularyError(f"{source}: {path}.{key} must be an array")
         for i, child in enumerate(node[key]):
             _validate(child, stage, f"{path}.{key}[{i}]", source, depth + 1)
 
@@ -290,7 +307,7 @@ def _describe(kind: str) -> str:
         _S: "a string",
         _I: "a non-negative integer",
         _N: "a number",
-        _L: "a list",
+        _L: "an array",
         _D: "an object",
         "char": "one character",
         "scheme": "'always', 'first' or 'never'",
@@ -323,7 +340,7 @@ def _added_tokens(doc: Mapping[str, Any], source: str) -> list[tuple[AddedToken,
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise InvalidVocabularyError(f"{source}: added_tokens must be a list, got {type(raw).__name__}")
+        raise InvalidVocabularyError(f"{source}: added_tokens must be an array, got {_json_type(raw)}")
     out = []
     for i, entry in enumerate(raw):
         path = f"added_tokens[{i}]"
@@ -453,7 +470,7 @@ def _model_node(model: Mapping[str, Any], kind: str, source: str) -> dict[str, A
     vocab = node.get("vocab")
     if kind == "Unigram":
         if not isinstance(vocab, list) or not vocab:
-            raise InvalidVocabularyError(f"{source}: model.vocab must be a non-empty list of [piece, score]")
+            raise InvalidVocabularyError(f"{source}: model.vocab must be a non-empty array of [piece, score]")
         for i, entry in enumerate(vocab):
             ok = (
                 isinstance(entry, list)
@@ -581,12 +598,16 @@ def _byte_level_spec(
 def read_hf_json(path: str | os.PathLike[str]) -> TokenizerSpec:
     """Reads a ``tokenizer.json`` file."""
     path = Path(path)
+    name = path.parent.name if path.name == "tokenizer.json" else path.stem
     try:
         doc = json.loads(path.read_bytes())
+        return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidVocabularyError(f"{path}: not valid JSON ({exc})") from exc
-    name = path.parent.name if path.name == "tokenizer.json" else path.stem
-    return parse_hf_json(doc, source=str(path), name=name or "tokenizer")
+    except RecursionError:
+        raise InvalidVocabularyError(
+            f"{path}: nested too deeply (a Sequence inside thousands of others?)"
+        ) from None
 
 
 def _step_to_json(step: PreTokenizerStep) -> dict[str, Any]:
@@ -780,5 +801,10 @@ def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:
     """Writes a document atomically (temp file + rename), UTF-8, no ASCII escaping."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise FileAccessError(f"cannot write {path}: {exc.strerror or exc}") from None

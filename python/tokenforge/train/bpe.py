@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from .. import _core
 from ..errors import InvalidArgumentError
 from ..spec import AddedToken, PreTokenizerStep, TokenizerSpec
+from ..validation import as_tokens
 from .config import (
     PreTokenizerArg,
     TrainConfig,
@@ -89,8 +90,9 @@ class BpeConfig(TrainConfig):
         super().__post_init__()
         pre: PreTokenizerArg = self.pretokenizer or self.default_pretokenizer
         object.__setattr__(self, "pretokenizer", resolve_pretokenizer(pre))
-        for name in ("special_tokens", "domain_tokens", "normalizers"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("special_tokens", "domain_tokens"):  # a bare string is refused, not split
+            object.__setattr__(self, name, as_tokens(getattr(self, name), name))
+        object.__setattr__(self, "normalizers", tuple(self.normalizers))
         check_positive(self, "min_frequency")
         check_positive(self, "max_token_length", "max_token_chars", "pad_to_multiple_of", optional=True)
         if self.max_token_length is not None and self.max_token_length < 2:

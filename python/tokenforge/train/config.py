@@ -117,13 +117,14 @@ def preset_name(steps: Sequence[PreTokenizerStep]) -> str | None:
 
 
 def check_positive(config: object, *names: str, optional: bool = False) -> None:
-    """Raises unless each named field is a positive int (or None when ``optional``)."""
+    """Raises unless each named field is an int from 1 to 2^32 (or None when ``optional``): the
+    engine's ids and lengths are 32-bit, and a larger value (``vocab_size=10**30``) overflowed."""
     for name in names:
         value = getattr(config, name)
         if optional and value is None:
             continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            what = "a positive integer or None" if optional else "a positive integer"
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**32:
+            what = "an integer from 1 to 2^32" + (" or None" if optional else "")
             raise InvalidArgumentError(f"{name} must be {what}, got {value!r}")
 
 

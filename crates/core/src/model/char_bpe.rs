@@ -126,7 +126,12 @@ impl CharBpe {
     }
 
     // `SPANS` is a constant so that the plain encode compiles without the span bookkeeping.
-    fn encode_impl<const SPANS: bool>(&self, word: &str, out: &mut Vec<u32>, spans: &mut Vec<(usize, usize)>) {
+    fn encode_impl<const SPANS: bool>(
+        &self,
+        word: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) {
         if word.is_empty() {
             return;
         }

@@ -74,7 +74,12 @@ impl Model {
 
     /// [`Model::encode_str`], also pushing each token's byte span in `piece` onto `spans`, as
     /// HF's model gives it (byte-level BPE: the token's bytes).
-    pub fn encode_str_with_spans(&self, piece: &str, out: &mut Vec<u32>, spans: &mut Vec<(usize, usize)>) -> Result<()> {
+    pub fn encode_str_with_spans(
+        &self,
+        piece: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
         let before = out.len();
         match self {
             Model::Bpe(m) => {

@@ -168,11 +168,21 @@ impl Unigram {
 
     /// [`Unigram::encode`], also pushing each token's byte span in `text` onto `spans` (HF's
     /// token offsets: the byte tokens of a piece spelled by byte fallback all get the piece's).
-    pub fn encode_with_spans(&self, text: &str, out: &mut Vec<u32>, spans: &mut Vec<(usize, usize)>) -> Result<()> {
+    pub fn encode_with_spans(
+        &self,
+        text: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
         self.encode_impl(text, out, Some(spans))
     }
 
-    fn encode_impl(&self, text: &str, out: &mut Vec<u32>, mut spans: Option<&mut Vec<(usize, usize)>>) -> Result<()> {
+    fn encode_impl(
+        &self,
+        text: &str,
+        out: &mut Vec<u32>,
+        mut spans: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<()> {
         if text.is_empty() {
             return Ok(());
         }

@@ -73,11 +73,21 @@ impl WordPiece {
 
     /// [`WordPiece::encode`], also pushing each token's byte span in `word` onto `spans` (the
     /// match without its `##`; the unknown token spans the word).
-    pub fn encode_with_spans(&self, word: &str, out: &mut Vec<u32>, spans: &mut Vec<(usize, usize)>) -> Result<()> {
+    pub fn encode_with_spans(
+        &self,
+        word: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
         self.encode_impl(word, out, Some(spans))
     }
 
-    fn encode_impl(&self, word: &str, out: &mut Vec<u32>, mut spans: Option<&mut Vec<(usize, usize)>>) -> Result<()> {
+    fn encode_impl(
+        &self,
+        word: &str,
+        out: &mut Vec<u32>,
+        mut spans: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<()> {
         // Byte length bounds the char count from above: most words skip the count.
         if word.len() > self.max_input_chars_per_word && word.chars().count() > self.max_input_chars_per_word
         {

@@ -33,7 +33,7 @@ use rustc_hash::FxHashMap;
 use super::heap::{Entry, PairHeap};
 use crate::bpe::Bpe;
 use crate::error::{Error, Result};
-use crate::tokenizer::thread_pool;
+use crate::pool::thread_pool;
 
 #[inline]
 fn pack(a: u32, b: u32) -> u64 {

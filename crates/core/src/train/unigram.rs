@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::tokenizer::thread_pool;
+use crate::pool::thread_pool;
 
 /// The whitespace marker SentencePiece and HF Metaspace use (U+2581).
 pub const WHITESPACE_MARK: char = '\u{2581}';
