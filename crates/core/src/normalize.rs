@@ -486,6 +486,56 @@ mod tests {
         assert_eq!(normalize(&[replace], &text).unwrap(), "a_ b_");
     }
 
+    /// The offsets path's normalizers give the encode path's text, and every byte an alignment.
+    #[test]
+    fn aligned_normalizers_give_the_same_text() {
+        let bert = Normalizer::Bert(BertNormalizer {
+            clean_text: true,
+            handle_chinese_chars: true,
+            strip_accents: true,
+            lowercase: true,
+        });
+        let all = [
+            Normalizer::Nfc,
+            Normalizer::Nfd,
+            Normalizer::Nfkc,
+            Normalizer::Nfkd,
+            Normalizer::Lowercase,
+            Normalizer::Strip {
+                left: true,
+                right: true,
+            },
+            Normalizer::Strip {
+                left: false,
+                right: true,
+            },
+            Normalizer::StripAccents,
+            Normalizer::Prepend("▁".into()),
+            bert,
+            Normalizer::Nmt,
+        ];
+        let texts = [
+            "",
+            "  Héllo\t中x\u{0}  ",
+            "e\u{301}\u{fb01}İ\u{200b}",
+            "   ",
+            "ǅ\r\nΣ",
+        ];
+        for n in &all {
+            for text in texts {
+                let mut a = Aligned::new(text, 3);
+                n.apply_aligned(&mut a).unwrap();
+                let plain = normalize(std::slice::from_ref(n), text).unwrap();
+                assert_eq!(a.text, plain, "{n:?} on {text:?}");
+                assert_eq!(a.align.len(), a.text.len());
+                assert!(a
+                    .align
+                    .iter()
+                    .all(|&(s, e)| 3 <= s && s <= e && e <= 3 + text.len()));
+            }
+        }
+    }
+
     #[test]
     fn malformed_charsmap_is_an_error() {
         assert!(Precompiled::from_bytes(&[1, 0]).is_err());

@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn prepend_replace_and_filter_follow_hf() {
         let mut a = Aligned::new("a b", 10);
-        a.replace_ranges([1..2], "▁");
+        a.replace_ranges(std::iter::once(1..2), "▁");
         a.prepend("▁");
         assert_eq!(a.text, "▁a▁b");
         assert_eq!(spans(&a), [(10, 11), (10, 11), (11, 12), (12, 13)]);

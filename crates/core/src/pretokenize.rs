@@ -315,7 +315,7 @@ impl PreTokenizer {
         &self,
         text: Aligned,
         at_start: bool,
-        f: &mut dyn FnMut(&str, &[(usize, usize)]),
+        f: &mut AlignedSink<'_>,
     ) -> Result<()> {
         let single_pass = matches!(
             self.steps.as_slice(),
@@ -433,6 +433,9 @@ impl Piece for Aligned {
 }
 
 type Pieces<P> = Vec<(P, bool)>;
+
+/// Receives a piece and the alignments of its bytes.
+pub type AlignedSink<'a> = dyn FnMut(&str, &[(usize, usize)]) + 'a;
 
 fn push_ranges<P: Piece>(piece: &P, first: bool, ranges: Vec<(usize, usize)>, out: &mut Pieces<P>) {
     for (s, e) in ranges {
