@@ -112,7 +112,6 @@ class Tokenizer:
         "__weakref__",
         "_always",
         "_around",
-        "_trim",
         "_byte_level_added",
         "_core",
         "_disallow_all",
@@ -120,6 +119,7 @@ class Tokenizer:
         "_spec",
         "_special_ids",
         "_special_tokens",
+        "_trim",
         "_unk",
     )
 

@@ -23,11 +23,13 @@ import numpy as np
 import pytest
 import tiktoken
 import tokenizers
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tiktoken.load import load_tiktoken_bpe
 
 import tokenforge as tf
-from tokenforge.compat import tiktoken as compat_tiktoken
 from tokenforge import vocab_sources
+from tokenforge.compat import tiktoken as compat_tiktoken
 from tokenforge.formats import presets
 from tokenforge.formats.hf_json import parse_hf_json
 
@@ -206,3 +208,23 @@ def test_trim_offsets_of_a_byte_level_post_processor() -> None:
         for sample in (" Hallo  Welt  ", "  zwei   Leerzeichen\n\n x", "ende "):
             got = tok.encode_with_offsets(sample)
             assert got.offset_tuples() == hf.encode(sample, add_special_tokens=False).offsets, sample
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=60))
+def test_offsets_are_monotone_in_bounds_and_slice_back(text: str) -> None:
+    """Byte-level BPE is lossless: the token spans tile the text in order (neighbours share a
+    character only where a token splits it), and each span's bytes hold the token's bytes."""
+    tok = load_vocab("cl100k_base")
+    enc = tok.encode_with_offsets(text, disallowed_special=())
+    assert enc.ids == tok.encode(text, disallowed_special=())
+    _check_shape(text, enc)
+    spans = enc.offset_tuples()
+    data = text.encode("utf-8")
+    for i, (s, _end) in enumerate(spans):
+        if i:
+            assert spans[i - 1][0] <= s and spans[i - 1][1] - 1 <= s <= spans[i - 1][1]
+        bs, be = enc.byte_offsets.tolist()[i]
+        assert tok.decode_single_token_bytes(enc.ids[i]) in data[bs:be]
+    if spans:
+        assert spans[0][0] == 0 and spans[-1][1] == len(text)
