@@ -243,14 +243,8 @@ def make_kitoken(ctx: Context) -> Peer:
 def make_quicktok(ctx: Context) -> Peer:
     import quicktok
 
-    try:
-        # get_encoding keeps one instance per name; the class builds a new one.
-        enc = quicktok.Tokenizer(ctx.vocab, "") if ctx.fresh else quicktok.get_encoding(ctx.vocab)
-    except Exception as exc:
-        raise RuntimeError(f"no bundled {ctx.vocab}: {exc}") from exc
-    if not ctx.fresh:
-        _check_same_vocabulary(ctx.tokenforge, enc)
-
+    # get_encoding keeps one instance per name; the class builds a new one.
+    enc = _bundled_encoding(ctx, quicktok.Tokenizer, quicktok.get_encoding)
     return Peer(
         "quicktok",
         single=enc.encode_ordinary,
@@ -259,6 +253,18 @@ def make_quicktok(ctx: Context) -> Peer:
         decode=enc.decode_bytes,
         note="bundled vocabulary (checked identical); batch returns a flat uint32 numpy array",
     )
+
+
+def _bundled_encoding(ctx: Context, fresh: Any, cached: Any) -> Any:
+    """A peer's bundled vocabulary: a new instance (``fresh(name, "")``) for unseen-text runs, else
+    its cached one (``cached(name)``), checked identical to the file tokenforge reads."""
+    try:
+        enc = fresh(ctx.vocab, "") if ctx.fresh else cached(ctx.vocab)
+    except Exception as exc:
+        raise RuntimeError(f"no bundled {ctx.vocab}: {exc}") from exc
+    if not ctx.fresh:
+        _check_same_vocabulary(ctx.tokenforge, enc)
+    return enc
 
 
 def _check_same_vocabulary(tok: Any, other: Any) -> None:
@@ -307,13 +313,8 @@ def make_gigatoken(ctx: Context) -> Peer:
 def make_toktok(ctx: Context) -> Peer:
     import toktok
 
-    try:
-        # toktok._encoding caches one instance per name; the class builds a new one.
-        enc = toktok._Tokenizer(ctx.vocab, "") if ctx.fresh else toktok._encoding(ctx.vocab)
-    except Exception as exc:
-        raise RuntimeError(f"no bundled {ctx.vocab}: {exc}") from exc
-    if not ctx.fresh:
-        _check_same_vocabulary(ctx.tokenforge, enc)
+    # toktok._encoding caches one instance per name; the class builds a new one.
+    enc = _bundled_encoding(ctx, toktok._Tokenizer, toktok._encoding)
     return Peer(
         "toktok",
         single=enc.encode_ordinary,

@@ -102,6 +102,9 @@ def _reference(reference: str, path: Path) -> Callable[[str], list[int]]:
         hf.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
     else:
         hf = tokenizers.Tokenizer.from_file(str(path))
+    # Some files configure truncation (all-MiniLM: 128 tokens); tokenforge encodes whole texts.
+    hf.no_truncation()
+    hf.no_padding()
     return lambda text: hf.encode(text, add_special_tokens=False).ids
 
 

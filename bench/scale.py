@@ -6,8 +6,9 @@ against the local engine on the same data, Ray's overhead, and peak memory per w
 
 The corpus is bench/corpus.py's mix (English .txt, code .jsonl, UDHR .jsonl.gz). Every measurement
 runs in a fresh child process (a Ray run starts its own local cluster there: ``num_cpus`` = workers,
-no dashboard), so peak memory is per run: the child's peak RSS for the local engine, each Ray
-worker process's high-water mark (``VmHWM``) for Ray. Rows:
+no dashboard), so peak memory is per run: the child's high-water mark (``VmHWM``) for the local
+engine, each Ray worker process's for Ray (``ru_maxrss`` is not used: it survives fork + exec and
+can report the launcher's peak). Rows:
 
 - ``local``: the local engine on 1 thread (the per-core reference) and on as many threads as workers;
 - ``ray N``: N workers, one task per worker; ``tasks`` is the number of byte-range tasks.
@@ -28,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -69,6 +69,17 @@ def _descendants_cpu_s() -> float:
     return total
 
 
+def _peak_mb(pid: int | str = "self") -> float | None:
+    """VmHWM of one process image, in MB (None when the process is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return next(
+        (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), None
+    )
+
+
 def _worker_peaks_mb() -> list[float]:
     """VmHWM of this machine's Ray task workers (they stay alive, idle, until the cluster stops)."""
     peaks = []
@@ -77,14 +88,12 @@ def _worker_peaks_mb() -> list[float]:
             continue
         try:
             title = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0]
-            if not title.startswith(b"ray::") or title.startswith(b"ray::Board"):
-                continue
-            status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                peaks.append(int(line.split()[1]) / 1024)
+        if title.startswith(b"ray::") and not title.startswith(b"ray::Board"):
+            peak = _peak_mb(entry)
+            if peak is not None:
+                peaks.append(peak)
     return peaks
 
 
@@ -144,7 +153,7 @@ def child(work: str, engine: str, cores: int, root: Path, out: Path) -> dict[str
 
         ray.shutdown()
     else:
-        result["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["worker_peak_mb"] = _peak_mb()
     return result
 
 
@@ -206,9 +215,9 @@ def table_memory() -> float:
         for _ in range(2_000_000)
     ]
     texts = ["".join(words[i : i + 1000]) + "\n" for i in range(0, len(words), 1000)]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_mb() or 0.0
     counts, _ = count_corpus(texts, {"subword": resolve_pretokenizer("cl100k")})
-    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+    grown = ((_peak_mb() or 0.0) - before) * (1 << 20)
     return grown / counts.summary()["subword"]["distinct_pieces"]
 
 

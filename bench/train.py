@@ -6,6 +6,8 @@ SuperBPE vs BPE with a sweep of the transition.
     .venv/bin/python bench/train.py                       # 20 MB prefix, all libraries
     .venv/bin/python bench/train.py --mb 100              # the full corpus
     .venv/bin/python bench/train.py --mb 30 --libraries unigram-tokenforge,unigram-sentencepiece
+    .venv/bin/python bench/train.py --mb 30 --libraries tokenforge,unigram-tokenforge,lib-tokenforge \
+        --json bench/results/train-lib.json       # LiB vs BPE vs Unigram at equal vocabulary size
     .venv/bin/python bench/train.py --mb 100 --superbpe   # plus the SuperBPE t sweep (tokenforge)
 
 Each library trains in its own child process, so peak RSS (the child's VmHWM) and wall time are
@@ -27,6 +29,8 @@ What is compared, and how fairly:
   of at most 16 characters, identity normalization without whitespace collapsing, every line of
   the corpus, ``--threads`` threads); both models are encoded by sentencepiece itself (tokenforge
   writes a ``.model``), line by line.
+* LiB (``lib-tokenforge``, the paper's settings, one pass) is saved as a Unigram ``.model`` and
+  encoded the same way; its ratios are against SentencePiece's Unigram when that row ran.
 """
 
 from __future__ import annotations
@@ -52,7 +56,9 @@ LIBRARIES = (
     "bpeasy",
     "youtokentome",
 )
-UNIGRAM_LIBRARIES = ("unigram-tokenforge", "unigram-sentencepiece")
+#: Models written as SentencePiece .model files (encoded by sentencepiece itself); LiB's
+#: vocabulary is saved as a Unigram model, so it is compared with the Unigram trainers.
+UNIGRAM_LIBRARIES = ("unigram-tokenforge", "unigram-sentencepiece", "lib-tokenforge")
 EOT = "<|endoftext|>"
 
 
@@ -204,13 +210,14 @@ def _child(args: argparse.Namespace) -> dict[str, Any]:
         import sentencepiece as spm
 
         t0 = time.perf_counter()
-        if lib == "unigram-tokenforge":
+        if lib in ("unigram-tokenforge", "lib-tokenforge"):
             import tokenforge as tf
 
-            model = tf.train(Path(path), algorithm="unigram", vocab_size=vocab, num_threads=threads)
+            algorithm = lib.split("-")[0]
+            model = tf.train(Path(path), algorithm=algorithm, vocab_size=vocab, num_threads=threads)
             seconds = time.perf_counter() - t0
             model.save(out / "tokenizer.json")
-            model.save_sentencepiece(out / "spm.model")
+            model.save(out / "spm.model")
         else:
             spm.SentencePieceTrainer.train(
                 input=path,

@@ -149,8 +149,8 @@ def test_bad_model_tables(tmp_path: Path) -> None:
     doc["model"]["dropout"] = 0.1
     with pytest.raises(tf.UnsupportedTokenizerError, match="dropout"):
         tf.load(_write_json(tmp_path, doc))
-    doc = _minimal_hf(added_tokens=[{"id": 257, "content": "<m>", "special": True, "lstrip": True}])
-    with pytest.raises(tf.UnsupportedTokenizerError, match="lstrip"):
+    doc = _minimal_hf(added_tokens=[{"id": 257, "content": "<m>", "special": True, "lstrip": "yes"}])
+    with pytest.raises(tf.InvalidVocabularyError, match="lstrip must be a boolean"):
         tf.load(_write_json(tmp_path, doc))
 
 

@@ -114,6 +114,9 @@ def _piece(text: bytes, extra: bytes = b"") -> bytes:
     return b"\x0a" + bytes([len(body)]) + body
 
 
+SPECS = b"\x12\x00\x1a\x00"  # empty trainer and normalizer specs: a complete (not truncated) file
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -123,9 +126,12 @@ def _piece(text: bytes, extra: bytes = b"") -> bytes:
         (_piece(b"a", b"\x10\x01"), "score has wire type 0"),
         (_piece(b"a", b"\x18\x09"), "unknown piece type 9"),
         (_piece(b"a") + _piece(b"a"), "appears twice"),
-        (_piece(b"a"), "exactly one unknown piece"),
-        (_piece(b"<unk>", b"\x18\x02") + b"\x12\x03\xc0\x02\x05", "unk_id=5 is outside"),
-        (_piece(b"<unk>", b"\x18\x02") + _piece(b"<0xZZ>", b"\x18\x06") + _piece(b"c"), "expected <0xNN>"),
+        (_piece(b"a") + SPECS, "exactly one unknown piece"),
+        (_piece(b"<unk>", b"\x18\x02") + b"\x12\x03\xc0\x02\x05\x1a\x00", "unk_id=5 is outside"),
+        (
+            _piece(b"<unk>", b"\x18\x02") + _piece(b"<0xZZ>", b"\x18\x06") + _piece(b"c") + SPECS,
+            "expected <0xNN>",
+        ),
         (b"\x0b", "wire type 3"),
     ],
 )
@@ -137,12 +143,15 @@ def test_malformed_models(data: bytes, message: str) -> None:
 def test_unsupported_model_types_are_named() -> None:
     base = _piece(b"<unk>", b"\x18\x02") + _piece(b"a", b"\x15" + struct.pack("<f", -1.0)) + _piece(b"b")
     for model_type, name in ((3, "word"), (4, "char")):
-        model = spm_format.parse_model(base + b"\x12\x02\x18" + bytes([model_type]))
+        model = spm_format.parse_model(base + b"\x12\x02\x18" + bytes([model_type]) + b"\x1a\x00")
         with pytest.raises(tf.UnsupportedTokenizerError, match=name):
             spm_format.to_hf_doc(model)
-    suffix = spm_format.parse_model(base + b"\x12\x03\xc0\x01\x01")
+    suffix = spm_format.parse_model(base + b"\x12\x03\xc0\x01\x01\x1a\x00")
     with pytest.raises(tf.UnsupportedTokenizerError, match="treat_whitespace_as_suffix"):
         spm_format.to_hf_doc(suffix)
+    unused = spm_format.parse_model(base + _piece(b"ab", b"\x18\x05") + b"\x12\x02\x18\x02\x1a\x00")
+    with pytest.raises(tf.UnsupportedTokenizerError, match=r"unused piece.*'ab'"):
+        spm_format.to_hf_doc(unused)
 
 
 def test_corrupt_model_file_through_load(tmp_path: Path) -> None:
@@ -178,13 +187,20 @@ def test_vocab_txt_options(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "empty"), (b"a\n\nb\n", "line 2 is empty"), (b"a\nb\n", r"no \[UNK\]"), (b"\xff\n", "not UTF-8")],
+    [(b"", "empty"), (b"a\nb\n", r"no \[UNK\]"), (b"\xff\n", "not UTF-8")],
 )
 def test_bad_vocab_txt(tmp_path: Path, content: bytes, message: str) -> None:
     vocab = tmp_path / "vocab.txt"
     vocab.write_bytes(content)
     with pytest.raises(tf.InvalidVocabularyError, match=message):
         vocab_files.read_vocab_txt(vocab)
+
+
+def test_an_empty_vocab_txt_line_is_the_empty_token(tmp_path: Path) -> None:
+    # As HF's WordPiece reader and transformers' BertTokenizer: the line keeps its id and never matches.
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes(b"[UNK]\na\n\nb\n")
+    assert vocab_files.read_vocab_txt(vocab)["model"]["vocab"] == {"[UNK]": 0, "a": 1, "": 2, "b": 3}
 
 
 @pytest.mark.parametrize(
@@ -228,3 +244,40 @@ def test_convert_command_writes_tokenizer_json_and_model(tmp_path: Path) -> None
     assert (tmp_path / "again.model").read_bytes() == source.read_bytes()
     assert main(["convert", str(_path("minilm-l6-v2", "vocab.txt")), "-o", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "tokenizer.json").read_text())["model"]["type"] == "WordPiece"
+
+
+def _boundaries(data: bytes) -> list[int]:
+    """The offsets of the top-level fields after the first one: where a cut leaves valid protobuf."""
+    return [offset for *_, offset in spm_format._fields(data, 0, len(data), "x")][1:]
+
+
+@pytest.mark.parametrize("entry", MODELS, ids=lambda e: e.name)
+def test_models_cut_at_a_field_boundary_are_refused(entry: real_files.TestFile, tmp_path: Path) -> None:
+    data = _path(entry.name, entry.filename).read_bytes()
+    bounds = _boundaries(data)
+    # after the last piece (no specs), after the trainer spec (no normalizer spec), and at 30% / 0.1%
+    # of the file (the cuts that used to load as a smaller model: mistral-v1, botchan).
+    cuts = {bounds[-2], bounds[-1]}
+    for share in (0.3, 0.001):
+        cuts.add(max((b for b in bounds if b <= len(data) * share), default=bounds[0]))
+    for cut in sorted(cuts):
+        bad = tmp_path / "tokenizer.model"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(tf.InvalidVocabularyError, match=r"tokenizer\.model: .*truncated"):
+            tf.load(bad)
+
+
+def test_fewer_pieces_than_a_hard_vocab_size_is_refused() -> None:
+    base = _piece(b"<unk>", b"\x18\x02") + _piece(b"a") + _piece(b"b")
+    normalizer = b"\x1a\x00"
+    for trainer, refused in (
+        (b"\x12\x02\x20\x03", False),  # vocab_size=3
+        (b"\x12\x02\x20\x05", True),  # vocab_size=5, hard_vocab_limit defaults to true
+        (b"\x12\x05\x20\x05\x88\x02\x00", False),  # vocab_size=5, hard_vocab_limit=false
+        (b"\x12\x00", False),  # vocab_size not written
+    ):
+        if refused:
+            with pytest.raises(tf.InvalidVocabularyError, match=r"3 pieces, but trainer_spec\.vocab_size=5"):
+                spm_format.parse_model(base + trainer + normalizer, source="x.model")
+        else:
+            assert len(spm_format.parse_model(base + trainer + normalizer).pieces) == 3

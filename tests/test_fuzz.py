@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokenforge as tf
+from tokenforge.formats import sentencepiece as spm_format
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import fetch_test_tokenizers as real_files
 
 EXAMPLES = int(os.environ.get("TOKENFORGE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -115,3 +121,89 @@ def test_load_mutated_tiktoken_bytes(edits: list[tuple[int, int, bytes]]) -> Non
         path = Path(tmp) / "v.tiktoken"
         path.write_bytes(_mutated(_TIKTOKEN, edits))
         _check_load(path, pattern=r"\S+|\s+", special_tokens={"<|endoftext|>": 300})
+
+
+# ------------------------------------------------------------------ SentencePiece .model (real files)
+
+# The two small real .model files (1000 pieces each, one BPE and one Unigram): a load takes
+# milliseconds, so hypothesis can afford many; the larger ones add nothing to the reader's paths.
+_MODELS = {
+    e.name: e.path
+    for e in real_files.find_all()
+    if e.name in ("spm-botchan-bpe", "spm-botchan-unigram") and e.filename == "tokenizer.model"
+}
+needs_models = pytest.mark.skipif(len(_MODELS) < 2, reason="real .model files absent (make test-tokenizers)")
+_MODEL_BYTES = {name: path.read_bytes() for name, path in _MODELS.items()}
+
+
+def _write_model(tmp: str, data: bytes) -> Path:
+    path = Path(tmp) / "tokenizer.model"
+    path.write_bytes(data)
+    return path
+
+
+def _field_spans(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, payload start, end) of every top-level field of a .model."""
+    spans = []
+    fields = spm_format._fields(data, 0, len(data), "model")
+    for i, (_, _, value, offset) in enumerate(fields):
+        end = fields[i + 1][3] if i + 1 < len(fields) else len(data)
+        start = end - len(value) if isinstance(value, bytes) else offset
+        spans.append((offset, start, end))
+    return spans
+
+
+@needs_models
+@FUZZ
+@given(name=st.sampled_from(sorted(_MODELS)), flips=st.lists(st.integers(0, 1 << 30), min_size=1, max_size=8))
+def test_load_model_with_flipped_bits(name: str, flips: list[int]) -> None:
+    data = bytearray(_MODEL_BYTES[name])
+    for flip in flips:
+        bit = flip % (len(data) * 8)
+        data[bit // 8] ^= 1 << bit % 8
+    with tempfile.TemporaryDirectory() as tmp:
+        _check_load(_write_model(tmp, bytes(data)))
+
+
+@needs_models
+@FUZZ
+@given(name=st.sampled_from(sorted(_MODELS)), edits=_edits)
+def test_load_mutated_model_bytes(name: str, edits: list[tuple[int, int, bytes]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        _check_load(_write_model(tmp, _mutated(_MODEL_BYTES[name], edits)))
+
+
+@needs_models
+@FUZZ
+@given(
+    name=st.sampled_from(sorted(_MODELS)),
+    which=st.integers(0, 1 << 20),
+    length=st.integers(0, 1 << 35) | st.integers(0, 300),
+)
+def test_load_model_with_a_corrupt_length_prefix(name: str, which: int, length: int) -> None:
+    """One field's length prefix replaced by another varint (shorter, longer, wider)."""
+    data = _MODEL_BYTES[name]
+    spans = _field_spans(data)
+    offset, start, _ = spans[which % len(spans)]
+    prefix = bytearray()
+    spm_format._put_varint(prefix, length)
+    with tempfile.TemporaryDirectory() as tmp:
+        # every top-level key of a .model is one byte
+        _check_load(_write_model(tmp, data[: offset + 1] + bytes(prefix) + data[start:]))
+
+
+@needs_models
+@pytest.mark.parametrize("name", ["spm-botchan-bpe", "spm-botchan-unigram"])
+def test_load_model_truncated_at_every_field_boundary(name: str) -> None:
+    """Every cut at a top-level field boundary is valid protobuf; each one must be refused as
+    truncated (they used to load as smaller models), and every cut inside a field is an error."""
+    data = _MODEL_BYTES[name]
+    spans = _field_spans(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        for offset, _, _ in spans[1:]:
+            with pytest.raises(tf.InvalidVocabularyError, match=r"tokenizer\.model: .*truncated"):
+                tf.load(_write_model(tmp, data[:offset]))
+        for offset, _, end in spans[-3:]:  # inside the last pieces and the specs
+            for cut in range(offset + 1, end, max(1, (end - offset) // 40)):
+                with pytest.raises(tf.InvalidVocabularyError, match=r"tokenizer\.model"):
+                    tf.load(_write_model(tmp, data[:cut]))

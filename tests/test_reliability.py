@@ -253,3 +253,69 @@ def test_look_ahead_split_and_replace_of_an_hf_pipeline_encode_long_runs_like_hf
     hf = tokenizers.Tokenizer.from_file(str(path))
     for text in ("\x00" * 200_000, " " * 1_000_000, "\u00a0" * 1_000_000, "a" + " " * 300_000 + "b c  \n"):
         assert ours.encode_ordinary(text) == hf.encode(text, add_special_tokens=False).ids
+
+
+# ---------------------------------------------------------------- the other model families
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import fetch_test_tokenizers as real_files  # noqa: E402
+
+_REAL = {(e.name, e.filename): e.path for e in real_files.find_all()}
+_FAMILIES = [
+    ("spm-botchan-bpe", "tokenizer.model"),
+    ("mon-unigram", "tokenizer.json"),
+    ("minilm-l6-v2", "vocab.txt"),
+]
+
+
+def _real(name: str, filename: str) -> Path:
+    path = _REAL.get((name, filename))
+    if path is None:
+        pytest.skip(f"{name}/{filename} absent (make test-tokenizers)")
+    return path
+
+
+@pytest.mark.parametrize(("name", "filename"), _FAMILIES)
+def test_numpy_ids_on_every_model_family(name: str, filename: str) -> None:
+    tok = tf.load(_real(name, filename))
+    text = "hello world again"
+    ids = tok.encode_to_numpy(text)
+    plain = [int(i) for i in ids]
+    assert tok.decode(ids) == tok.decode(plain)
+    assert tok.decode_single_token_bytes(ids[0]) == tok.decode_single_token_bytes(plain[0])
+    assert tok.decode_tokens_bytes(ids) == tok.decode_tokens_bytes(plain)
+    assert tok.truncate(text, np.int64(2)) == tok.truncate(text, 2)
+
+
+@pytest.mark.parametrize(
+    ("files", "cut"),
+    [(("tokenizer.model",), 0.3), (("vocab.txt",), 0.0), (("vocab.json", "merges.txt"), 0.5)],
+)
+def test_corrupt_files_of_every_format_name_the_file(
+    files: tuple[str, ...], cut: float, tmp_path: Path
+) -> None:
+    sources = {
+        "tokenizer.model": ("mistral-v1", "tokenizer.model"),
+        "vocab.txt": ("minilm-l6-v2", "vocab.txt"),
+    }
+    sources |= {"vocab.json": ("qwen3", "vocab.json"), "merges.txt": ("qwen3", "merges.txt")}
+    for filename in files:
+        data = _real(*sources[filename]).read_bytes()
+        broken = data[: int(len(data) * cut)] + (b"\xff\xfe\x00garbage" if filename != "merges.txt" else b"")
+        (tmp_path / filename).write_bytes(broken)
+    with pytest.raises(tf.TokenforgeError, match="|".join(files).replace(".", r"\.")):
+        tf.load(tmp_path / files[0])
+
+
+def test_bare_string_token_collections_are_refused_by_every_trainer() -> None:
+    from tokenforge.train.api import ALGORITHMS, config_class
+
+    corpus = ["the quick brown fox jumps"] * 20
+    takers = [a for a in ALGORITHMS if "special_tokens" in config_class(a).__dataclass_fields__]
+    assert takers
+    for algorithm in takers:
+        with pytest.raises(tf.InvalidArgumentError, match=r"special_tokens must be a collection"):
+            tf.train(corpus, algorithm=algorithm, vocab_size=300, special_tokens="<s>")
+    # Unigram's collection of always-one-piece tokens (it was split into "<", "s", ">").
+    with pytest.raises(tf.InvalidArgumentError, match=r"user_defined_symbols must be a collection"):
+        tf.train(corpus, algorithm="unigram", vocab_size=300, user_defined_symbols="<s>")

@@ -42,7 +42,9 @@ class AddedToken:
     content: str
     id: int
     special: bool = True
-    # HF matching flags; tokenforge matches tokens exactly, so these must be False (checked on load).
+    # HF matching flags, honoured as HF does: ``single_word`` matches only between non-word
+    # characters, ``lstrip``/``rstrip`` take the whitespace before/after the token, ``normalized``
+    # matches the token's normalized form in the normalized text.
     single_word: bool = False
     lstrip: bool = False
     rstrip: bool = False

@@ -143,6 +143,7 @@ class Tokenizer:
                 spec.ignore_merges,
                 None if spec.model is not None else unk,
                 engine_pipeline(spec),
+                [(t.lstrip, t.rstrip, t.single_word, t.normalized) for t in spec.added_tokens],
             )
         except (OverflowError, TypeError):
             _explain_bad_ids(spec)

@@ -32,14 +32,19 @@ def as_tokens(value: object, argument: str) -> tuple[str, ...]:
     return tokens
 
 
+def _integer(value: object, argument: str, error: type[Exception], shown: str) -> int:
+    """``value`` as an int (any integer type, numpy's too; not bool), else ``error`` showing ``shown``."""
+    if isinstance(value, bool):
+        raise error(f"{argument} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise error(f"{argument} must be an integer, got {shown}") from None
+
+
 def as_id(value: object, argument: str = "token id") -> int:
     """A token id: any integer type (numpy's too), from 0 to 2^32 - 1."""
-    if isinstance(value, bool):
-        raise InvalidTokenIdError(f"{argument} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise InvalidTokenIdError(f"{argument} must be an integer, got {type(value).__name__}") from None
+    number = _integer(value, argument, InvalidTokenIdError, type(value).__name__)
     if not 0 <= number <= MAX_ID:
         raise InvalidTokenIdError(f"{argument} {number} is out of range (ids are 0 to 2^32 - 1)")
     return number
@@ -47,12 +52,7 @@ def as_id(value: object, argument: str = "token id") -> int:
 
 def as_size(value: object, argument: str, *, minimum: int = 0, maximum: int | None = None) -> int:
     """A count or budget: any integer type (numpy's too), at least ``minimum``, at most ``maximum``."""
-    if isinstance(value, bool):
-        raise InvalidArgumentError(f"{argument} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise InvalidArgumentError(f"{argument} must be an integer, got {value!r}") from None
+    number = _integer(value, argument, InvalidArgumentError, repr(value))
     if number < minimum or (maximum is not None and number > maximum):
         bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
         raise InvalidArgumentError(f"{argument} must be {bound}, got {number}")

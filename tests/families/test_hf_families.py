@@ -150,9 +150,9 @@ def _doc(name: str = "bert_wordpiece") -> dict:
     ("edit", "error", "message"),
     [
         (
-            lambda d: d.update(normalizer={"type": "ByteLevel"}),
+            lambda d: d.update(normalizer={"type": "ByteLevelish"}),
             UnsupportedTokenizerError,
-            "normalizer 'ByteLevel'",
+            "normalizer 'ByteLevelish'",
         ),
         (
             lambda d: d.update(pre_tokenizer={"type": "UnicodeScripts"}),
@@ -178,7 +178,7 @@ def _doc(name: str = "bert_wordpiece") -> dict:
         ),
         (lambda d: d["model"]["vocab"].update(x=1.5), InvalidVocabularyError, "model.vocab['x']"),
         (lambda d: d["model"].update(max_input_chars_per_word=-1), InvalidVocabularyError, "max_input_chars"),
-        (lambda d: d["added_tokens"][0].update(lstrip=True), UnsupportedTokenizerError, "lstrip=true"),
+        (lambda d: d["added_tokens"][0].update(lstrip=1), InvalidVocabularyError, "added_tokens[0].lstrip"),
     ],
 )
 def test_malformed_or_unsupported_json_is_a_typed_error_naming_the_field(edit, error, message: str) -> None:

@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -210,29 +211,10 @@ def _check(tok: tf.Tokenizer, ours_of, theirs: list[list[int]], theirs_decode: l
     ]
 
 
-# Known differences, open in the model-families issue: the botchan/kyoto test models (character
-# coverage < 1, so rare characters must become <unk> as SentencePiece does) still differ from
-# sentencepiece on 145-635 of 1,064 texts. Not strict: the cause is not yet pinned down.
-_KNOWN_SPM_DIFFERENCES = {"spm-botchan-bpe", "spm-botchan-unigram", "spm-kyoto-unigram"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                reason="known difference from sentencepiece (model-families issue)", strict=False
-            ),
-        )
-        if n in _KNOWN_SPM_DIFFERENCES
-        else n
-        for n in SPM_MODELS
-    ],
-)
+@pytest.mark.parametrize("name", SPM_MODELS)
 def test_sentencepiece_model_matches_sentencepiece(name: str) -> None:
     path = _entry(name, "tokenizer.model").path
-    tok = _load_or_skip(path)
+    tok = tf.load(path)
 
     def compute() -> tuple[list[list[int]], list[str]]:
         ids = _spm(name).encode([t for _, t in TEXTS])
@@ -240,6 +222,22 @@ def test_sentencepiece_model_matches_sentencepiece(name: str) -> None:
 
     theirs, decoded = _cached_reference("sentencepiece", [path], "encode", compute)
     _check(tok, tok.encode_ordinary, theirs, decoded, TEXTS)
+
+
+@pytest.mark.parametrize("name", SPM_MODELS)
+def test_sentencepiece_decode_of_any_ids(name: str) -> None:
+    """Arbitrary id sequences (control and unknown pieces, byte pieces that are no valid UTF-8,
+    leading "▁" pieces) decode as ``SentencePieceProcessor.decode`` decodes them."""
+    tok = tf.load(_entry(name, "tokenizer.model").path)
+    ref = _spm(name)
+    rng = random.Random(10)
+    size = ref.get_piece_size()
+    space = ref.piece_to_id("\u2581")
+    cases = [[0], [1], [2], [0, 0], [1, space, space], [space, space, 5]]
+    cases += [[rng.randrange(size) for _ in range(rng.randrange(1, 12))] for _ in range(1500)]
+    cases += [[rng.randrange(min(size, 300)) for _ in range(rng.randrange(1, 8))] for _ in range(1000)]
+    bad = [ids for ids in cases if tok.decode(ids) != ref.decode(ids)]
+    assert not bad, f"{len(bad)} of {len(cases)} decodes differ, e.g. {bad[:3]}"
 
 
 @pytest.mark.parametrize("name", HF_JSONS)
@@ -256,21 +254,38 @@ def test_tokenizer_json_matches_hf(name: str) -> None:
     _check(tok, lambda t: tok.encode(t, allowed_special="all"), theirs, decoded, TEXTS)
 
 
-@pytest.mark.xfail(
-    reason="known difference: 212 decodes of the vocab.txt WordPiece differ from HF (model-families issue)",
-    strict=False,
-)
-def test_vocab_txt_loads_like_its_tokenizer_json() -> None:
-    tok = _load_or_skip(_entry("minilm-l6-v2", "vocab.txt").path)
-    path = _entry("minilm-l6-v2", "tokenizer.json").path
+VOCAB_TXTS = _names(reference="transformers.BertTokenizer", filename="vocab.txt")
 
-    def compute() -> tuple[list[list[int]], list[str]]:
-        hf = _hf_file(path)
-        ids = [e.ids for e in hf.encode_batch([t for _, t in TEXTS], add_special_tokens=False)]
-        return ids, hf.decode_batch(ids)
 
-    theirs, decoded = _cached_reference("tokenizers", [path], "encode/decode-skip-special", compute)
-    _check(tok, lambda t: tok.encode(t, allowed_special="all"), theirs, decoded, TEXTS)
+@pytest.mark.parametrize("name", VOCAB_TXTS)
+def test_vocab_txt_loads_like_transformers_bert_tokenizer(name: str, tmp_path: Path) -> None:
+    """A vocab.txt folder against what transformers' BertTokenizer builds from the same file (its
+    normalizer, pre-tokenizer, WordPiece model and decoder, [CLS]/[SEP] template): ids with and
+    without special tokens, decode with and without skipping them."""
+    import shutil
+
+    import transformers
+
+    path = _entry(name, "vocab.txt").path
+    tok = _load_or_skip(path)
+    shutil.copy(path, tmp_path / "vocab.txt")  # the folder must hold nothing else to build from
+    hf = transformers.BertTokenizer.from_pretrained(str(tmp_path)).backend_tokenizer
+    hf.no_truncation()
+    hf.no_padding()
+    texts = [t for _, t in TEXTS]
+    for special in (False, True):
+        theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=special)]
+        ours = [tok.encode(t, allowed_special="all", add_special_tokens=special) for t in texts]
+        bad = [label for (label, _), a, b in zip(TEXTS, ours, theirs, strict=True) if a != b]
+        assert not bad, f"{name}: {len(bad)} texts differ (add_special_tokens={special}): {bad[:10]}"
+        for skip in (False, True):
+            decoded = hf.decode_batch(theirs, skip_special_tokens=skip)
+            bad = [
+                label
+                for (label, _), ids, ref in zip(TEXTS, theirs, decoded, strict=True)
+                if tok.decode(ids, skip_special_tokens=skip) != ref
+            ]
+            assert not bad, f"{name}: {len(bad)} decodes differ (skip_special_tokens={skip}): {bad[:10]}"
 
 
 def test_gpt2_folder_loads_like_hf() -> None:

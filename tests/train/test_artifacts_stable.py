@@ -42,9 +42,9 @@ EXPECTED: dict[str, str] = {
     "bpe_options": "1ef10f9e149fe166182701edb431edfca790deaf32f081b72e7b63eac6ef306a",
     "charbpe": "17a175d06f50eacc520901f99e74bac52cbc43b2389edbf2082ca7997787cbb6",
     "charbpe_options": "b2c487990044e0fd5cd02e7f3499b58278a886102d98801b3fc3d7c60a3bd969",
-    "superbpe": "bd5aad052a6cc8b61c77d9f190eb248d2d27fde99ef33b14857bd8598941526e",
-    "superbpe_default_transition": "f365da79740743d59c6f57f1dc8202927f674fc5198eece5007f1056151e32b8",
-    "superbpe_from_counts": "5cc7d160b29bf9bdb52e27a866db6f4ef93a0054f4211b1c6443e717d98d65ce",
+    "superbpe": "f0fd0f7921ba2b57e7dd75fb02acf9006642c76c58923fe77a8645c9aa301e38",
+    "superbpe_default_transition": "50765e14d375377d31be5f168698cc7c4340944f1f33a0da53eb96892f9f6378",
+    "superbpe_from_counts": "c326db440c88c2b487603cfbd3459589a4fd0e9f9d3ca0b52534a4f7668d4c97",
     "extend_superword=False": "d30e94e89338c49d973515f679793bfb7ba117f02b19c98a83c77a77eab12367",
     "extend_superword=True": "04c9b645500c9ae4c088ebba5359f263cff4543be978543139a70ab3ff0e88c7",
 }

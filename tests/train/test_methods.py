@@ -41,6 +41,46 @@ def test_superbpe_stage_one_is_plain_bpe_then_superwords(superbpe: tf.Tokenizer)
     assert meta["config"]["transition"] == 1200 and meta["config"]["max_words_per_token"] == 4
 
 
+def _tab_indented(n: int) -> list[str]:
+    words = "alpha beta gamma delta epsilon zeta eta theta".split()
+    return [
+        f"\t   {words[i % 8]} {words[i * 3 % 8]}: {words[i * 5 % 8]} {words[i * 7 % 8]}\n" for i in range(n)
+    ]
+
+
+def test_superbpe_drops_inherited_merges_whose_pair_never_occurs_in_stage_2() -> None:
+    # Stage 1 sees "\t  " (its pre-tokenizer keeps a tab with the spaces before a word) and learns
+    # "\t " and "\t  "; stage 2 isolates the trailing spaces, so "\t" never meets " " there. The
+    # authors' replay skips such merges: no token, and the freed ids go to superwords.
+    texts = _tab_indented(40)
+    stage1 = tf.train(texts, vocab_size=256 + 60, pretokenizer="superbpe_stage1", num_threads=1)
+    first = stage1._full_spec()
+    assert first.merges is not None and {b"\t ", b"\t  "} <= set(first.vocab)
+    stage1_merges = len(first.merges)
+    tok = tf.train(
+        texts,
+        vocab_size=256 + stage1_merges + 10,
+        algorithm="superbpe",
+        transition=stage1_merges,
+        num_threads=1,
+    )
+    spec = tok._full_spec()
+    assert spec.merges is not None
+    assert sorted(set(first.vocab) - set(spec.vocab)) == [b"\t ", b"\t  "]
+    stages = spec.metadata["training"]["stages"]
+    assert stages[0]["dropped_unseen"] == 2 and stages[0]["merges"] == stage1_merges - 2
+    assert stages[1]["learned"] == 12 and tok.n_vocab == 256 + stage1_merges + 10
+    # The kept stage-1 merges come first, in their order; ids stay dense.
+    by_id = {i: b for b, i in spec.vocab.items()}
+    assert sorted(by_id) == list(range(len(by_id)))
+    first_by_id = {i: b for b, i in first.vocab.items()}
+    inherited = [first_by_id[a] + first_by_id[b] for a, b in first.merges]
+    assert [by_id[a] + by_id[b] for a, b in spec.merges[: stage1_merges - 2]] == [
+        t for t in inherited if t not in (b"\t ", b"\t  ")
+    ]
+    assert tok.decode(tok.encode("\t   alpha beta\n")) == "\t   alpha beta\n"
+
+
 def test_superbpe_uses_fewer_tokens_than_bpe(superbpe: tf.Tokenizer) -> None:
     bpe = tf.train(list(english()), vocab_size=2000, pretokenizer="superbpe_stage1")
     text = "\n".join(english()[:300])

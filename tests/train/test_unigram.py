@@ -1,5 +1,6 @@
-"""Unigram training: the tokenizer.json loads in HF tokenizers and the .model in sentencepiece with
-identical ids; layout, options, determinism and bad input."""
+"""Unigram training: a frozen Tokenizer whose tokenizer.json loads in HF tokenizers and whose
+.model loads in sentencepiece, all three with identical ids; layout, options, progress,
+determinism and bad input."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 import tokenforge as tf
 from tokenforge.errors import CorpusError, InvalidArgumentError
-from tokenforge.train import TrainConfig, TrainedUnigram, UnigramConfig
+from tokenforge.train import TrainConfig, UnigramConfig
 
 from .conftest import PROBES, code, english
 
@@ -21,39 +22,63 @@ TEXTS = [*english()[:300], *code()[:20], *PROBES, "  two leading spaces", "trail
 
 
 @pytest.fixture(scope="module")
-def unigram() -> TrainedUnigram:
+def unigram() -> tf.Tokenizer:
     return tf.train(list(english()), algorithm="unigram", vocab_size=1500, num_threads=2)
 
 
-def _both(tok: TrainedUnigram, tmp_path: Path) -> tuple[object, object]:
+def _both(tok: tf.Tokenizer, tmp_path: Path) -> tuple[object, object]:
     hf = tokenizers.Tokenizer.from_file(str(tok.save(tmp_path / "tokenizer.json")))
-    sp = spm.SentencePieceProcessor(model_file=str(tok.save_sentencepiece(tmp_path / "tok.model")))
+    sp = spm.SentencePieceProcessor(model_file=str(tok.save(tmp_path / "tok.model")))
     return hf, sp
 
 
-def test_hf_and_sentencepiece_give_identical_ids(unigram: TrainedUnigram, tmp_path: Path) -> None:
+def _pieces(tok: tf.Tokenizer) -> list[str]:
+    return [piece for piece, _score in tok.to_hf_json()["model"]["vocab"]]
+
+
+def test_hf_and_sentencepiece_give_identical_ids(unigram: tf.Tokenizer, tmp_path: Path) -> None:
+    assert isinstance(unigram, tf.Tokenizer) and unigram.model_kind == "Unigram"
     hf, sp = _both(unigram, tmp_path)
     assert sp.get_piece_size() == hf.get_vocab_size() == unigram.n_vocab == 1500
     for text in TEXTS:
         ids = sp.encode(text)
         assert hf.encode(text, add_special_tokens=False).ids == ids, text
-        assert sp.decode(ids) == text
+        assert unigram.encode(text) == ids, text
+        assert sp.decode(ids) == text == unigram.decode(ids)
     assert sp.id_to_piece(0) == "<unk>" and sp.id_to_piece(3) == "<0x00>" and sp.is_byte(258)
     rare = "ünïcödé 東京 🙂 \x07"
     assert sp.decode(sp.encode(rare)) == rare  # byte fallback, no <unk>
     assert 0 not in sp.encode(rare)
 
 
-def test_layout_and_metadata(unigram: TrainedUnigram, tmp_path: Path) -> None:
-    pieces = [p for p, _s, _k in unigram.pieces]
+def test_layout_and_metadata(unigram: tf.Tokenizer, tmp_path: Path) -> None:
+    pieces = _pieces(unigram)
     assert pieces[:4] == ["<unk>", "<s>", "</s>", "<0x00>"] and pieces[258] == "<0xFF>"
-    learned = unigram.pieces[259:]
-    assert [s for _p, s, _k in learned] == sorted((s for _p, s, _k in learned), reverse=True)
+    learned = [score for _p, score in unigram.to_hf_json()["model"]["vocab"][259:]]
+    assert learned == sorted(learned, reverse=True)
     assert "\u2581the" in pieces and len(set(pieces)) == len(pieces)
-    meta = unigram.metadata
+    meta = unigram.spec.metadata
+    assert meta is not None
     assert meta["kind"] == "trained" and meta["training"]["stop"] == "vocab_size"
-    assert TrainConfig.from_json(meta["config"]) == unigram.config
+    assert TrainConfig.from_json(meta["config"]) == UnigramConfig(vocab_size=1500)
     assert len(meta["corpus"]["words"]["sha256"]) == 64
+    assert meta["self_test"]
+    # The saved files load back as the same tokenizer; the .model is rewritten bit for bit.
+    model = unigram.save(tmp_path / "u.model")
+    again = tf.load(model)
+    assert again.encode(TEXTS[0]) == unigram.encode(TEXTS[0])
+    assert again.save(tmp_path / "again.model").read_bytes() == model.read_bytes()
+    loaded = tf.load(unigram.save(tmp_path / "tokenizer.json"))
+    assert loaded.encode_batch(TEXTS) == unigram.encode_batch(TEXTS)
+    assert loaded.spec.metadata == meta
+
+
+def test_progress_reports_every_em_round() -> None:
+    events: list[dict[str, object]] = []
+    tok = tf.train(list(english()[:300]), algorithm="unigram", vocab_size=700, progress=events.append)
+    rounds = [e for e in events if e.get("phase") == "unigram"]
+    assert rounds[0]["event"] == "start" and rounds[-1]["event"] == "end"
+    assert rounds[-1]["done"] == tok.spec.metadata["training"]["em_rounds"] > 2
 
 
 def test_deterministic_for_any_thread_count(tmp_path: Path) -> None:
@@ -76,7 +101,7 @@ def test_options(tmp_path: Path) -> None:
         byte_fallback=False,
         user_defined_symbols=["<sep>", "[MASK]"],
     )
-    pieces = [p for p, _s, _k in tok.pieces]
+    pieces = _pieces(tok)
     assert pieces[:5] == ["<unk>", "<s>", "</s>", "<sep>", "[MASK]"] and "<0x00>" not in pieces
     for p in pieces[5:]:
         assert len(p) <= 5
@@ -95,14 +120,16 @@ def test_whitespace_as_suffix(tmp_path: Path) -> None:
     tok = tf.train(
         list(english()[:300]), algorithm="unigram", vocab_size=700, treat_whitespace_as_suffix=True
     )
-    assert "the\u2581" in {p for p, _s, _k in tok.pieces}
-    sp = spm.SentencePieceProcessor(model_file=str(tok.save_sentencepiece(tmp_path / "s.model")))
+    assert "the\u2581" in _pieces(tok)
+    hf, sp = _both(tok, tmp_path)
     text = english()[0]
     pieces = sp.encode(text, out_type=str)
     assert pieces[0].endswith("\u2581") and pieces[-1].endswith("\u2581")
     assert sp.decode(sp.encode(text)).rstrip(" ") == text  # sentencepiece keeps the dummy suffix
-    with pytest.raises(InvalidArgumentError, match="treat_whitespace_as_suffix"):
-        tok.save(tmp_path / "tokenizer.json")
+    # tokenizer.json expresses the dummy suffix as Replace(\z -> "▁"): same ids everywhere.
+    for sample in (*TEXTS[:50], "", " ", "a  b "):
+        assert tok.encode(sample) == sp.encode(sample) == hf.encode(sample).ids, sample
+        assert tok.decode(tok.encode(sample)) == sp.decode(sp.encode(sample)) == hf.decode(sp.encode(sample))
 
 
 def test_from_counts_equals_direct(tmp_path: Path) -> None:
@@ -111,7 +138,7 @@ def test_from_counts_equals_direct(tmp_path: Path) -> None:
     path = counts.save(tmp_path / "c.tfc")
     a = tf.train(texts, algorithm="unigram", vocab_size=600)
     b = tf.train(from_counts=path, algorithm="unigram", vocab_size=600)
-    assert a.pieces == b.pieces
+    assert a.to_hf_json()["model"]["vocab"] == b.to_hf_json()["model"]["vocab"]
     with pytest.raises(InvalidArgumentError, match="no 'words' table"):
         tf.train(from_counts=tf.count(texts), algorithm="unigram", vocab_size=600)
 
@@ -124,8 +151,8 @@ def test_bad_input() -> None:
     with pytest.raises(CorpusError):
         tf.train(["", ""], algorithm="unigram", vocab_size=1000)
     spaces = tf.train(["   \n\n  "], algorithm="unigram", vocab_size=1000)
-    assert spaces.metadata["training"]["stop"].startswith("corpus exhausted")
-    assert [p for p, _s, _k in spaces.pieces[259:]] == ["\u2581"]
+    assert spaces.spec.metadata["training"]["stop"].startswith("corpus exhausted")
+    assert _pieces(spaces)[259:] == ["\u2581"]
     with pytest.raises(InvalidArgumentError, match="single characters"):
         tf.train(
             ["".join(chr(0x4E00 + i) for i in range(3000))],

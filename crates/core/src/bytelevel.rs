@@ -16,6 +16,16 @@ pub fn char_to_byte(c: char) -> Option<u8> {
         .map(|b| b as u8)
 }
 
+/// The byte-level alphabet char of a byte (the inverse of [`char_to_byte`]).
+pub fn byte_to_char(b: u8) -> char {
+    let printable = |b: u8| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    if printable(b) {
+        return b as char;
+    }
+    let n = (0..b).filter(|&x| !printable(x)).count() as u32;
+    char::from_u32(256 + n).expect("256..=323 are chars")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -23,5 +33,8 @@ mod tests {
         assert_eq!(super::char_to_byte('Ġ'), Some(b' '));
         assert_eq!(super::char_to_byte('a'), Some(b'a'));
         assert_eq!(super::char_to_byte('€'), None);
+        for b in 0..=255u8 {
+            assert_eq!(super::char_to_byte(super::byte_to_char(b)), Some(b));
+        }
     }
 }

@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::decoders::Decoder;
+use crate::decoders::{Decoder, SentencePieceDecoder};
 use crate::error::{Error, Result};
-use crate::model::{CharBpe, CharBpeOptions, Model, Unigram, Vocab, WordLevel, WordPiece};
-use crate::normalize::{BertNormalizer, Normalizer, Precompiled};
+use crate::model::{
+    CharBpe, CharBpeOptions, Model, Unigram, Vocab, WordLevel, WordPiece, PIECE_BYTE, PIECE_CONTROL,
+    PIECE_UNKNOWN, PIECE_USER_DEFINED,
+};
+use crate::normalize::{BertNormalizer, Normalizer, Precompiled, SentencePieceNormalizer};
 use crate::pretokenize::{compile, PrependScheme, SplitBehavior, Step, WHITESPACE_PATTERN};
 use crate::split_regex::SplitRegex;
 
@@ -111,8 +114,121 @@ fn vocab_map(node: &Value) -> Result<Vocab> {
     Vocab::new(entries)
 }
 
-/// The model node.
-pub fn model(node: &Value) -> Result<Model> {
+/// The piece types (and, for BPE, the scores) of a SentencePiece `.model` file, from the
+/// `model.tokenforge.sentencepiece` block the `.model` reader writes: the model then follows
+/// `SentencePieceProcessor.encode` rather than HF's reading of the same vocabulary.
+struct SentencePieceBlock {
+    types: Vec<u8>,
+    scores: Vec<f32>,
+}
+
+fn sentencepiece_block(node: &Value) -> Result<Option<SentencePieceBlock>> {
+    if node.is_null() {
+        return Ok(None);
+    }
+    let types = list(node, "piece_types")?
+        .iter()
+        .map(|t| t.as_u64().filter(|&t| (1..=6).contains(&t)).map(|t| t as u8))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| bad("a piece type is not 1..6", node))?;
+    let scores = match node.get("scores") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => list(node, "scores")?
+            .iter()
+            .map(|s| s.as_f64().map(|s| s as f32))
+            .collect::<Option<Vec<f32>>>()
+            .ok_or_else(|| bad("a score is not a number", node))?,
+    };
+    Ok(Some(SentencePieceBlock { types, scores }))
+}
+
+/// The ids of a SentencePiece model's user-defined pieces (matched by the model itself, not
+/// split out as added tokens), given the pipeline's `sentencepiece` block.
+pub fn sentencepiece_user_defined(block: &Value) -> Result<Vec<u32>> {
+    Ok(sentencepiece_block(block)?.map_or_else(Vec::new, |b| {
+        b.types
+            .iter()
+            .enumerate()
+            .filter(|(_, &t)| t == PIECE_USER_DEFINED)
+            .map(|(i, _)| i as u32)
+            .collect()
+    }))
+}
+
+/// The normalizers of a pipeline: HF's `normalizer` node, or for a SentencePiece model whose
+/// block carries its normalizer spec, SentencePiece's own normalizer over the same charsmap.
+pub fn pipeline_normalizers(node: &Value, sentencepiece: &Value, model: &Model) -> Result<Vec<Normalizer>> {
+    let chain = normalizers(node)?;
+    let Some(spec) = sentencepiece.get("normalizer").filter(|v| !v.is_null()) else {
+        return Ok(chain);
+    };
+    let charsmap = chain.into_iter().find_map(|n| match n {
+        Normalizer::Precompiled(map) => Some(map),
+        _ => None,
+    });
+    let vocab = model
+        .vocab()
+        .ok_or_else(|| bad("a SentencePiece block on a byte-level model", sentencepiece))?;
+    let user_defined = sentencepiece_user_defined(sentencepiece)?
+        .into_iter()
+        .filter_map(|id| vocab.token(id))
+        .collect::<Vec<_>>();
+    Ok(vec![Normalizer::SentencePiece(Arc::new(
+        SentencePieceNormalizer::new(
+            charsmap,
+            &user_defined,
+            flag(spec, "add_dummy_prefix", true)?,
+            flag(spec, "remove_extra_whitespaces", true)?,
+            flag(spec, "escape_whitespaces", true)?,
+            flag(spec, "treat_whitespace_as_suffix", false)?,
+        )?,
+    ))])
+}
+
+/// The decoder of a pipeline: HF's `decoder` node, or for a SentencePiece model whose block
+/// carries its normalizer spec, SentencePiece's own decoding.
+pub fn pipeline_decoder(node: &Value, sentencepiece: &Value, model: &Model) -> Result<Option<Decoder>> {
+    let Some(spec) = sentencepiece.get("normalizer").filter(|v| !v.is_null()) else {
+        return decoder(node);
+    };
+    let block = sentencepiece_block(sentencepiece)?.expect("a block with a normalizer");
+    let vocab = model
+        .vocab()
+        .ok_or_else(|| bad("a SentencePiece block on a byte-level model", sentencepiece))?;
+    let mut out = SentencePieceDecoder {
+        controls: Default::default(),
+        bytes: Default::default(),
+        unk: None,
+        unk_surface: opt_string(sentencepiece, "unk_surface")?.unwrap_or_else(|| " \u{2047} ".into()),
+        add_dummy_prefix: flag(spec, "add_dummy_prefix", true)?,
+        remove_extra_whitespaces: flag(spec, "remove_extra_whitespaces", true)?,
+    };
+    for (id, &kind) in block.types.iter().enumerate() {
+        let Some(text) = vocab.token(id as u32) else {
+            continue;
+        };
+        match kind {
+            PIECE_UNKNOWN => out.unk = Some(text.to_string()),
+            PIECE_CONTROL => {
+                out.controls.insert(text.to_string());
+            }
+            PIECE_BYTE => {
+                let byte = text
+                    .strip_prefix("<0x")
+                    .and_then(|t| t.strip_suffix('>'))
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                    .ok_or_else(|| bad(&format!("byte piece {text:?} is not <0xNN>"), &Value::Null))?;
+                out.bytes.insert(text.to_string(), byte);
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(Decoder::SentencePiece(Box::new(out))))
+}
+
+/// The model node; `sentencepiece` is the pipeline's `sentencepiece` block (null for none).
+pub fn model(node: &Value, sentencepiece: &Value) -> Result<Model> {
+    let block = sentencepiece_block(sentencepiece)?;
     match kind(node)? {
         "BPE" => {
             if !matches!(node.get("dropout"), None | Some(Value::Null)) {
@@ -141,7 +257,11 @@ pub fn model(node: &Value) -> Result<Model> {
                 byte_fallback: flag(node, "byte_fallback", false)?,
                 ignore_merges: flag(node, "ignore_merges", false)?,
             };
-            Ok(Model::Bpe(CharBpe::new(vocab, &merges, options)?))
+            let bpe = CharBpe::new(vocab, &merges, options)?;
+            Ok(Model::Bpe(match block {
+                None => bpe,
+                Some(b) => bpe.sentencepiece(&b.scores, &sentencepiece_user_defined(sentencepiece)?)?,
+            }))
         }
         "Unigram" => {
             let mut pieces = Vec::new();
@@ -160,11 +280,12 @@ pub fn model(node: &Value) -> Result<Model> {
                         .ok_or_else(|| bad("bad \"unk_id\"", node))? as u32,
                 ),
             };
-            Ok(Model::Unigram(Unigram::new(
-                pieces,
-                unk,
-                flag(node, "byte_fallback", false)?,
-            )?))
+            let byte_fallback = flag(node, "byte_fallback", false)?;
+            Ok(Model::Unigram(match (block, unk) {
+                (None, _) => Unigram::new(pieces, unk, byte_fallback)?,
+                (Some(b), Some(unk)) => Unigram::sentencepiece(pieces, &b.types, unk, byte_fallback)?,
+                (Some(_), None) => return Err(bad("a SentencePiece model needs \"unk_id\"", node)),
+            }))
         }
         "WordPiece" => Ok(Model::WordPiece(WordPiece::new(
             vocab_map(node)?,
@@ -211,6 +332,7 @@ fn push_normalizers(node: &Value, out: &mut Vec<Normalizer>, depth: usize) -> Re
         "NFKD" => Normalizer::Nfkd,
         "Lowercase" => Normalizer::Lowercase,
         "Nmt" => Normalizer::Nmt,
+        "ByteLevel" => Normalizer::ByteLevel,
         "StripAccents" => Normalizer::StripAccents,
         "Strip" => Normalizer::Strip {
             left: flag(node, "strip_left", true)?,
@@ -243,7 +365,10 @@ fn push_normalizers(node: &Value, out: &mut Vec<Normalizer>, depth: usize) -> Re
             if bytes.is_empty() {
                 return Ok(());
             }
-            Normalizer::Precompiled(Arc::new(Precompiled::from_bytes(&bytes)?))
+            Normalizer::Precompiled(Arc::new(Precompiled::from_bytes(
+                &bytes,
+                flag(node, "longest_prefix_match", false)?,
+            )?))
         }
         other => {
             return Err(Error::Unsupported(format!(

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use crate::error::Result;
 use crate::normalize::replace;
 use crate::split_regex::SplitRegex as Regex;
@@ -47,11 +49,88 @@ pub enum Decoder {
         cleanup: bool,
     },
     Sequence(Vec<Decoder>),
+    /// `SentencePieceProcessor.decode` of a `.model` file.
+    SentencePiece(Box<SentencePieceDecoder>),
+}
+
+/// SentencePiece's `Decode` (sentencepiece 0.2.3): control pieces vanish, the unknown piece
+/// becomes its surface (" ⁇ "), runs of byte pieces are decoded character by character (each
+/// invalid byte is U+FFFD), "▁" becomes a space, and with `add_dummy_prefix` or
+/// `remove_extra_whitespaces` the first piece loses its leading "▁" (every piece, while the text
+/// is still empty, with `remove_extra_whitespaces`).
+#[derive(Debug, Clone)]
+pub struct SentencePieceDecoder {
+    pub controls: FxHashSet<String>,
+    pub bytes: FxHashMap<String, u8>,
+    pub unk: Option<String>,
+    pub unk_surface: String,
+    pub add_dummy_prefix: bool,
+    pub remove_extra_whitespaces: bool,
+}
+
+impl SentencePieceDecoder {
+    fn decode(&self, tokens: &[String]) -> String {
+        let mut text = String::new();
+        let mut pending: Vec<u8> = Vec::new();
+        let (mut bos_ws, mut bos_ws_seen) = (true, false);
+        let strip = self.add_dummy_prefix || self.remove_extra_whitespaces;
+        for token in tokens {
+            if let Some(&b) = self.bytes.get(token) {
+                pending.push(b);
+                continue;
+            }
+            push_bytes(&mut text, &mut pending);
+            if bos_ws_seen || !text.is_empty() {
+                bos_ws = false;
+            }
+            bos_ws_seen = false;
+            if self.controls.contains(token) {
+                continue;
+            }
+            if self.unk.as_ref() == Some(token) {
+                text.push_str(&self.unk_surface);
+                continue;
+            }
+            let mut piece = token.as_str();
+            if bos_ws && strip {
+                if let Some(rest) = piece.strip_prefix('\u{2581}') {
+                    piece = rest;
+                    bos_ws_seen = !self.remove_extra_whitespaces;
+                }
+            }
+            text.push_str(&piece.replace('\u{2581}', " "));
+        }
+        push_bytes(&mut text, &mut pending);
+        text
+    }
+}
+
+/// Appends byte pieces' bytes as text, one U+FFFD per byte that starts no valid character.
+fn push_bytes(text: &mut String, pending: &mut Vec<u8>) {
+    let mut rest = &pending[..];
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                text.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                text.push_str(std::str::from_utf8(&rest[..valid]).expect("valid prefix"));
+                text.push('\u{fffd}');
+                rest = &rest[valid + 1..];
+            }
+        }
+    }
+    pending.clear();
 }
 
 impl Decoder {
     /// The decoded text of `tokens`.
     pub fn decode(&self, tokens: Vec<String>) -> Result<String> {
+        if let Decoder::SentencePiece(spm) = self {
+            return Ok(spm.decode(&tokens));
+        }
         Ok(self.decode_chain(tokens)?.concat())
     }
 
@@ -180,6 +259,7 @@ impl Decoder {
                 out
             }
             Decoder::Sequence(decoders) => decoders.iter().try_fold(tokens, |t, d| d.decode_chain(t))?,
+            Decoder::SentencePiece(spm) => vec![spm.decode(&tokens)],
         })
     }
 }

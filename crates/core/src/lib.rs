@@ -32,6 +32,8 @@ pub use count::{Counter, PieceCounts};
 pub use error::{Error, Result};
 pub use normalize::Normalizer;
 pub use pretokenize::{PreTokenizer, SplitBehavior, Step};
-pub use special::{SpecialRule, SpecialSet, SpecialTokens};
+pub use special::{MatchFlags, SpecialRule, SpecialSet, SpecialTokens};
 pub use tokenizer::{FlatBatch, Tokenizer};
-pub use train::{train_unigram, BpeTrainer, TrainOptions, UnigramModel, UnigramOptions};
+pub use train::{
+    train_lib, train_unigram, BpeTrainer, LibLexicon, LibOptions, TrainOptions, UnigramModel, UnigramOptions,
+};

@@ -137,7 +137,19 @@ mod fork {
             }
         });
     }
+
+    /// Registers `handler` to run in the child after every `fork`. It runs in a process with a
+    /// single thread, so it must only touch atomics or state of its own.
+    pub fn on_fork_child(handler: extern "C" fn()) {
+        // SAFETY: `handler` is a plain function that lives as long as the process.
+        unsafe {
+            pthread_atfork(None, None, Some(handler));
+        }
+    }
 }
+
+#[cfg(unix)]
+pub use fork::on_fork_child;
 
 #[cfg(not(unix))]
 mod fork {

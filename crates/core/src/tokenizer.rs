@@ -126,8 +126,25 @@ impl Tokenizer {
                     if t.is_empty() {
                         return Ok(());
                     }
-                    self.pretokenizer
-                        .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)))?;
+                    if !self.specials.has_normalized() {
+                        return self
+                            .pretokenizer
+                            .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)));
+                    }
+                    // HF matches `normalized` added tokens in the normalized segment and
+                    // pre-tokenizes the stretches between them.
+                    self.specials
+                        .split_normalized(&t, allowed, &mut |part| match part {
+                            Segment::Special { id, .. } => {
+                                f(Item::Special(id));
+                                Ok(())
+                            }
+                            Segment::Text(p) => {
+                                let at_start = at_start && p.as_ptr() == t.as_ptr();
+                                self.pretokenizer
+                                    .for_each_piece_at(p, at_start, &mut |piece| f(Item::Piece(piece)))
+                            }
+                        })?;
                 }
             }
             Ok(())
@@ -236,24 +253,7 @@ impl Tokenizer {
         let mut bytes: Vec<(usize, usize)> = Vec::with_capacity(ids.capacity());
         let mut specials: Vec<usize> = Vec::new();
         let (mut spans, mut failed) = (Vec::new(), None);
-        self.specials.split(text, allowed, &mut |segment| {
-            let t = match segment {
-                Segment::Special { id, span } => {
-                    specials.push(ids.len());
-                    ids.push(id);
-                    bytes.push((span.start, span.end));
-                    return Ok(());
-                }
-                Segment::Text(t) => t,
-            };
-            let base = t.as_ptr() as usize - text.as_ptr() as usize;
-            // As in `walk`, so the ids are those of `encode`.
-            let at_start = base == 0 && self.starts_original(t)?;
-            let mut aligned = Aligned::new(t, base);
-            normalize_aligned(&self.normalizers, &mut aligned)?;
-            if aligned.text.is_empty() {
-                return Ok(());
-            }
+        let mut encode_pieces = |aligned: Aligned, at_start: bool, ids: &mut Vec<u32>, bytes: &mut Vec<_>| {
             self.pretokenizer
                 .for_each_piece_aligned(aligned, at_start, &mut |piece, align| {
                     if failed.is_some() {
@@ -273,13 +273,52 @@ impl Tokenizer {
                             });
                         }
                         model => {
-                            if let Err(e) = model.encode_str_with_spans(piece, &mut ids, &mut spans) {
+                            if let Err(e) = model.encode_str_with_spans(piece, ids, &mut spans) {
                                 failed = Some(e);
                                 return;
                             }
                         }
                     }
                     bytes.extend(spans.iter().map(|&(s, e)| original_span(align, s, e)));
+                })
+        };
+        self.specials.split(text, allowed, &mut |segment| {
+            let t = match segment {
+                Segment::Special { id, span } => {
+                    specials.push(ids.len());
+                    ids.push(id);
+                    bytes.push((span.start, span.end));
+                    return Ok(());
+                }
+                Segment::Text(t) => t,
+            };
+            let base = t.as_ptr() as usize - text.as_ptr() as usize;
+            // As in `walk`, so the ids are those of `encode`.
+            let at_start = base == 0 && self.starts_original(t)?;
+            let mut aligned = Aligned::new(t, base);
+            normalize_aligned(&self.normalizers, &mut aligned)?;
+            if aligned.text.is_empty() {
+                return Ok(());
+            }
+            if !self.specials.has_normalized() {
+                return encode_pieces(aligned, at_start, &mut ids, &mut bytes);
+            }
+            // `normalized` added tokens, matched in the normalized text as `walk` does, span the
+            // original text their normalized bytes come from.
+            let normalized = aligned.text.clone();
+            self.specials
+                .split_normalized(&normalized, allowed, &mut |part| match part {
+                    Segment::Special { id, span } => {
+                        specials.push(ids.len());
+                        ids.push(id);
+                        bytes.push(original_span(&aligned.align, span.start, span.end));
+                        Ok(())
+                    }
+                    Segment::Text(p) => {
+                        let start = p.as_ptr() as usize - normalized.as_ptr() as usize;
+                        let piece = aligned.slice(start..start + p.len());
+                        encode_pieces(piece, at_start && start == 0, &mut ids, &mut bytes)
+                    }
                 })
         })?;
         if let Some(e) = failed {

@@ -1,5 +1,6 @@
 //! Mutation fuzzing on the stable toolchain (no cargo-fuzz here): a fixed-seed xorshift mutator
-//! drives the `.tiktoken` parser, the pre-tokenizer scanners against the regex engine, the linear
+//! drives the `.tiktoken` parser, the construction of models, normalizers, pre-tokenizers and
+//! decoders from tokenizer.json nodes (`config`), the pre-tokenizer scanners against the regex engine, the linear
 //! split engine against the backtracking one, and encode -> decode round trips. `make test` runs a
 //! few thousand cases in seconds; `make fuzz` sets `TOKENFORGE_FUZZ_ITERS` (and optionally
 //! `TOKENFORGE_FUZZ_SEED`) for a long run. A failure prints the seed and the input: add it to the
@@ -208,5 +209,135 @@ fn encode_decode_round_trips() {
                 );
             }
         }
+    }
+}
+
+/// tokenizer.json component nodes as the Python layer hands them to the core: a model node of each
+/// family with the pipeline's `sentencepiece` block (what the `.model` reader adds: piece types,
+/// scores, normalizer spec; null for other files), then normalizers, pre-tokenizers and decoders.
+const CONFIG_SEEDS: &[&str] = &[
+    r#"{"model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
+       "end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,"ignore_merges":false,
+       "vocab":{"<unk>":0,"a":1,"b":2,"ab":3,"<0x41>":4,"▁":5,"▁a":6},"merges":[["a","b"],"▁ a"]},
+       "sentencepiece":null}"#,
+    r#"{"model":{"type":"Unigram","unk_id":0,"byte_fallback":false,
+       "vocab":[["<unk>",0.0],["a",-1.5],["b",-2.0],["ab",-1.0],["▁",-3.0]]},"sentencepiece":null}"#,
+    r###"{"model":{"type":"WordPiece","unk_token":"[UNK]","continuing_subword_prefix":"##",
+       "max_input_chars_per_word":100,"vocab":{"[UNK]":0,"a":1,"##b":2,"ab":3}},"sentencepiece":null}"###,
+    r#"{"model":{"type":"WordLevel","unk_token":"<unk>","vocab":{"<unk>":0,"a":1,"b":2}},
+       "sentencepiece":null}"#,
+    r#"{"model":{"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,
+       "end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,"ignore_merges":false,
+       "vocab":{"<unk>":0,"<s>":1,"a":2,"b":3,"ab":4,"▁":5,"<0x41>":6,"[X]":7},"merges":[["a","b"]]},
+       "sentencepiece":{"piece_types":[2,3,1,1,1,1,6,4],"scores":[0,0,-1,-2,-0.5,-3,0,0],
+       "unk_surface":" ⁇ ","normalizer":{"add_dummy_prefix":true,"remove_extra_whitespaces":true,
+       "escape_whitespaces":true}}}"#,
+    r#"{"model":{"type":"Unigram","unk_id":0,"byte_fallback":true,
+       "vocab":[["<unk>",0.0],["<s>",0.0],["a",-1.5],["b",-2.0],["ab",-1.0],["▁",-3.0],["<0x41>",0.0]]},
+       "sentencepiece":{"piece_types":[2,3,1,1,1,1,6],"unk_surface":" ⁇ ","normalizer":
+       {"add_dummy_prefix":false,"remove_extra_whitespaces":false,"escape_whitespaces":true}}}"#,
+];
+const NORMALIZER_SEED: &str = r#"{"type":"Sequence","normalizers":[{"type":"NFKC"},
+    {"type":"Replace","pattern":{"String":" "},"content":"▁"},{"type":"Prepend","prepend":"▁"},
+    {"type":"BertNormalizer","clean_text":true,"handle_chinese_chars":true,"strip_accents":null,
+     "lowercase":true},{"type":"Strip","strip_left":true,"strip_right":false}]}"#;
+const PRE_TOKENIZER_SEED: &str = r#"{"type":"Sequence","pretokenizers":[
+    {"type":"Split","pattern":{"Regex":"\\s+|\\w+"},"behavior":"Isolated","invert":false},
+    {"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true},
+    {"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_regex":true},
+    {"type":"Digits","individual_digits":true},{"type":"Whitespace"}]}"#;
+const DECODER_SEED: &str = r###"{"type":"Sequence","decoders":[
+    {"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"},
+    {"type":"Strip","content":" ","start":1,"stop":0},{"type":"WordPiece","prefix":"##","cleanup":true},
+    {"type":"ByteLevel"},{"type":"Metaspace","replacement":"▁","prepend_scheme":"always"}]}"###;
+
+/// A value of any JSON type, including the wrong-typed and extreme ones a hostile file holds.
+fn random_value(rng: &mut Rng) -> serde_json::Value {
+    use serde_json::{json, Value};
+    match rng.below(9) {
+        0 => Value::Null,
+        1 => json!(rng.below(2) == 0),
+        2 => json!(rng.next() as i64),
+        3 => json!(rng.below(8) as i64 - 2),
+        4 => json!((rng.next() as f64) / 7.0),
+        5 => json!(random_text(rng, 4)),
+        6 => json!([random_text(rng, 2), random_text(rng, 2)]),
+        7 => {
+            let kind = ["BPE", "Sequence", "Replace", "Split", "Unigram"][rng.below(5)];
+            json!({ "type": kind })
+        }
+        _ => json!([]),
+    }
+}
+
+/// Replaces one node (picked by a random walk from the root) with a random value.
+fn mutate_node(rng: &mut Rng, node: &mut serde_json::Value) {
+    use serde_json::Value;
+    let descend = rng.below(3) != 0;
+    match node {
+        Value::Object(map) if descend && !map.is_empty() => {
+            let i = rng.below(map.len());
+            let child = map.values_mut().nth(i).expect("index below len");
+            mutate_node(rng, child);
+        }
+        Value::Array(items) if descend && !items.is_empty() => {
+            let i = rng.below(items.len());
+            mutate_node(rng, &mut items[i]);
+        }
+        _ => *node = random_value(rng),
+    }
+}
+
+/// Builds the component of seed `seed_index` from `node`: whether it was accepted. Each builder
+/// must return Ok or a typed Err; a panic fails the test with the seed and the node.
+fn build_component(seed_index: usize, node: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    use tokenforge_core::config;
+    let models = CONFIG_SEEDS.len();
+    match seed_index {
+        i if i < models => {
+            let block = node.get("sentencepiece").unwrap_or(&Value::Null);
+            let Ok(model) = config::model(node.get("model").unwrap_or(&Value::Null), block) else {
+                return false;
+            };
+            config::pipeline_normalizers(&Value::Null, block, &model).is_ok()
+                && config::pipeline_decoder(&Value::Null, block, &model).is_ok()
+        }
+        i if i == models => config::normalizers(node).is_ok(),
+        i if i == models + 1 => config::pre_tokenizer(node).is_ok(),
+        _ => config::decoder(node).is_ok(),
+    }
+}
+
+#[test]
+fn config_construction_never_panics_on_mutated_nodes() {
+    let seeds: Vec<serde_json::Value> = CONFIG_SEEDS
+        .iter()
+        .chain([NORMALIZER_SEED, PRE_TOKENIZER_SEED, DECODER_SEED].iter())
+        .map(|s| serde_json::from_str(s).expect("seed nodes are valid JSON"))
+        .collect();
+    for (i, node) in seeds.iter().enumerate() {
+        assert!(build_component(i, node), "seed node {i} must build: {node}");
+    }
+    let mut rng = Rng(seed());
+    for _ in 0..iterations(3000) {
+        let i = rng.below(seeds.len());
+        let mut node = seeds[i].clone();
+        if rng.below(2) == 0 {
+            for _ in 0..rng.below(3) + 1 {
+                mutate_node(&mut rng, &mut node);
+            }
+        } else {
+            // Byte-level mutation of the serialized node; what still parses as JSON is built.
+            let mut data = node.to_string().into_bytes();
+            mutate(&mut rng, &mut data);
+            match serde_json::from_slice(&data) {
+                Ok(parsed) => node = parsed,
+                Err(_) => continue,
+            }
+        }
+        let shown = node.to_string();
+        let outcome = std::panic::catch_unwind(|| build_component(i, &node));
+        assert!(outcome.is_ok(), "seed {:#x}: panic building {shown}", seed());
     }
 }

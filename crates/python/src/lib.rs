@@ -16,8 +16,8 @@ use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::offsets::{Encoding, TrimOffsets};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
-    config, Bpe, BpeTrainer, Counter, Error, Normalizer, PieceCounts, PreTokenizer, SpecialRule, SpecialSet,
-    SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
+    config, Bpe, BpeTrainer, Counter, Error, LibOptions, MatchFlags, Normalizer, PieceCounts, PreTokenizer,
+    SpecialRule, SpecialSet, SpecialTokens, SplitBehavior, Step, Tokenizer, TrainOptions, UnigramOptions,
 };
 
 /// Interpreter exit with threads inside the engine.
@@ -74,20 +74,10 @@ mod exit {
     /// A forked child has none of the parent's other threads, so none of them is returning.
     #[cfg(unix)]
     pub(super) fn reset_in_forked_children() {
-        extern "C" {
-            fn pthread_atfork(
-                prepare: Option<extern "C" fn()>,
-                parent: Option<extern "C" fn()>,
-                child: Option<extern "C" fn()>,
-            ) -> std::ffi::c_int;
-        }
         extern "C" fn child() {
             RETURNING.store(0, Ordering::SeqCst);
         }
-        // SAFETY: `child` only stores to an atomic; it lives as long as the process.
-        unsafe {
-            pthread_atfork(None, None, Some(child));
-        }
+        tokenforge_core::pool::on_fork_child(child);
     }
 
     #[cfg(not(unix))]
@@ -266,8 +256,10 @@ impl CoreTokenizer {
     /// `pipeline` (a JSON object with HF `tokenizer.json` nodes `normalizer`, `pre_tokenizer`,
     /// `decoder` and optionally `model`, patterns already in the engine's dialect) replaces
     /// `steps` and `normalizers`; with a `model` node it also replaces the byte-level model.
+    /// `special_flags` are HF's `(lstrip, rstrip, single_word, normalized)` per special (default:
+    /// all false).
     #[new]
-    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None))]
+    #[pyo3(signature = (vocab, merges, steps, normalizers, specials, ignore_merges=true, unk_id=None, pipeline=None, special_flags=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -279,9 +271,28 @@ impl CoreTokenizer {
         ignore_merges: bool,
         unk_id: Option<u32>,
         pipeline: Option<String>,
+        special_flags: Option<Vec<(bool, bool, bool, bool)>>,
     ) -> PyResult<Self> {
         let tiktoken = merges.is_none();
         let built = detach(py, || -> Result<Tokenizer, Error> {
+            let flags: Vec<MatchFlags> = match special_flags {
+                None => vec![MatchFlags::default(); specials.len()],
+                Some(f) => f
+                    .into_iter()
+                    .map(|(lstrip, rstrip, single_word, normalized)| MatchFlags {
+                        lstrip,
+                        rstrip,
+                        single_word,
+                        normalized,
+                    })
+                    .collect(),
+            };
+            let specials_for =
+                |specials: Vec<(String, u32)>, flags: Vec<MatchFlags>, normalizers: &[Normalizer]| {
+                    SpecialTokens::with_flags(specials, flags, &|s| {
+                        Ok(tokenforge_core::normalize::normalize(normalizers, s)?.into_owned())
+                    })
+                };
             if let Some(pipeline) = pipeline {
                 let doc: serde_json::Value = serde_json::from_str(&pipeline)
                     .map_err(|e| Error::InvalidArgument(format!("pipeline is not JSON: {e}")))?;
@@ -292,14 +303,24 @@ impl CoreTokenizer {
                         None => Bpe::from_ranks(vocab)?,
                         Some(m) => Bpe::from_merges(vocab, &m, ignore_merges, unk_id)?,
                     }),
-                    m => config::model(m)?,
+                    m => config::model(m, node("sentencepiece"))?,
                 };
+                // A SentencePiece model matches its user-defined pieces itself (in normalized
+                // text, as SentencePiece does), so they are not split out as added tokens.
+                let user_defined = config::sentencepiece_user_defined(node("sentencepiece"))?;
+                let normalizers =
+                    config::pipeline_normalizers(node("normalizer"), node("sentencepiece"), &model)?;
+                let paired = specials.into_iter().zip(flags);
+                let (specials, flags): (Vec<_>, Vec<_>) =
+                    paired.filter(|((_, id), _)| !user_defined.contains(id)).unzip();
+                let specials = specials_for(specials, flags, &normalizers)?;
+                let decoder = config::pipeline_decoder(node("decoder"), node("sentencepiece"), &model)?;
                 return Ok(Tokenizer::with_model(
                     model,
                     PreTokenizer::new(config::pre_tokenizer(node("pre_tokenizer"))?),
-                    config::normalizers(node("normalizer"))?,
-                    SpecialTokens::with_rule(specials, SpecialRule::LongestFirst)?,
-                    config::decoder(node("decoder"))?,
+                    normalizers,
+                    specials,
+                    decoder,
                 ));
             }
             let bpe = match merges {
@@ -316,12 +337,11 @@ impl CoreTokenizer {
                 .collect::<Result<Vec<_>, _>>()?;
             // tiktoken vocabularies (ranks) resolve overlapping specials as tiktoken does, HF files
             // as HF does.
-            let rule = if tiktoken {
-                SpecialRule::Tiktoken
+            let specials = if tiktoken {
+                SpecialTokens::with_rule(specials, SpecialRule::Tiktoken)?
             } else {
-                SpecialRule::LongestFirst
+                specials_for(specials, flags, &normalizers)?
             };
-            let specials = SpecialTokens::with_rule(specials, rule)?;
             Ok(Tokenizer::new(
                 bpe,
                 PreTokenizer::new(steps),
@@ -782,7 +802,7 @@ impl CoreBpeTrainer {
     #[new]
     #[pyo3(signature = (counter, base, next_id, max_new_tokens, min_frequency=2, max_token_bytes=None,
                         max_token_chars=None, max_words=None, forbid_colon_space=false, skip_existing=false,
-                        num_threads=1, keep_counts=false))]
+                        drop_unseen_base_merges=false, num_threads=1, keep_counts=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -796,6 +816,7 @@ impl CoreBpeTrainer {
         max_words: Option<usize>,
         forbid_colon_space: bool,
         skip_existing: bool,
+        drop_unseen_base_merges: bool,
         num_threads: usize,
         keep_counts: bool,
     ) -> PyResult<Self> {
@@ -812,6 +833,7 @@ impl CoreBpeTrainer {
             max_words,
             forbid_colon_space,
             skip_existing,
+            drop_unseen_base_merges,
         };
         detach(py, || -> Result<BpeTrainer, Error> {
             let base = match base {
@@ -854,6 +876,18 @@ impl CoreBpeTrainer {
         self.inner.new_tokens()
     }
 
+    /// Stop after this many new tokens (`max_new_tokens` plus the ids freed by dropped merges).
+    #[getter]
+    fn max_new_tokens(&self) -> usize {
+        self.inner.max_new_tokens()
+    }
+
+    /// Priorities of the base merges dropped by `drop_unseen_base_merges`, ascending.
+    #[getter]
+    fn dropped_base_merges(&self) -> Vec<u32> {
+        self.inner.dropped_base_merges().to_vec()
+    }
+
     #[getter]
     fn word_count(&self) -> usize {
         self.inner.word_count()
@@ -872,7 +906,7 @@ type UnigramResult<'py> = (Vec<(String, f64)>, Bound<'py, PyDict>);
 #[pyfunction]
 #[pyo3(signature = (counter, pieces, max_piece_length, character_coverage, split_digits, split_by_number,
                     split_by_script, whitespace_as_suffix, seed_size, shrinking_factor, sub_iterations,
-                    num_threads=1, keep_counts=false))]
+                    num_threads=1, keep_counts=false, on_round=None))]
 #[allow(clippy::too_many_arguments)]
 fn train_unigram<'py>(
     py: Python<'py>,
@@ -889,6 +923,7 @@ fn train_unigram<'py>(
     sub_iterations: usize,
     num_threads: usize,
     keep_counts: bool,
+    on_round: Option<Py<PyAny>>,
 ) -> PyResult<UnigramResult<'py>> {
     let counts = if keep_counts {
         counter.inner.counts().clone()
@@ -907,9 +942,14 @@ fn train_unigram<'py>(
         shrinking_factor,
         sub_iterations,
     };
-    let model = py
-        .detach(|| tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads))
-        .map_err(|e| to_py(py, e))?;
+    let mut report = Reporter::new(on_round);
+    let model = detach(py, || {
+        tokenforge_core::train_unigram(&counts.into_sorted(), &options, num_threads, &mut |r| {
+            report.call((r.pieces, r.objective))
+        })
+    })
+    .map_err(|e| to_py(py, e))?;
+    report.finish()?;
     let stats = PyDict::new(py);
     stats.set_item("required_chars", model.required_chars)?;
     stats.set_item("seen_chars", model.seen_chars)?;
@@ -917,6 +957,113 @@ fn train_unigram<'py>(
     stats.set_item("seeds", model.seeds)?;
     stats.set_item("em_rounds", model.rounds.len())?;
     Ok((model.pieces, stats))
+}
+
+/// A Python progress callable called from a training loop that runs without the GIL: each call
+/// takes the GIL for the call only; the first exception is kept and raised when training ends.
+struct Reporter {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl Reporter {
+    fn new(callback: Option<Py<PyAny>>) -> Reporter {
+        Reporter {
+            callback,
+            error: None,
+        }
+    }
+
+    fn call<A>(&mut self, args: A)
+    where
+        A: for<'py> pyo3::call::PyCallArgs<'py>,
+    {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(callback) = &self.callback {
+            // Asking for the GIL mid-run is safe only before interpreter exit (see `exit`).
+            exit::before_reacquire();
+            let called = Python::attach(|py| callback.call1(py, args).map(drop));
+            exit::after_reacquire();
+            if let Err(e) = called {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn finish(self) -> PyResult<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+type LibResult<'py> = (Vec<(String, u64)>, Bound<'py, PyDict>);
+
+/// Learns a LiB lexicon from a counter's table (GIL released): `(pieces, stats)` with pieces as
+/// `(text, token count under LiB's segmentation)` in id order. `on_article(done, total, size)`.
+#[pyfunction]
+#[pyo3(signature = (counter, pieces, in_rate, out_rate, life, update_rate, max_chunk_length,
+                    article_sentences, passes, character_coverage, words, seed, num_threads=1,
+                    keep_counts=false, on_article=None))]
+#[allow(clippy::too_many_arguments)]
+fn train_lib<'py>(
+    py: Python<'py>,
+    mut counter: PyRefMut<'_, PieceCounter>,
+    pieces: usize,
+    in_rate: f64,
+    out_rate: f64,
+    life: u32,
+    update_rate: f64,
+    max_chunk_length: usize,
+    article_sentences: usize,
+    passes: usize,
+    character_coverage: f64,
+    words: bool,
+    seed: u64,
+    num_threads: usize,
+    keep_counts: bool,
+    on_article: Option<Py<PyAny>>,
+) -> PyResult<LibResult<'py>> {
+    let counts = if keep_counts {
+        counter.inner.counts().clone()
+    } else {
+        counter.inner.take_counts()
+    };
+    let options = LibOptions {
+        pieces,
+        in_rate,
+        out_rate,
+        life,
+        update_rate,
+        max_chunk_length,
+        article_sentences,
+        passes,
+        character_coverage,
+        words,
+        seed,
+    };
+    let mut report = Reporter::new(on_article);
+    let lexicon = detach(py, || {
+        tokenforge_core::train_lib(
+            &counts.into_sorted(),
+            &options,
+            num_threads,
+            &mut |done, total, size| report.call((done, total, size)),
+        )
+    })
+    .map_err(|e| to_py(py, e))?;
+    report.finish()?;
+    let stats = PyDict::new(py);
+    stats.set_item("lexicon_size", lexicon.lexicon_size)?;
+    stats.set_item("on_probation", lexicon.on_probation)?;
+    stats.set_item("required_chars", lexicon.required_chars)?;
+    stats.set_item("seen_chars", lexicon.seen_chars)?;
+    stats.set_item("articles", lexicon.articles)?;
+    stats.set_item("passes", lexicon.passes)?;
+    stats.set_item("sentences", lexicon.sentences)?;
+    stats.set_item("tokens", lexicon.tokens)?;
+    stats.set_item("chars", lexicon.chars)?;
+    Ok((lexicon.pieces, stats))
 }
 
 /// `.tiktoken` content -> `(tokens, ranks)` in file order (errors name the line). Two lists rather
@@ -970,6 +1117,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_pieces, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tiktoken, m)?)?;
     m.add_function(wrap_pyfunction!(train_unigram, m)?)?;
+    m.add_function(wrap_pyfunction!(train_lib, m)?)?;
     let presets: Vec<(&str, &str)> = Preset::ALL
         .iter()
         .map(|(_, name, pattern)| (*name, *pattern))

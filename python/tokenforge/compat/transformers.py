@@ -9,7 +9,7 @@ plain text calls (a string or a list of strings, optionally truncated, padded, a
 encoded by tokenforge; calls that need what only the backend tracks (text pairs, pre-split words,
 offsets, overflow, special-token masks, lengths, split special tokens) go to the backend, which
 gives the same ids. So the object works for every family tokenforge can save as
-``tokenizer.json``; a trained model the engine does not encode yet (a ``TrainedUnigram``) is
+``tokenizer.json``; a tokenizer-like object that is not a :class:`~tokenforge.Tokenizer` is
 accepted too and encoded by the backend alone.
 
     tok = TokenforgeTokenizerFast.from_pretrained("path/to/model")           # folder's tokenizer
@@ -63,7 +63,7 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
             json.dumps(tokenforge_tokenizer.to_hf_json())
         )
         self._tokenforge = tokenforge_tokenizer
-        # A trained model the engine does not encode yet (e.g. a TrainedUnigram): only its
+        # An object that is not a tokenforge Tokenizer but writes a tokenizer.json: only its
         # tokenizer.json is used, and every call goes to the backend.
         self._engine = tokenforge_tokenizer if isinstance(tokenforge_tokenizer, Tokenizer) else None
         self._template: tuple[list[int], list[int]] | None = None

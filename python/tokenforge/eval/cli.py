@@ -142,7 +142,7 @@ def add_sweep_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     p.add_argument("--corpus", default="udhr", help="named corpus (udhr, udhr:eng,fra, ...) or a path")
     p.add_argument("--vocab-sizes", default="8k,16k,32k,64k", help="comma-separated sizes, k suffix allowed")
-    p.add_argument("--algorithm", choices=("bpe", "superbpe", "charbpe"), default="bpe")
+    p.add_argument("--algorithm", choices=("bpe", "superbpe", "charbpe", "unigram", "lib"), default="bpe")
     p.add_argument("--transition", type=int, default=None, help="SuperBPE transition point (merges)")
     p.add_argument("--per-language", action="store_true", help="train one tokenizer per language and size")
     p.add_argument("--target-premium", type=float, default=1.0, help="premium to reach (default 1.0)")

@@ -160,7 +160,7 @@ _METASPACE = {
 }
 _COMPONENTS: dict[str, dict[str, dict[str, str]]] = {
     "normalizer": {
-        **{k: {} for k in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Nmt", "StripAccents")},
+        **{k: {} for k in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Nmt", "StripAccents", "ByteLevel")},
         "Strip": {"strip_left": _B, "strip_right": _B},
         "Replace": {"pattern": "pattern", "content": _S},
         "Prepend": {"prepend": _S},
@@ -385,20 +385,6 @@ def _hf_added_ids(
     return tuple(out.values())
 
 
-def _check_flags(added: tuple[AddedToken, ...], has_normalizer: bool, source: str) -> None:
-    for token in added:
-        for flag in ("single_word", "lstrip", "rstrip"):
-            if getattr(token, flag):
-                raise UnsupportedTokenizerError(
-                    f"{source}: added token {token.content!r} sets {flag}=true, which is not supported"
-                )
-        if token.normalized and has_normalizer:
-            raise UnsupportedTokenizerError(
-                f"{source}: added token {token.content!r} sets normalized=true with a normalizer; "
-                "matching added tokens in normalized text is not supported"
-            )
-
-
 def parse_hf_json(
     doc: Mapping[str, Any], *, source: str = "<tokenizer.json>", name: str | None = None
 ) -> TokenizerSpec:
@@ -425,12 +411,18 @@ def parse_hf_json(
         decoder=doc.get("decoder"),
         post_processor=doc.get("post_processor"),
     )
-    _check_flags(tuple(t for t, _ in added), bool(pipeline.components()["normalizer"]), source)
     extra = {
         k: doc[k] for k in ("truncation", "padding", "post_processor", "decoder") if doc.get(k) is not None
     }
     metadata = model.get("tokenforge", doc.get("tokenforge"))
-    byte_level = kind == "BPE" and _is_byte_level(doc) and not model.get("byte_fallback")
+    # A ByteLevel *normalizer* already spells the text in the byte-level alphabet, so the model
+    # works on those chars (the byte-level engine would map the bytes a second time).
+    byte_level = (
+        kind == "BPE"
+        and _is_byte_level(doc)
+        and not model.get("byte_fallback")
+        and "ByteLevel" not in pipeline.components()["normalizer"]
+    )
     if byte_level:
         for option in ("continuing_subword_prefix", "end_of_word_suffix"):
             if model.get(option):
@@ -754,6 +746,12 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
         "pre_tokenizer": _engine_node(pipeline.pre_tokenizer),
         "decoder": _engine_node(pipeline.decoder),
     }
+    # The piece types and scores of a SentencePiece .model: its exact encoding rules (see
+    # formats/sentencepiece.py).
+    sentencepiece = (spec.metadata or {}).get("sentencepiece") if spec.model is not None else None
+    if sentencepiece:
+        keys = ("piece_types", "scores", "normalizer", "unk_surface")
+        doc["sentencepiece"] = {k: sentencepiece[k] for k in keys if k in sentencepiece}
     return json.dumps(doc, ensure_ascii=False)
 
 

@@ -34,20 +34,30 @@ One extension block, ignored by HF (it skips unknown keys of the model), lives a
   the unknown piece stands only for unknown characters, byte pieces come only from byte fallback.
   HF's Unigram and BPE models have every vocabulary entry in their matching tables, which is
   invisible in HF because HF always splits special tokens out of the text first, but not for
-  ``encode_ordinary`` on text such as ``"<s>"`` or ``"<0x41>"``; an engine that honours
-  ``piece_types`` excludes those entries from matching.
-* ``scores``: the score of every id (BPE models, whose HF vocabulary has no scores), so that a
-  ``.model`` can be written back.
+  ``encode_ordinary`` on text such as ``"<s>"`` or ``"<0x41>"``. tokenforge's engine honours
+  ``piece_types`` and follows ``SentencePieceProcessor.encode`` (sentencepiece 0.2.3) exactly:
+  only normal and user-defined pieces are matched; user-defined pieces are found by the model in
+  the normalized text (never split out as added tokens); BPE merges the pair of highest piece
+  score, leftmost first; Unigram sums its lattice in float, as SentencePiece does.
+* ``scores``: the score of every id (BPE models, whose HF vocabulary has no scores): the BPE
+  merge order, and what a ``.model`` is written back with.
+* ``normalizer``: ``add_dummy_prefix``, ``remove_extra_whitespaces`` and ``escape_whitespaces``:
+  the engine runs SentencePiece's own normalizer (longest charsmap match at each position, the
+  whitespace rules in the same pass, user-defined pieces kept verbatim) instead of the HF chain.
 * ``piece_flags`` and ``tail``: what is needed to re-emit the file bit for bit (which pieces
   carried an explicit score/type field, and the serialized trainer spec, normalizer spec,
   self-test data and denormalizer spec exactly as read).
 
-Known limit of the HF expression (documented, measured by the differential tests): with
-``add_dummy_prefix`` and user-defined pieces (Mistral v3/v7: ``[REF]``, ``[REFERENCE_DOC_n]``),
-HF normalizes each stretch of text between added tokens separately, so the text after a
-user-defined piece gets a dummy ``▁`` that SentencePiece does not add.
+Known limits of the HF expression (for HF ``tokenizers`` reading the converted document; the
+tokenforge engine has neither): with ``add_dummy_prefix`` and user-defined pieces (Mistral v3/v7:
+``[REF]``, ``[REFERENCE_DOC_n]``), HF normalizes each stretch of text between added tokens
+separately, so the text after a user-defined piece gets a dummy ``▁`` that SentencePiece does not
+add; HF's Precompiled normalizer looks whole graphemes up first, and its Unigram sums in double.
 
-``treat_whitespace_as_suffix`` models and the ``word``/``char`` model types raise
+``treat_whitespace_as_suffix`` models put the dummy ``▁`` at the end with ``Replace(\\z → ▁)`` (HF has no
+appending normalizer; SentencePiece keeps that ``▁`` when decoding). ``treat_whitespace_as_suffix``
+together with ``remove_extra_whitespaces``, BPE models with unused pieces (SentencePiece merges into
+them, then splits them again) and the ``word``/``char`` model types raise
 :class:`~tokenforge.UnsupportedTokenizerError`.
 """
 
@@ -188,7 +198,14 @@ _TRAINER_FIELDS: dict[int, tuple[str, str]] = {
     2: ("model_prefix", "string"),
     3: ("model_type", "enum"),
     4: ("vocab_size", "int"),
+    10: ("character_coverage", "float"),
+    14: ("seed_sentencepiece_size", "int"),
+    15: ("shrinking_factor", "float"),
+    17: ("num_sub_iterations", "int"),
+    20: ("max_sentencepiece_length", "int"),
+    21: ("split_by_unicode_script", "bool"),
     22: ("split_by_whitespace", "bool"),
+    23: ("split_by_number", "bool"),
     24: ("treat_whitespace_as_suffix", "bool"),
     25: ("split_digits", "bool"),
     26: ("allow_whitespace_only_pieces", "bool"),
@@ -207,7 +224,14 @@ _TRAINER_DEFAULTS: dict[str, Any] = {
     "model_prefix": "",
     "model_type": 1,
     "vocab_size": 8000,
+    "character_coverage": 0.9995,
+    "seed_sentencepiece_size": 1_000_000,
+    "shrinking_factor": 0.75,
+    "num_sub_iterations": 2,
+    "max_sentencepiece_length": 16,
+    "split_by_unicode_script": True,
     "split_by_whitespace": True,
+    "split_by_number": True,
     "treat_whitespace_as_suffix": False,
     "split_digits": False,
     "allow_whitespace_only_pieces": False,
@@ -222,6 +246,8 @@ _TRAINER_DEFAULTS: dict[str, Any] = {
     "eos_piece": "</s>",
     "pad_piece": "<pad>",
 }
+# Read only to tell a truncated file from a complete one (see _refuse_truncation).
+_VOCAB_SIZE, _HARD_VOCAB_LIMIT = 4, 33
 _NORMALIZER_FIELDS: dict[int, tuple[str, str]] = {
     1: ("name", "string"),
     2: ("precompiled_charsmap", "bytes"),
@@ -238,7 +264,14 @@ _NORMALIZER_DEFAULTS: dict[str, Any] = {
     "escape_whitespaces": True,
     "normalization_rule_tsv": "",
 }
-_WIRE_OF_KIND = {"string": _BYTES, "bytes": _BYTES, "enum": _VARINT, "int": _VARINT, "bool": _VARINT}
+_WIRE_OF_KIND = {
+    "string": _BYTES,
+    "bytes": _BYTES,
+    "enum": _VARINT,
+    "int": _VARINT,
+    "bool": _VARINT,
+    "float": _FIXED32,
+}
 
 
 def _typed(
@@ -272,6 +305,9 @@ def _typed(
             values[name] = value
         elif kind == "bool":
             values[name] = bool(value)
+        elif kind == "float":
+            assert isinstance(value, int)
+            values[name] = struct.unpack("<f", value.to_bytes(4, "little"))[0]
         else:
             assert isinstance(value, int)
             signed = value - (1 << 64) if value >= 1 << 63 else value
@@ -400,8 +436,38 @@ def parse_model(data: bytes, *, source: str = "<model>") -> SentencePieceModel:
         tail=bytes(tail),
         source=source,
     )
+    _refuse_truncation(model, trainer_at, normalizer_at)
     _validate(model)
     return model
+
+
+def _refuse_truncation(model: SentencePieceModel, trainer_at: Any, normalizer_at: Any) -> None:
+    """A ``.model`` cut exactly at a field boundary is valid protobuf that would load as a smaller
+    model. The pieces (field 1) come first, then the trainer spec (2) and the normalizer spec (3);
+    SentencePiece's trainer always writes both specs and sets ``vocab_size``, so a file without them,
+    or with fewer pieces than a hard ``vocab_size``, is a cut one. (A cut after the normalizer spec,
+    which drops only the optional self-test data or denormalizer spec, cannot be told apart.)"""
+    source = model.source
+    count = len(model.pieces)
+    if trainer_at is None and normalizer_at is None:
+        raise InvalidVocabularyError(
+            f"{source}: the file ends after {count} pieces without the trainer_spec and normalizer_spec "
+            "that every SentencePiece model carries (truncated file?)"
+        )
+    if trainer_at is not None and normalizer_at is None:
+        raise InvalidVocabularyError(
+            f"{source}: the file ends after the trainer_spec without the normalizer_spec that follows it "
+            "in every SentencePiece model (truncated file?)"
+        )
+    if trainer_at is None:
+        return
+    explicit = {number: value for number, _, value, _ in _fields(trainer_at, 0, len(trainer_at), source)}
+    hard_limit = explicit.get(_HARD_VOCAB_LIMIT, 1) != 0
+    if _VOCAB_SIZE in explicit and hard_limit and count < model.trainer["vocab_size"]:
+        raise InvalidVocabularyError(
+            f"{source}: {count} pieces, but trainer_spec.vocab_size={model.trainer['vocab_size']} with "
+            "hard_vocab_limit (truncated or edited file?)"
+        )
 
 
 def _validate(model: SentencePieceModel) -> None:
@@ -492,6 +558,8 @@ def _encode_message(
             _put_field(out, number, _BYTES, str(value).encode("utf-8"))
         elif kind == "bytes":
             _put_field(out, number, _BYTES, bytes(value))
+        elif kind == "float":
+            _put_field(out, number, _FIXED32, int.from_bytes(struct.pack("<f", value), "little"))
         else:
             _put_field(out, number, _VARINT, int(value))
     return bytes(out)
@@ -548,7 +616,16 @@ def _normalizer(model: SentencePieceModel) -> dict[str, Any] | None:
     if spec["escape_whitespaces"]:
         steps.append(_replace(" ", SPACE, regex=False))
     if spec["add_dummy_prefix"]:
-        steps.append({"type": "Prepend", "prepend": SPACE})
+        if model.trainer["treat_whitespace_as_suffix"]:
+            # HF has no Append; an empty match at the end inserts the dummy suffix (and, like
+            # SentencePiece, nothing into an empty text).
+            steps.append(_replace(r"\z", SPACE, regex=True))
+        else:
+            steps.append({"type": "Prepend", "prepend": SPACE})
+    if rmws and model.trainer["treat_whitespace_as_suffix"]:
+        raise UnsupportedTokenizerError(
+            f"{model.source}: treat_whitespace_as_suffix with remove_extra_whitespaces is not supported"
+        )
     if rmws:
         space = SPACE if spec["escape_whitespaces"] else " "
         steps.append(_replace(f"{space}+\\z", "", regex=True))
@@ -564,6 +641,8 @@ def _decoder(model: SentencePieceModel) -> dict[str, Any]:
         steps.append(_replace(model.pieces[unk_id][0], model.trainer["unk_surface"], regex=False))
     steps.append(_replace(SPACE, " ", regex=False))
     steps += [{"type": "ByteFallback"}, {"type": "Fuse"}]
+    # SentencePiece strips one leading space when decoding, also in treat_whitespace_as_suffix
+    # models (whose dummy suffix it keeps).
     if model.normalizer["add_dummy_prefix"]:
         steps.append({"type": "Strip", "content": " ", "start": 1, "stop": 0})
     return {"type": "Sequence", "decoders": steps}
@@ -590,10 +669,6 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
     """The ``tokenizer.json`` document of a SentencePiece model (see the module docstring)."""
     source = model.source
     trainer = model.trainer
-    if trainer["treat_whitespace_as_suffix"]:
-        raise UnsupportedTokenizerError(
-            f"{source}: treat_whitespace_as_suffix=true (whitespace at the end of pieces) is not supported"
-        )
     kind = model.model_type
     unk_id = model.unk_id
     assert unk_id is not None  # _validate
@@ -606,6 +681,12 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
             "byte_fallback": byte_fallback,
         }
     elif kind == "bpe":
+        unused = [text for text, _, k in model.pieces if k == PieceType.UNUSED]
+        if unused:
+            raise UnsupportedTokenizerError(
+                f"{source}: BPE model with {len(unused)} unused piece(s) (first {unused[0]!r}): "
+                "SentencePiece merges into unused pieces and splits them again, which is not supported"
+            )
         hf_model = {
             "type": "BPE",
             "dropout": None,
@@ -629,6 +710,13 @@ def to_hf_doc(model: SentencePieceModel) -> dict[str, Any]:
     }
     if kind == "bpe":
         extension["scores"] = [s for _, s, _ in model.pieces]
+    extension["unk_surface"] = model.trainer["unk_surface"]
+    extension["normalizer"] = {
+        k: bool(model.normalizer[k])
+        for k in ("add_dummy_prefix", "remove_extra_whitespaces", "escape_whitespaces")
+    }
+    # A trainer option that changes normalization: the dummy "▁" goes at the end.
+    extension["normalizer"]["treat_whitespace_as_suffix"] = bool(model.trainer["treat_whitespace_as_suffix"])
     hf_model["tokenforge"] = {"sentencepiece": extension}
 
     # SentencePiece matches user-defined pieces in the raw input (its normalizer leaves them alone)
@@ -766,6 +854,8 @@ def _normalizer_from_doc(node: Any, source: str) -> dict[str, Any]:
             out["precompiled_charsmap"] = base64.b64decode(step.get("precompiled_charsmap") or "")
         elif kind == "Prepend" and step.get("prepend") == SPACE:
             out["add_dummy_prefix"] = True
+        elif kind == "Replace" and pattern.get("Regex") == r"\z" and step.get("content") == SPACE:
+            out["add_dummy_prefix"] = True  # a dummy suffix (treat_whitespace_as_suffix)
         elif kind == "Replace" and pattern.get("String") == " " and step.get("content") == SPACE:
             out["escape_whitespaces"] = True
         elif kind == "Replace" and pattern.get("Regex") in (r"\A +", " {2,}", f"{SPACE}+\\z"):

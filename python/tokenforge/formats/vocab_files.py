@@ -49,6 +49,15 @@ def _config_beside(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+# Unicode White_Space (Rust's `char::is_whitespace`, HF's `trim_end`); Python's `str.isspace` also
+# counts U+001C..U+001F, which are not.
+_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 def read_vocab_txt(
     path: str | os.PathLike[str],
     *,
@@ -66,12 +75,10 @@ def read_vocab_txt(
     if lines and lines[-1] == "":
         lines.pop()  # the final newline
     for index, line in enumerate(lines):
-        # As HF's WordPiece reader: trailing whitespace is not part of the token, and a repeated
-        # token keeps its last line's id.
-        token = line.rstrip()
-        if not token:
-            raise InvalidVocabularyError(f"{path}: line {index + 1} is empty (a token cannot be empty)")
-        vocab[token] = index
+        # As HF's WordPiece reader (which transformers' BertTokenizer uses): trailing Unicode
+        # White_Space is not part of the token, so a line of only U+2028 (bert-base-chinese has
+        # one) is the empty token, which never matches; a repeated token keeps its last line's id.
+        vocab[line.rstrip(_WHITE_SPACE)] = index
     if not vocab:
         raise InvalidVocabularyError(f"{path}: the vocabulary is empty")
     if "[UNK]" not in vocab:

@@ -2,8 +2,9 @@
 
 ``tokenforge.train(...)`` (the function, re-exported at the top level) is the entry point; it
 builds the algorithm's frozen config (:class:`BpeConfig`, :class:`SuperBpeConfig`,
-:class:`CharBpeConfig`, :class:`UnigramConfig`) and runs the shared driver (:mod:`.driver`:
-corpus -> counts -> trainer -> frozen tokenizer + metadata). This package also holds
+:class:`CharBpeConfig`, :class:`UnigramConfig`, :class:`LibConfig`) and runs the shared
+driver (:mod:`.driver`: corpus -> counts -> trainer -> frozen tokenizer + metadata). This package
+also holds
 :func:`extend`, :func:`count`, :class:`Counts` (``.tfc`` files), the corpus readers and
 :func:`verify`. Import names from it with ``from tokenforge.train import Counts`` (the attribute
 ``tokenforge.train`` is the function).
@@ -22,10 +23,11 @@ from .config import TRAIN_PATTERNS, TrainConfig
 from .continuation import extend
 from .counts import Counts
 from .export import save_tiktoken
+from .lib import LibConfig
 from .progress import Progress
 from .selftest import VerifyReport, verify
 from .superbpe import SuperBpeConfig
-from .unigram import TrainedUnigram, UnigramConfig
+from .unigram import UnigramConfig
 
 __all__ = [
     "ALGORITHMS",
@@ -33,10 +35,10 @@ __all__ = [
     "BpeConfig",
     "CharBpeConfig",
     "Counts",
+    "LibConfig",
     "Progress",
     "SuperBpeConfig",
     "TrainConfig",
-    "TrainedUnigram",
     "UnigramConfig",
     "VerifyReport",
     "count",

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..scale import EngineArg, counter_for
-from . import bpe, charbpe, superbpe, unigram  # noqa: F401  (each registers its config class)
+from . import bpe, charbpe, lib, superbpe, unigram  # noqa: F401  (each registers its config class)
 from .config import TrainConfig
 from .counts import Counts
 from .driver import CountsArg, Run, load_counts, progress_arg, run_training, threads_arg
@@ -80,8 +80,10 @@ def train(
     * ``"superbpe"``: SuperBPE (:class:`~tokenforge.train.superbpe.SuperBpeConfig`).
     * ``"charbpe"``: KL3M-style short tokens (:class:`~tokenforge.train.charbpe.CharBpeConfig`).
     * ``"unigram"``: SentencePiece's Unigram (:class:`~tokenforge.train.unigram.UnigramConfig`);
-      returns a :class:`~tokenforge.train.unigram.TrainedUnigram` that writes ``tokenizer.json``
-      and a SentencePiece ``.model``.
+      ``save`` writes ``tokenizer.json``, or a SentencePiece ``.model`` for a path ending in
+      ``.model``, with the same ids.
+    * ``"lib"``: LiB, Less-is-Better lexicon learning (:class:`~tokenforge.train.lib.LibConfig`),
+      saved as a Unigram model like ``"unigram"``.
 
     Results never depend on ``num_threads`` (ties have total orders, counts are sums).
     ``engine="ray"`` (or a :class:`tokenforge.scale.RayEngine`) counts files on a Ray cluster and

@@ -173,19 +173,31 @@ class BpeConfig(TrainConfig):
 
 
 class MergeStage:
-    """Result of one trainer run: merges, the new tokens and why it stopped."""
+    """Result of one trainer run: merges, the new tokens and why it stopped (and, for SuperBPE's
+    second stage, the priorities of the base merges it dropped)."""
 
-    def __init__(self, merges: list[tuple[int, int, int, int]], new_vocab: dict[bytes, int], reason: str):
+    def __init__(
+        self,
+        merges: list[tuple[int, int, int, int]],
+        new_vocab: dict[bytes, int],
+        reason: str,
+        dropped_base_merges: tuple[int, ...] = (),
+        extra: dict[str, Any] | None = None,
+    ):
         self.merges = merges
         self.new_vocab = new_vocab
         self.reason = reason
+        self.dropped_base_merges = dropped_base_merges
+        #: More keys for this stage's entry in the training metadata.
+        self.extra = extra or {}
 
     @property
     def last_count(self) -> int | None:
         return self.merges[-1][3] if self.merges else None
 
     def describe(self, name: str) -> dict[str, Any]:
-        return {"name": name, "merges": len(self.merges), "learned": len(self.new_vocab), "stop": self.reason}
+        out = {"name": name, "merges": len(self.merges), "learned": len(self.new_vocab), "stop": self.reason}
+        return out | self.extra
 
 
 def run_merges(
@@ -200,6 +212,7 @@ def run_merges(
     max_words: int | None = None,
     forbid_colon_space: bool = False,
     skip_existing: bool = False,
+    drop_unseen_base_merges: bool = False,
     threads: int,
     progress: Progress,
     phase: str,
@@ -219,9 +232,11 @@ def run_merges(
         max_words,
         forbid_colon_space,
         skip_existing,
+        drop_unseen_base_merges,
         threads,
         keep_counts,
     )
+    budget = trainer.max_new_tokens  # plus the ids freed by dropped base merges
     progress.start(phase, total=budget, unit="merges")
     while trainer.step(STEP_MERGES):
         progress.update(trainer.new_tokens)
@@ -233,7 +248,7 @@ def run_merges(
     learned = trainer.new_tokens
     reason = "vocab_size" if learned >= budget else f"no pair left that occurs at least {min_frequency} times"
     progress.finish(learned, words=trainer.word_count)
-    return MergeStage(merges, new_vocab, reason)
+    return MergeStage(merges, new_vocab, reason, tuple(trainer.dropped_base_merges))
 
 
 def first_stage(config: BpeConfig, counts: Counts, run: Run, budget: int) -> MergeStage:

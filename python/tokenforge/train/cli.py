@@ -73,8 +73,8 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
             "--algorithm",
             choices=ALGORITHMS,
             default="bpe",
-            help="bpe (default), superbpe (two-stage SuperBPE), charbpe (KL3M-style short tokens) or "
-            "unigram (SentencePiece's Unigram)",
+            help="bpe (default), superbpe (two-stage SuperBPE), charbpe (KL3M-style short tokens), "
+            "unigram (SentencePiece's Unigram) or lib (Less-is-Better lexicon, saved as a Unigram model)",
         )
     p.add_argument(
         "--pretokenizer",
@@ -154,6 +154,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         split_digits=args.split_digits,
         treat_whitespace_as_suffix=args.treat_whitespace_as_suffix,
         user_defined_symbols=args.user_defined_symbol or None,
+        in_rate=args.in_rate,
+        out_rate=args.out_rate,
+        life=args.life,
+        update_rate=args.update_rate,
+        max_chunk_length=args.max_chunk_length,
+        article_sentences=args.article_sentences,
+        passes=args.passes,
+        seed=args.seed,
+        within_words=args.within_words,
     )
     return _write(tok, args)
 
@@ -173,22 +182,16 @@ def _counting_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _write(tok: Any, args: argparse.Namespace) -> int:
     from .export import save_tiktoken
-    from .unigram import TrainedUnigram
 
+    sentencepiece_style = "sentencepiece" in (tok.spec.metadata or {})  # unigram, lib
+    if args.tiktoken and sentencepiece_style:
+        raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a Unigram model")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    if isinstance(tok, TrainedUnigram):
-        result: dict[str, Any] = {"n_vocab": tok.n_vocab}
-        result["sentencepiece"] = str(tok.save_sentencepiece(out / "tokenizer.model"))
-        if not tok.config.treat_whitespace_as_suffix:  # tokenizer.json cannot express it
-            result["tokenizer"] = str(tok.save(out / "tokenizer.json"))
-        if args.tiktoken:
-            raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a Unigram model")
-        result["training"] = {k: tok.metadata["training"].get(k) for k in ("learned_tokens", "stop")}
-        print(json.dumps(result, ensure_ascii=False))
-        return 0
     path = tok.save(out / "tokenizer.json")
     result = {"tokenizer": str(path), "n_vocab": tok.n_vocab}
+    if sentencepiece_style:
+        result["sentencepiece"] = str(tok.save(out / "tokenizer.model"))
     if args.tiktoken:
         tk, differing = save_tiktoken(tok, out / "tokenizer.tiktoken")
         result["tiktoken"] = str(tk)
@@ -301,7 +304,9 @@ def add_train_commands(sub: Any) -> None:
         "--transition", type=int, help="SuperBPE: number of stage-1 tokens (default 3/4 of learned)"
     )
     p.add_argument("--pad-to-multiple-of", type=int, help="add reserved special tokens up to a multiple")
-    u = p.add_argument_group("unigram (SentencePiece's options; also writes OUTPUT/tokenizer.model)")
+    u = p.add_argument_group(
+        "unigram (SentencePiece's options; unigram and lib also write OUTPUT/tokenizer.model)"
+    )
     u.add_argument("--max-piece-length", type=int, help="longest piece in characters (default 16)")
     u.add_argument(
         "--character-coverage",
@@ -329,6 +334,16 @@ def add_train_commands(sub: Any) -> None:
         metavar="TEXT",
         help="always one piece (repeatable)",
     )
+    lib = p.add_argument_group("lib (Less-is-Better; defaults are the paper's; also --character-coverage)")
+    lib.add_argument("--in-rate", type=float, help="alpha: chance to memorize two adjacent chunks (0.25)")
+    lib.add_argument("--out-rate", type=float, help="omega: lexicon tail share put on probation (0.0001)")
+    lib.add_argument("--life", type=int, help="tau0: probation length in articles (10)")
+    lib.add_argument("--update-rate", type=float, help="Delta: re-ranking step as a share of rank (0.2)")
+    lib.add_argument("--max-chunk-length", type=int, help="longest chunk in characters (12)")
+    lib.add_argument("--article-sentences", type=int, help="lines per article (500)")
+    lib.add_argument("--passes", type=int, help="times the corpus is read (1)")
+    lib.add_argument("--seed", type=int, help="seed of the reading order and the memorizer (0)")
+    lib.add_argument("--within-words", action="store_const", const=True, help="chunks never span a space")
     _add_counting_options(p)
     _train_options(p)
     p.set_defaults(run=_cmd_train)

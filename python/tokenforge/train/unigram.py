@@ -7,35 +7,39 @@ trainer seeds, runs EM and prunes. The vocabulary is laid out as SentencePiece l
 ``<unk>``, ``<s>``, ``</s>``, the user-defined symbols, the 256 byte pieces ``<0x00>``..``<0xFF>``
 (with ``byte_fallback``), then the learned pieces, best score first.
 
-The result is a :class:`TrainedUnigram` that writes an HF ``tokenizer.json`` (Unigram model,
-``Prepend("▁")`` + ``Replace(" ", "▁")`` normalizer, so the Viterbi search runs over the whole
-text exactly as SentencePiece's does) and a SentencePiece ``.model`` with the same ids.
-Normalization is the identity (SentencePiece's ``identity`` rule, no whitespace collapsing), so
-both files encode the same text the same way; normalize the corpus beforehand for NFKC.
+The result is a frozen :class:`~tokenforge.Tokenizer` built from the SentencePiece model the
+pieces make (:mod:`tokenforge.formats.sentencepiece`), so it is exactly what loading the saved
+``.model`` gives: ``save("tokenizer.json")`` writes the HF Unigram document (``Replace(" ", "▁")``
++ ``Prepend("▁")`` normalizer, so the Viterbi search runs over the whole text as SentencePiece's
+does) and ``save("tokenizer.model")`` the ``.model``, both with the same ids. Normalization is the
+identity (SentencePiece's ``identity`` rule, no whitespace collapsing); normalize the corpus
+beforehand for NFKC.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import struct
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import _core
 from ..errors import InvalidArgumentError
-from ..spec import PreTokenizerStep, SplitStep
+from ..formats import sentencepiece
+from ..formats.hf_json import parse_hf_json
+from ..formats.sentencepiece import PieceType
+from ..spec import PreTokenizerStep, SplitStep, TokenizerSpec
+from ..tokenizer import Tokenizer
+from ..validation import as_tokens
 from .config import TrainConfig, check_positive, check_tokens
 from .counts import Counts
-from .driver import Fitted, Run
+from .driver import Fitted, Run, freeze_tokenizer
 
-__all__ = ["TrainedUnigram", "UnigramConfig", "fit"]
+__all__ = ["UnigramConfig", "fit", "sentencepiece_fitted", "special_pieces"]
 
-WHITESPACE_MARK = "\u2581"
 #: Words with their leading space (SentencePiece's default) or their trailing one. A space that
 #: starts no word is a word of its own ("▁"), as consecutive spaces are in SentencePiece.
-_WORDS_PREFIX = r"[ ]?[^ \r\n]+|[ ]|[\r\n]+"
+WORDS_PREFIX = r"[ ]?[^ \r\n]+|[ ]|[\r\n]+"
 _WORDS_SUFFIX = r"[^ \r\n]+[ ]?|[ ]|[\r\n]+"
 
 
@@ -73,7 +77,10 @@ class UnigramConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "user_defined_symbols", tuple(self.user_defined_symbols))
+        # a bare string is refused, not split into one symbol per character
+        object.__setattr__(
+            self, "user_defined_symbols", as_tokens(self.user_defined_symbols, "user_defined_symbols")
+        )
         check_positive(self, "max_piece_length", "seed_sentencepiece_size", "num_sub_iterations")
         if not 0.0 < self.character_coverage <= 1.0:
             raise InvalidArgumentError(
@@ -100,7 +107,7 @@ class UnigramConfig(TrainConfig):
         return self.vocab_size - len(self.meta_pieces) - (256 if self.byte_fallback else 0)
 
     def count_tables(self) -> dict[str, tuple[PreTokenizerStep, ...]]:
-        return {"words": (SplitStep(_WORDS_SUFFIX if self.treat_whitespace_as_suffix else _WORDS_PREFIX),)}
+        return {"words": (SplitStep(_WORDS_SUFFIX if self.treat_whitespace_as_suffix else WORDS_PREFIX),)}
 
     @property
     def excluded(self) -> tuple[str, ...]:
@@ -135,187 +142,78 @@ class UnigramConfig(TrainConfig):
         return fit(self, counts, run)
 
 
-# Piece kinds, with SentencePiece's ModelProto.SentencePiece.Type numbers.
-NORMAL, UNKNOWN, CONTROL, USER_DEFINED, BYTE = 1, 2, 3, 4, 6
+def special_pieces(
+    unk_piece: str, bos_piece: str, eos_piece: str, user_defined: Sequence[str], byte_fallback: bool
+) -> list[tuple[str, float, int]]:
+    """The pieces before the learned ones, laid out as SentencePiece lays them out: ``<unk>``,
+    ``<s>``, ``</s>``, the user-defined symbols, the 256 byte pieces (with ``byte_fallback``)."""
+    pieces = [(unk_piece, 0.0, PieceType.UNKNOWN), (bos_piece, 0.0, PieceType.CONTROL)]
+    pieces.append((eos_piece, 0.0, PieceType.CONTROL))
+    pieces += [(s, 0.0, PieceType.USER_DEFINED) for s in user_defined]
+    if byte_fallback:
+        pieces += [(f"<0x{b:02X}>", 0.0, PieceType.BYTE) for b in range(256)]
+    return pieces
 
 
-@dataclass(frozen=True)
-class TrainedUnigram:
-    """A trained Unigram vocabulary: ``pieces`` as ``(piece, score, kind)`` in id order (kinds are
-    SentencePiece's piece types). Immutable; write it with :meth:`save` (HF ``tokenizer.json``)
-    and :meth:`save_sentencepiece` (``.model``)."""
-
-    name: str
-    pieces: tuple[tuple[str, float, int], ...]
-    config: UnigramConfig
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def n_vocab(self) -> int:
-        return len(self.pieces)
-
-    @property
-    def vocab(self) -> dict[str, int]:
-        return {piece: i for i, (piece, _score, _kind) in enumerate(self.pieces)}
-
-    def to_hf_json(self) -> dict[str, Any]:
-        """The HF ``tokenizer.json`` document (metadata under ``model.tokenforge``).
-
-        HF and SentencePiece give the same ids for every text except right after a user-defined
-        symbol: HF normalizes the text between added tokens piece by piece, so it prefixes ``▁``
-        to the text that follows the symbol, where SentencePiece does not. (Marking the symbols
-        ``normalized`` instead loses the ``▁`` before them; a Metaspace pre-tokenizer instead
-        drops the ``▁`` of a leading space, which is far more common.)"""
-        if self.config.treat_whitespace_as_suffix:
-            raise InvalidArgumentError(
-                "tokenizer.json cannot express treat_whitespace_as_suffix (HF has no appending "
-                "normalizer); save the SentencePiece .model instead"
-            )
-        added = [
-            {
-                "id": i,
-                "content": piece,
-                "single_word": False,
-                "lstrip": False,
-                "rstrip": False,
-                "normalized": False,
-                "special": kind != USER_DEFINED,
-            }
-            for i, (piece, _score, kind) in enumerate(self.pieces)
-            if kind in (UNKNOWN, CONTROL, USER_DEFINED)
-        ]
-        return {
-            "version": "1.0",
-            "truncation": None,
-            "padding": None,
-            "added_tokens": added,
-            "normalizer": {
-                "type": "Sequence",
-                "normalizers": [
-                    {"type": "Prepend", "prepend": WHITESPACE_MARK},
-                    {"type": "Replace", "pattern": {"String": " "}, "content": WHITESPACE_MARK},
-                ],
-            },
-            "pre_tokenizer": None,
-            "post_processor": None,
-            "decoder": {
-                "type": "Sequence",
-                "decoders": [
-                    {"type": "Replace", "pattern": {"String": WHITESPACE_MARK}, "content": " "},
-                    {"type": "ByteFallback"},
-                    {"type": "Fuse"},
-                    {"type": "Strip", "content": " ", "start": 1, "stop": 0},
-                ],
-            },
-            "model": {
-                "type": "Unigram",
-                "unk_id": 0,
-                "vocab": [[piece, score] for piece, score, _kind in self.pieces],
-                "byte_fallback": self.config.byte_fallback,
-                "tokenforge": self.metadata,
-            },
-        }
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Writes ``tokenizer.json`` (a directory gets ``tokenizer.json`` inside) atomically."""
-        target = Path(path)
-        if target.is_dir():
-            target = target / "tokenizer.json"
-        text = json.dumps(self.to_hf_json(), ensure_ascii=False, indent=1) + "\n"
-        return _write_atomic(target, text.encode("utf-8"))
-
-    def save_sentencepiece(self, path: str | os.PathLike[str]) -> Path:
-        """Writes a SentencePiece ``.model`` (ModelProto) with the same pieces and ids."""
-        return _write_atomic(Path(path), self.sentencepiece_model())
-
-    def sentencepiece_model(self) -> bytes:
-        """The SentencePiece ``ModelProto`` bytes."""
-        c = self.config
-        out = bytearray()
-        for piece, score, kind in self.pieces:
-            body = _string(1, piece) + _key(2, 5) + struct.pack("<f", score)
-            if kind != NORMAL:
-                body += _varint_field(3, kind)
-            out += _message(1, body)
-        trainer = (
-            _varint_field(3, 1)  # model_type UNIGRAM
-            + _varint_field(4, len(self.pieces))
-            + _key(10, 5)
-            + struct.pack("<f", c.character_coverage)
-            + _varint_field(14, c.seed_sentencepiece_size)
-            + _key(15, 5)
-            + struct.pack("<f", c.shrinking_factor)
-            + _varint_field(17, c.num_sub_iterations)
-            + _varint_field(20, c.max_piece_length)
-            + _varint_field(21, c.split_by_unicode_script)
-            + _varint_field(23, c.split_by_number)
-            + _varint_field(24, c.treat_whitespace_as_suffix)
-            + _varint_field(25, c.split_digits)
-            + b"".join(_string(31, s) for s in c.user_defined_symbols)
-            + _varint_field(35, c.byte_fallback)
-            + _varint_field(40, 0)
-            + _varint_field(41, 1)
-            + _varint_field(42, 2)
-            + _varint_field(43, -1)
-            + _string(45, c.unk_piece)
-            + _string(46, c.bos_piece)
-            + _string(47, c.eos_piece)
-        )
-        out += _message(2, trainer)
-        normalizer = (
-            _string(1, "identity")
-            + _varint_field(3, True)  # add_dummy_prefix
-            + _varint_field(4, False)  # remove_extra_whitespaces
-            + _varint_field(5, True)  # escape_whitespaces
-        )
-        out += _message(3, normalizer)
-        return bytes(out)
+def _f32(score: float) -> float:
+    """The score as the ``.model`` stores it (float32), so tokenizer.json holds the same value and
+    HF and SentencePiece compare the same numbers."""
+    return float(struct.unpack("<f", struct.pack("<f", score))[0])
 
 
-def _key(number: int, wire: int) -> bytes:
-    return _varint((number << 3) | wire)
+def sentencepiece_fitted(
+    pieces: Sequence[tuple[str, float, int]],
+    trainer: Mapping[str, Any],
+    training: dict[str, Any],
+    summary: str,
+    name: str,
+) -> Fitted:
+    """A :class:`Fitted` whose tokenizer is the SentencePiece Unigram model of ``pieces`` (the
+    ``trainer`` spec fields beside the defaults; identity normalization with the dummy ``▁``).
+    The model is written and read back, so the tokenizer equals ``tf.load`` of its ``.model``."""
+    unk_id = next(i for i, (_p, _s, kind) in enumerate(pieces) if kind == PieceType.UNKNOWN)
+    control = [i for i, (_p, _s, kind) in enumerate(pieces) if kind == PieceType.CONTROL]
+    spec = {
+        "model_type": 1,
+        "vocab_size": len(pieces),
+        "unk_id": unk_id,
+        "bos_id": control[0] if control else -1,
+        "eos_id": control[1] if len(control) > 1 else -1,
+        "unk_piece": pieces[unk_id][0],
+        "bos_piece": pieces[control[0]][0] if control else "<s>",
+        "eos_piece": pieces[control[1]][0] if len(control) > 1 else "</s>",
+        **trainer,
+    }
+    normalizer = {
+        "name": "identity",
+        "add_dummy_prefix": True,
+        "remove_extra_whitespaces": False,
+        "escape_whitespaces": True,
+    }
+    draft = sentencepiece.SentencePieceModel(
+        tuple((p, _f32(s), k) for p, s, k in pieces), spec, normalizer, None
+    )
+    model = sentencepiece.parse_model(sentencepiece.serialize_model(draft), source=name)
 
+    def freeze(
+        model: sentencepiece.SentencePieceModel, metadata: dict[str, Any], samples: Sequence[str]
+    ) -> Tokenizer:
+        spec: TokenizerSpec = parse_hf_json(sentencepiece.to_hf_doc(model), source=name, name=name)
+        # The SentencePiece block (piece types, the .model tail) sits beside the training metadata.
+        return freeze_tokenizer(spec, {**metadata, **(spec.metadata or {})}, samples)
 
-def _varint(value: int) -> bytes:
-    if value < 0:
-        value += 1 << 64  # protobuf int32: negative numbers take ten bytes
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _varint_field(number: int, value: int | bool) -> bytes:
-    return _key(number, 0) + _varint(int(value))
-
-
-def _string(number: int, text: str) -> bytes:
-    data = text.encode("utf-8")
-    return _key(number, 2) + _varint(len(data)) + data
-
-
-def _message(number: int, body: bytes) -> bytes:
-    return _key(number, 2) + _varint(len(body)) + body
-
-
-def _write_atomic(target: Path, data: bytes) -> Path:
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    return Fitted(model, training, summary, freeze=freeze)
 
 
 def fit(config: UnigramConfig, counts: Counts, run: Run) -> Fitted:
     run.progress.start("unigram", total=None, unit="rounds")
+    rounds = 0
+
+    def on_round(pieces: int, objective: float) -> None:
+        nonlocal rounds
+        rounds += 1
+        run.progress.update(rounds, pieces=pieces, objective=round(objective, 4))
+
     learned, stats = _core.train_unigram(
         counts.table("words"),
         config.piece_budget,
@@ -330,6 +228,7 @@ def fit(config: UnigramConfig, counts: Counts, run: Run) -> Fitted:
         config.num_sub_iterations,
         run.threads,
         run.keep_counts,
+        on_round if run.progress.enabled else None,
     )
     run.progress.finish(stats["em_rounds"])
     if len(learned) > config.piece_budget:
@@ -338,16 +237,10 @@ def fit(config: UnigramConfig, counts: Counts, run: Run) -> Fitted:
             f"character_coverage={config.character_coverage}, more than the {config.piece_budget} pieces "
             "vocab_size leaves; raise vocab_size or lower character_coverage"
         )
-    pieces: list[tuple[str, float, int]] = [
-        (config.unk_piece, 0.0, UNKNOWN),
-        (config.bos_piece, 0.0, CONTROL),
-        (config.eos_piece, 0.0, CONTROL),
-    ]
-    pieces += [(s, 0.0, USER_DEFINED) for s in config.user_defined_symbols]
-    if config.byte_fallback:
-        pieces += [(f"<0x{b:02X}>", 0.0, BYTE) for b in range(256)]
+    c = config
+    pieces = special_pieces(c.unk_piece, c.bos_piece, c.eos_piece, c.user_defined_symbols, c.byte_fallback)
     taken = {p for p, _s, _k in pieces}
-    pieces += [(p, s, NORMAL) for p, s in learned if p not in taken]
+    pieces += [(p, s, PieceType.NORMAL) for p, s in learned if p not in taken]
     stop = "vocab_size" if len(learned) == config.piece_budget else "corpus exhausted (every piece kept)"
     training = {
         "learned_tokens": len(pieces) - len(config.meta_pieces) - (256 if config.byte_fallback else 0),
@@ -359,11 +252,17 @@ def fit(config: UnigramConfig, counts: Counts, run: Run) -> Fitted:
         "em_rounds": stats["em_rounds"],
         "tie_break": "score desc, then piece code points asc",
     }
-
-    def freeze(
-        spec: tuple[tuple[str, float, int], ...], metadata: dict[str, Any], _samples: Any
-    ) -> TrainedUnigram:
-        return TrainedUnigram(run.name, spec, config, metadata)
-
+    trainer = {
+        "character_coverage": config.character_coverage,
+        "seed_sentencepiece_size": config.seed_sentencepiece_size,
+        "shrinking_factor": config.shrinking_factor,
+        "num_sub_iterations": config.num_sub_iterations,
+        "max_sentencepiece_length": config.max_piece_length,
+        "split_by_unicode_script": config.split_by_unicode_script,
+        "split_by_number": config.split_by_number,
+        "treat_whitespace_as_suffix": config.treat_whitespace_as_suffix,
+        "split_digits": config.split_digits,
+        "byte_fallback": config.byte_fallback,
+    }
     summary = f"trained {len(pieces)} pieces ({training['learned_tokens']} learned); stop: {stop}"
-    return Fitted(tuple(pieces), training, summary, freeze=freeze)
+    return sentencepiece_fitted(pieces, trainer, training, summary, run.name)

@@ -2,10 +2,17 @@
 //! (with the continuing-subword prefix / end-of-word suffix) is a symbol, unknown characters become
 //! `<0xNN>` byte tokens (`byte_fallback`) or the unknown token (fused into one when `fuse_unk`),
 //! then merges apply lowest rank first, leftmost first.
+//!
+//! [`CharBpe::sentencepiece`] adapts it to a SentencePiece `.model` file (`bpe_model.cc`):
+//! SentencePiece has no merge list, it merges the adjacent pair whose concatenation is the piece
+//! of highest score, the leftmost among equal scores. So every merge ranks by its piece's score
+//! (equal scores share a rank, and the queue's position order breaks the tie); user-defined
+//! pieces are cut out of the text first (longest match, leftmost first) and never merged.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Vocab;
@@ -35,6 +42,8 @@ pub struct CharBpe {
     /// Llama-style file (no pre-tokenizer, the whole text is one piece): 2.21 s with one heap per
     /// text, most of it in `BinaryHeap::pop`; see the commit for the chunked time.
     inner_pairs: Option<FxHashSet<(char, char)>>,
+    /// SentencePiece user-defined pieces, matched before BPE, with their ids.
+    user_defined: Option<(AhoCorasick, Vec<u32>)>,
 }
 
 #[derive(Clone, Copy)]
@@ -96,7 +105,44 @@ impl CharBpe {
             byte_ids,
             options,
             inner_pairs,
+            user_defined: None,
         })
+    }
+
+    /// SentencePiece's merge order and user-defined pieces (see the module notes): `scores` are
+    /// the piece scores by id, `user_defined` the ids of the user-defined pieces.
+    pub fn sentencepiece(mut self, scores: &[f32], user_defined: &[u32]) -> Result<Self> {
+        let score_of = |id: u32| {
+            scores.get(id as usize).copied().ok_or_else(|| {
+                Error::InvalidVocabulary(format!("no score for piece {id} ({} scores)", scores.len()))
+            })
+        };
+        let mut distinct: Vec<f32> = Vec::with_capacity(self.merges.len());
+        for &(_, merged) in self.merges.values() {
+            distinct.push(score_of(merged)?);
+        }
+        distinct.sort_unstable_by(|a, b| b.total_cmp(a));
+        distinct.dedup();
+        for (_, (rank, merged)) in self.merges.iter_mut() {
+            let score = scores[*merged as usize];
+            *rank = distinct.partition_point(|&s| s > score) as u32;
+        }
+        if !user_defined.is_empty() {
+            let texts = user_defined
+                .iter()
+                .map(|&id| {
+                    self.vocab.token(id).map(str::to_owned).ok_or_else(|| {
+                        Error::InvalidVocabulary(format!("user-defined piece {id} is not in the vocabulary"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let matcher = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&texts)
+                .map_err(|e| Error::InvalidVocabulary(format!("user-defined pieces: {e}")))?;
+            self.user_defined = Some((matcher, user_defined.to_vec()));
+        }
+        Ok(self)
     }
 
     pub fn vocab(&self) -> &Vocab {
@@ -120,7 +166,7 @@ impl CharBpe {
 
     /// [`CharBpe::encode`], also pushing each token's byte span in `word` onto `spans` (HF's
     /// token offsets: a char counts its bytes, a byte-fallback token one byte, an unknown token
-    /// the chars it stands for, wherever HF's order puts it).
+    /// the chars it stands for, wherever HF's order puts it; a user-defined piece its match).
     pub fn encode_with_spans(&self, word: &str, out: &mut Vec<u32>, spans: &mut Vec<(usize, usize)>) {
         self.encode_impl::<true>(word, out, spans);
     }
@@ -132,6 +178,29 @@ impl CharBpe {
         out: &mut Vec<u32>,
         spans: &mut Vec<(usize, usize)>,
     ) {
+        let Some((matcher, ids)) = &self.user_defined else {
+            return self.encode_word::<SPANS>(word, 0, out, spans);
+        };
+        let mut done = 0;
+        for m in matcher.find_iter(word) {
+            self.encode_word::<SPANS>(&word[done..m.start()], done, out, spans);
+            out.push(ids[m.pattern().as_usize()]);
+            if SPANS {
+                spans.push((m.start(), m.end()));
+            }
+            done = m.end();
+        }
+        self.encode_word::<SPANS>(&word[done..], done, out, spans);
+    }
+
+    /// Encodes `word` (which starts at byte `base` of the encoded text, for the spans).
+    fn encode_word<const SPANS: bool>(
+        &self,
+        word: &str,
+        base: usize,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) {
         if word.is_empty() {
             return;
         }
@@ -139,7 +208,7 @@ impl CharBpe {
             if let Some(id) = self.vocab.id(word) {
                 out.push(id);
                 if SPANS {
-                    spans.push((0, word.len()));
+                    spans.push((base, base + word.len()));
                 }
                 return;
             }
@@ -241,7 +310,7 @@ impl CharBpe {
                 // A merged symbol keeps its index and spans the symbols up to the next alive one.
                 for (i, sym) in chunk.iter().enumerate().filter(|(_, s)| s.alive) {
                     let next = if sym.next == NONE { end } else { start + sym.next };
-                    spans.push((starts[start + i], starts[next]));
+                    spans.push((base + starts[start + i], base + starts[next]));
                 }
             }
             start = end;
@@ -332,5 +401,34 @@ mod tests {
             [6, 0, 4],
             "the pending unk follows the byte run, as in HF"
         );
+    }
+
+    #[test]
+    fn sentencepiece_merges_by_score_and_keeps_user_defined_whole() {
+        // The merge list says "a b" first, but "bc" scores higher.
+        let merges = [("a", "b"), ("b", "c")].map(|(a, b)| (a.to_string(), b.to_string()));
+        let options = CharBpeOptions {
+            unk_token: Some("<unk>".into()),
+            fuse_unk: true,
+            ..Default::default()
+        };
+        let m = CharBpe::new(spm_vocab(), &merges, options).unwrap();
+        assert_eq!(enc(&m, "abc"), [4, 3]);
+        let scores = [0.0, -1.0, -1.0, -1.0, -3.0, -2.0, 0.0];
+        let spm = m.clone().sentencepiece(&scores, &[6]).unwrap();
+        assert_eq!(enc(&spm, "abc"), [1, 5]);
+        assert_eq!(enc(&spm, "abUbc"), [4, 6, 5]);
+        let tied = [0.0, -1.0, -1.0, -1.0, -2.0, -2.0, 0.0];
+        let spm = m.sentencepiece(&tied, &[]).unwrap();
+        assert_eq!(enc(&spm, "abc"), [4, 3], "equal scores: the leftmost pair merges");
+    }
+
+    fn spm_vocab() -> Vocab {
+        let vocab: Vec<(String, u32)> = ["<unk>", "a", "b", "c", "ab", "bc", "U"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string(), i as u32))
+            .collect();
+        Vocab::new(vocab).unwrap()
     }
 }

@@ -11,7 +11,7 @@ mod wordlevel;
 mod wordpiece;
 
 pub use char_bpe::{CharBpe, CharBpeOptions};
-pub use unigram::Unigram;
+pub use unigram::{Unigram, PIECE_BYTE, PIECE_CONTROL, PIECE_NORMAL, PIECE_UNKNOWN, PIECE_USER_DEFINED};
 pub use wordlevel::WordLevel;
 pub use wordpiece::WordPiece;
 

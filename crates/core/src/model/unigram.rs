@@ -2,13 +2,26 @@
 //! (Viterbi over byte positions), characters no piece covers scoring as the unknown token
 //! (`min score - 10`, HF's `K_UNK_PENALTY`), consecutive unknowns fused, and pieces missing from
 //! the vocabulary spelled as `<0xNN>` byte tokens when `byte_fallback` is on.
+//!
+//! [`Unigram::sentencepiece`] builds the model of a SentencePiece `.model` file with the rules of
+//! `SentencePieceProcessor.encode` in sentencepiece 0.2.3 (`unigram_model.cc`,
+//! `EncodeOptimized`): only normal and user-defined pieces are matched, a user-defined piece of
+//! `n` bytes scores `0.1 * (n - 1)`, the unknown score is the lowest *normal* score minus 10,
+//! path totals are summed and compared in `float`, and once the total where a piece starts
+//! leaves +-1e5 it is subtracted from every reached total from there on (so long texts keep
+//! float precision). Totals in f64 pick other paths: on sums equal only in float ("0" "00"
+//! against "00" "0" after "0,": -37.445824 both in float, 1e-6 apart in double, so the first path
+//! found stays) and on long texts (12 of the 1,064 parity texts on the botchan/kyoto models).
 
 use rustc_hash::FxHashMap;
 
 use super::Vocab;
 use crate::error::{Error, Result};
+use crate::normalize::utf8_char_len;
 
 const UNK_PENALTY: f64 = 10.0;
+/// SentencePiece's `kScoreResetThreshold`.
+const SPM_RESCALE_AT: f64 = 100_000.0;
 
 #[derive(Debug, Clone)]
 pub struct Unigram {
@@ -19,27 +32,36 @@ pub struct Unigram {
     byte_fallback: bool,
     byte_ids: [Option<u32>; 256],
     trie: Trie,
+    /// SentencePiece's arithmetic and unknown-piece rules (see the module notes).
+    sentencepiece: bool,
 }
 
-/// Byte trie of the pieces: `(node, byte) -> child` in one hash map, `node -> id` at piece ends.
-#[derive(Debug, Clone, Default)]
-struct Trie {
+/// SentencePiece piece types (`ModelProto.SentencePiece.Type`); only normal and user-defined
+/// pieces are matched in text (5 is unused).
+pub const PIECE_NORMAL: u8 = 1;
+pub const PIECE_UNKNOWN: u8 = 2;
+pub const PIECE_CONTROL: u8 = 3;
+pub const PIECE_USER_DEFINED: u8 = 4;
+pub const PIECE_BYTE: u8 = 6;
+
+/// Builds the byte trie of the pieces: `(node, byte) -> child` in one hash map, `node -> id` at
+/// piece ends.
+#[derive(Debug, Default)]
+struct TrieBuilder {
     edges: FxHashMap<u64, u32>,
     /// First byte from the root, without hashing.
     roots: Vec<u32>,
     ids: Vec<u32>,
-    max_len: usize,
 }
 
 const NO_ID: u32 = u32::MAX;
 
-impl Trie {
+impl TrieBuilder {
     fn insert(&mut self, key: &[u8], id: u32) {
         if self.ids.is_empty() {
             self.ids.push(NO_ID); // the root
             self.roots = vec![0; 256];
         }
-        self.max_len = self.max_len.max(key.len());
         let mut node = 0u32;
         for (depth, &b) in key.iter().enumerate() {
             let next = if depth == 0 {
@@ -66,27 +88,98 @@ impl Trie {
         self.ids[node as usize] = id;
     }
 
+    /// The trie with every node's children stored together, sorted by byte, in breadth-first
+    /// order.
+    fn build(self) -> Trie {
+        let count = self.ids.len().max(1);
+        let mut children: Vec<Vec<(u8, u32)>> = vec![Vec::new(); count];
+        for (b, &child) in self.roots.iter().enumerate() {
+            if child != 0 {
+                children[0].push((b as u8, child));
+            }
+        }
+        for (&key, &child) in &self.edges {
+            children[(key >> 8) as usize].push((key as u8, child));
+        }
+        let mut trie = Trie {
+            nodes: Vec::with_capacity(count),
+            labels: Vec::with_capacity(count),
+            roots: Box::new([0; 256]),
+        };
+        // Breadth first: node `k` of the queue becomes node `k`, its children the next free run.
+        let mut queue = vec![(0u8, 0u32)];
+        let mut head = 0;
+        while head < queue.len() {
+            let (label, old) = queue[head];
+            let kids = &mut children[old as usize];
+            kids.sort_unstable();
+            trie.nodes.push(TrieNode {
+                first: queue.len() as u32,
+                count: kids.len() as u32,
+                id: self.ids.get(old as usize).copied().unwrap_or(NO_ID),
+            });
+            trie.labels.push(label);
+            queue.extend(kids.iter().copied());
+            head += 1;
+        }
+        let root = trie.nodes[0];
+        for k in root.first..root.first + root.count {
+            trie.roots[trie.labels[k as usize] as usize] = k;
+        }
+        trie
+    }
+}
+
+/// Byte trie of the pieces, children contiguous and sorted (a child is found by scanning or
+/// bisecting a few bytes of `labels`, no hashing). Measured against a hash map of
+/// `(node, byte) -> child` (perf: 80% of `Unigram::encode` was hash probing) on the botchan
+/// Unigram model: see `bench/families.py` in the commit message.
+#[derive(Debug, Clone)]
+struct Trie {
+    nodes: Vec<TrieNode>,
+    /// The byte leading to each node.
+    labels: Vec<u8>,
+    /// The node of each first byte (0: none); boxed to keep `Model` small.
+    roots: Box<[u32; 256]>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TrieNode {
+    first: u32,
+    count: u32,
+    id: u32,
+}
+
+impl Trie {
+    #[inline]
+    fn child(&self, node: TrieNode, byte: u8) -> Option<u32> {
+        let (first, count) = (node.first as usize, node.count as usize);
+        let labels = &self.labels[first..first + count];
+        let at = if count <= 8 {
+            labels.iter().position(|&l| l == byte)?
+        } else {
+            labels.binary_search(&byte).ok()?
+        };
+        Some((first + at) as u32)
+    }
+
     /// Calls `f(length, id)` for every piece that is a prefix of `text`, shortest first.
     #[inline]
     fn prefixes(&self, text: &[u8], mut f: impl FnMut(usize, u32)) {
         let Some(&first) = text.first() else { return };
-        if self.roots.is_empty() {
-            return;
-        }
-        let mut node = self.roots[first as usize];
+        let mut index = self.roots[first as usize];
         let mut len = 1;
-        while node != 0 {
-            let id = self.ids[node as usize];
-            if id != NO_ID {
-                f(len, id);
+        while index != 0 {
+            let node = self.nodes[index as usize];
+            if node.id != NO_ID {
+                f(len, node.id);
             }
             match text.get(len) {
                 Some(&b) => {
-                    node = self
-                        .edges
-                        .get(&((node as u64) << 8 | b as u64))
-                        .copied()
-                        .unwrap_or(0);
+                    index = match self.child(node, b) {
+                        Some(child) => child,
+                        None => break,
+                    };
                     len += 1;
                 }
                 None => break,
@@ -117,7 +210,7 @@ impl Unigram {
                 )));
             }
         }
-        let mut trie = Trie::default();
+        let mut trie = TrieBuilder::default();
         let mut scores = Vec::with_capacity(pieces.len());
         let mut min_score = f64::INFINITY;
         let mut tokens = Vec::with_capacity(pieces.len());
@@ -142,8 +235,53 @@ impl Unigram {
             unk_score: min_score - UNK_PENALTY,
             byte_fallback,
             byte_ids,
-            trie,
+            trie: trie.build(),
+            sentencepiece: false,
         })
+    }
+
+    /// The model of a SentencePiece `.model` file: `types` are the piece types (`PIECE_*`).
+    pub fn sentencepiece(
+        pieces: Vec<(String, f64)>,
+        types: &[u8],
+        unk_id: u32,
+        byte_fallback: bool,
+    ) -> Result<Self> {
+        if types.len() != pieces.len() {
+            return Err(Error::InvalidVocabulary(format!(
+                "{} piece types for {} pieces",
+                types.len(),
+                pieces.len()
+            )));
+        }
+        let mut model = Unigram::new(pieces, Some(unk_id), byte_fallback)?;
+        let normal = || {
+            model
+                .scores
+                .iter()
+                .zip(types)
+                .filter(|(_, &t)| t == PIECE_NORMAL)
+                .map(|(&s, _)| s as f32)
+        };
+        let min_score = normal().fold(f32::MAX, f32::min);
+        let mut trie = TrieBuilder::default();
+        let mut scores = Vec::with_capacity(types.len());
+        for (id, &kind) in types.iter().enumerate() {
+            let text = model.vocab.token(id as u32).unwrap_or_default();
+            let score = match kind {
+                PIECE_USER_DEFINED => (0.1 * (text.len() as f64 - 1.0)) as f32 as f64,
+                _ => model.scores[id] as f32 as f64,
+            };
+            if matches!(kind, PIECE_NORMAL | PIECE_USER_DEFINED) {
+                trie.insert(text.as_bytes(), id as u32);
+            }
+            scores.push(score);
+        }
+        model.trie = trie.build();
+        model.scores = scores;
+        model.unk_score = (min_score - UNK_PENALTY as f32) as f64;
+        model.sentencepiece = true;
+        Ok(model)
     }
 
     pub fn vocab(&self) -> &Vocab {
@@ -197,13 +335,29 @@ impl Unigram {
             };
             n + 1
         ];
+        let spm = self.sentencepiece;
+        let mut frontier = 0; // the furthest end any piece reached (SentencePiece's rescaling)
         let mut start = 0;
         while start < n {
-            let here = best[start].score;
-            let char_len = utf8_len(bytes[start]);
+            let mut here = best[start].score;
+            if spm && here.abs() > SPM_RESCALE_AT {
+                let offset = here as f32;
+                for (i, node) in best.iter_mut().enumerate().take(frontier + 1).skip(start) {
+                    if i == start || node.reached {
+                        node.score = (node.score as f32 - offset) as f64;
+                    }
+                }
+                here = 0.0;
+            }
+            let char_len = utf8_char_len(bytes[start]);
             let mut single = false;
             self.trie.prefixes(&bytes[start..], |len, id| {
-                let candidate = here + self.scores[id as usize];
+                frontier = frontier.max(start + len);
+                let candidate = if spm {
+                    (here as f32 + self.scores[id as usize] as f32) as f64
+                } else {
+                    here + self.scores[id as usize]
+                };
                 let node = &mut best[start + len];
                 if !node.reached || candidate > node.score {
                     *node = Best {
@@ -222,7 +376,12 @@ impl Unigram {
                         &text[start..start + char_len]
                     ))
                 })?;
-                let candidate = here + self.unk_score;
+                frontier = frontier.max(start + char_len);
+                let candidate = if spm {
+                    (here as f32 + self.unk_score as f32) as f64
+                } else {
+                    here + self.unk_score
+                };
                 let node = &mut best[start + char_len];
                 if !node.reached || candidate > node.score {
                     *node = Best {
@@ -259,6 +418,16 @@ impl Unigram {
     /// HF looks the piece's text up again: a fused unknown run or a piece whose text is listed
     /// twice resolves through the token map, a text not in it through byte fallback, else unk.
     fn push_piece(&self, piece: &str, id: u32, out: &mut Vec<u32>) {
+        if self.sentencepiece {
+            // `PopulateSentencePieceText`: an unknown run becomes its bytes' pieces (or unk for a
+            // byte without one) under byte fallback; ids are taken as the lattice found them.
+            if Some(id) == self.unk && self.byte_fallback {
+                out.extend(piece.bytes().map(|b| self.byte_ids[b as usize].unwrap_or(id)));
+            } else {
+                out.push(id);
+            }
+            return;
+        }
         if Some(id) != self.unk {
             out.push(self.vocab.id(piece).unwrap_or(id));
             return;
@@ -272,16 +441,6 @@ impl Unigram {
             return;
         }
         out.push(id);
-    }
-}
-
-#[inline]
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
     }
 }
 
@@ -315,5 +474,28 @@ mod tests {
             [0, 3],
             "a fused run with an uncovered byte is unk"
         );
+    }
+
+    #[test]
+    fn sentencepiece_rules() {
+        let pieces = [
+            ("<unk>", 0.0),
+            ("<s>", 0.0),
+            ("a", -1.0),
+            ("b", -2.0),
+            ("ab", -4.0),
+            ("xy", -9.0),
+        ]
+        .map(|(p, s)| (p.to_string(), s))
+        .to_vec();
+        // unknown, control, normal x3, user-defined
+        let types = [2, 3, 1, 1, 1, PIECE_USER_DEFINED];
+        let m = Unigram::sentencepiece(pieces, &types, 0, false).unwrap();
+        let mut out = Vec::new();
+        m.encode("<s>ab", &mut out).unwrap();
+        assert_eq!(out, [0, 2, 3], "control text is not matched; unknowns fuse");
+        out.clear();
+        m.encode("xyb", &mut out).unwrap();
+        assert_eq!(out, [5, 3], "a user-defined piece scores 0.1 * (bytes - 1)");
     }
 }

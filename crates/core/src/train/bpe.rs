@@ -64,6 +64,10 @@ pub struct TrainOptions {
     /// Reject merges whose bytes already are a token (for rank-based bases, where a second merge
     /// into an existing token cannot be expressed).
     pub skip_existing: bool,
+    /// SuperBPE: drop the base merges whose pair never occurs while they are replayed on the
+    /// pieces, as the authors' trainer does (see [`super::replay`]). Needs a merge-list base whose
+    /// ids are exactly `0..next_id`.
+    pub drop_unseen_base_merges: bool,
 }
 
 impl Default for TrainOptions {
@@ -76,9 +80,14 @@ impl Default for TrainOptions {
             max_words: None,
             forbid_colon_space: false,
             skip_existing: false,
+            drop_unseen_base_merges: false,
         }
     }
 }
+
+/// Words encoded by one thread: symbols, word lengths, word counts and (when base merges may be
+/// dropped) which token ids occur.
+type EncodedChunk = (Vec<u32>, Vec<u32>, Vec<u64>, Vec<bool>);
 
 /// Count and containing words of one pair.
 #[derive(Debug, Default)]
@@ -115,6 +124,8 @@ pub struct BpeTrainer {
     merges: Vec<Merge>,
     new_tokens: usize,
     finished: bool,
+    /// Priorities of the base merges dropped by `drop_unseen_base_merges`, ascending.
+    dropped_base_merges: Vec<u32>,
 }
 
 /// `x` pops before `y`: higher count, then smaller left bytes, then smaller right bytes.
@@ -146,7 +157,7 @@ impl BpeTrainer {
         pieces: Vec<(Box<[u8]>, u64)>,
         base: Option<&Bpe>,
         next_id: u32,
-        options: TrainOptions,
+        mut options: TrainOptions,
         threads: usize,
     ) -> Result<Self> {
         if options.min_frequency == 0 {
@@ -184,7 +195,7 @@ impl BpeTrainer {
             }
         }
         tokens.resize(next_id as usize, Vec::new());
-        let by_bytes: FxHashMap<Vec<u8>, u32> = tokens
+        let mut by_bytes: FxHashMap<Vec<u8>, u32> = tokens
             .iter()
             .enumerate()
             .filter(|(_, t)| !t.is_empty())
@@ -195,10 +206,23 @@ impl BpeTrainer {
         pieces.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let pool = thread_pool(threads.max(1))?;
 
-        // Encode pieces into words; single-symbol words have no pairs and are left out.
+        let replayed = match base {
+            Some(bpe) if options.drop_unseen_base_merges => {
+                if bpe.id_space() != next_id as usize || bpe.len() != next_id as usize {
+                    return Err(Error::InvalidArgument(format!(
+                        "dropping unseen base merges needs a base with ids 0..{next_id} and no gaps"
+                    )));
+                }
+                Some(bpe)
+            }
+            _ => None,
+        };
+        // Encode pieces into words; single-symbol words have no pairs and are left out. With
+        // `replayed`, every token of every encoding is also marked (single-symbol words too).
         let chunk = pieces.len().div_ceil(threads.max(1) * 8).max(1);
-        let encode = |slice: &[(Box<[u8]>, u64)]| -> (Vec<u32>, Vec<u32>, Vec<u64>) {
+        let encode = |slice: &[(Box<[u8]>, u64)]| -> EncodedChunk {
             let (mut sym, mut lens, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+            let mut used = vec![false; if replayed.is_some() { next_id as usize } else { 0 }];
             let mut buf = Vec::new();
             for (piece, c) in slice {
                 buf.clear();
@@ -206,19 +230,34 @@ impl BpeTrainer {
                     None => buf.extend(piece.iter().map(|&b| b as u32)),
                     Some(bpe) => bpe.encode_piece(piece, &mut buf),
                 }
+                if !used.is_empty() && *c > 0 {
+                    for &id in &buf {
+                        used[id as usize] = true;
+                    }
+                }
                 if buf.len() >= 2 && *c > 0 {
                     sym.extend_from_slice(&buf);
                     lens.push(buf.len() as u32);
                     counts.push(*c);
                 }
             }
-            (sym, lens, counts)
+            (sym, lens, counts, used)
         };
-        let parts: Vec<(Vec<u32>, Vec<u32>, Vec<u64>)> = if threads <= 1 {
+        let mut parts: Vec<EncodedChunk> = if threads <= 1 {
             pieces.chunks(chunk).map(encode).collect()
         } else {
             pool.install(|| pieces.par_chunks(chunk).map(encode).collect())
         };
+        let mut dropped_base_merges = Vec::new();
+        if let Some(bpe) = replayed {
+            let mut used = vec![false; next_id as usize];
+            for part in &mut parts {
+                for (all, here) in used.iter_mut().zip(std::mem::take(&mut part.3)) {
+                    *all |= here;
+                }
+            }
+            dropped_base_merges = super::replay::unseen_merges(bpe, &pieces, &used, &pool, threads);
+        }
         drop(pieces);
         let total_sym: usize = parts.iter().map(|p| p.0.len()).sum();
         let total_words: usize = parts.iter().map(|p| p.1.len()).sum();
@@ -231,7 +270,7 @@ impl BpeTrainer {
         let mut start = Vec::with_capacity(total_words);
         let mut len = Vec::with_capacity(total_words);
         let mut count = Vec::with_capacity(total_words);
-        for (s, l, c) in parts {
+        for (s, l, c, _) in parts {
             sym.extend_from_slice(&s);
             len.extend_from_slice(&l);
             count.extend_from_slice(&c);
@@ -242,6 +281,27 @@ impl BpeTrainer {
             offset += l as usize;
         }
 
+        // A dropped merge leaves no token unless a kept merge makes the same bytes: those ids
+        // become gaps (never in a word, since a dropped merge is never applied), and their bytes
+        // are free for a new token, as in the fork, where the token never existed.
+        if let Some(bpe) = replayed {
+            let entries = bpe.merge_entries();
+            let mut kept: FxHashMap<u32, bool> = FxHashMap::default();
+            for &(_, _, priority, merged) in &entries {
+                let dropped = dropped_base_merges.binary_search(&priority).is_ok();
+                *kept.entry(merged).or_insert(false) |= !dropped;
+            }
+            let mut freed = 0;
+            for (id, keep) in kept {
+                if !keep {
+                    by_bytes.remove(&tokens[id as usize]);
+                    tokens[id as usize].clear();
+                    freed += 1;
+                }
+            }
+            // The fork stops at a vocabulary size, so the freed ids go to new tokens.
+            options.max_new_tokens = options.max_new_tokens.saturating_add(freed);
+        }
         let mut trainer = BpeTrainer {
             options,
             tokens,
@@ -256,6 +316,7 @@ impl BpeTrainer {
             merges: Vec::new(),
             new_tokens: 0,
             finished: false,
+            dropped_base_merges,
         };
         trainer.count_pairs(&pool, threads);
         Ok(trainer)
@@ -380,6 +441,17 @@ impl BpeTrainer {
     /// Merges made so far, in order.
     pub fn merges(&self) -> &[Merge] {
         &self.merges
+    }
+
+    /// Priorities (indices in the base's merge list) of the base merges dropped because their
+    /// pair never occurs in the pieces (`drop_unseen_base_merges`), ascending.
+    pub fn dropped_base_merges(&self) -> &[u32] {
+        &self.dropped_base_merges
+    }
+
+    /// Stop after this many new tokens (the option, plus the ids freed by dropped base merges).
+    pub fn max_new_tokens(&self) -> usize {
+        self.options.max_new_tokens
     }
 
     /// Number of new tokens created so far.
@@ -800,6 +872,29 @@ mod tests {
         assert_eq!((m[0].left, m[0].right, m[0].id), (256, 256, 300));
         assert_eq!(t.token_bytes(300), Some(&b"abab"[..]));
         assert!(BpeTrainer::new(vec![], Some(&base), 200, TrainOptions::default(), 1).is_err());
+    }
+
+    #[test]
+    fn unseen_base_merges_are_dropped_and_their_ids_freed() {
+        let mut vocab: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        vocab.push((b"\t ".to_vec(), 256));
+        vocab.push((b"ab".to_vec(), 257));
+        let base = Bpe::from_merges(vocab, &[(9, 32), (97, 98)], false, None).unwrap();
+        let options = TrainOptions {
+            max_new_tokens: 5,
+            drop_unseen_base_merges: true,
+            ..Default::default()
+        };
+        // "\t" is never followed by " " in the pieces.
+        let list = [("abab", 4), ("x\t", 2), ("\t\t", 1)];
+        let mut t = BpeTrainer::new(pieces(&list), Some(&base), 258, options.clone(), 1).unwrap();
+        assert_eq!(t.dropped_base_merges(), &[0]);
+        assert_eq!(t.token_bytes(256), None);
+        assert_eq!(t.max_new_tokens(), 6);
+        t.run();
+        assert_eq!(t.token_bytes(t.merges()[0].id), Some(&b"abab"[..]));
+        // The ids must be exactly those of the base.
+        assert!(BpeTrainer::new(pieces(&list), Some(&base), 300, options, 1).is_err());
     }
 
     #[test]

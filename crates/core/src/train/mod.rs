@@ -3,8 +3,12 @@
 
 pub mod bpe;
 pub mod heap;
+mod replay;
 
 pub use bpe::{BpeTrainer, TrainOptions};
 pub mod unigram;
 
 pub use unigram::{train_unigram, UnigramModel, UnigramOptions};
+pub mod less_is_better;
+
+pub use less_is_better::{train_lib, LibLexicon, LibOptions};

@@ -738,11 +738,12 @@ fn seed_substrings(words: &Words, o: &UnigramOptions, pool: &rayon::ThreadPool) 
     found.iter().map(|f| (piece_of(f).to_vec(), f.0)).collect()
 }
 
-/// Trains a Unigram model on counted pieces.
+/// Trains a Unigram model on counted pieces; `on_round` sees every EM round as it ends.
 pub fn train_unigram(
     pieces: &[(Box<[u8]>, u64)],
     options: &UnigramOptions,
     threads: usize,
+    on_round: &mut dyn FnMut(&Round),
 ) -> Result<UnigramModel> {
     let o = options;
     if o.pieces == 0 {
@@ -794,6 +795,7 @@ pub fn train_unigram(
                 pieces: model.pieces.len(),
                 objective: objective / all_words as f64,
             };
+            on_round(&round);
             rounds.push(round);
         }
         if model.pieces.len() <= desired {
@@ -1131,7 +1133,7 @@ mod tests {
             pieces: 60,
             ..Default::default()
         };
-        let m = train_unigram(&counts(&corpus()), &o, 1).unwrap();
+        let m = train_unigram(&counts(&corpus()), &o, 1, &mut |_| {}).unwrap();
         assert_eq!(m.pieces.len(), 60);
         for c in "thequickbrownfxjmpsvlazydg1234привет▁".chars() {
             assert!(m.pieces.iter().any(|(p, _)| p == &c.to_string()), "missing {c}");
@@ -1154,8 +1156,8 @@ mod tests {
             pieces: 50,
             ..Default::default()
         };
-        let a = train_unigram(&counts(&corpus()), &o, 1).unwrap();
-        let b = train_unigram(&counts(&corpus()), &o, 3).unwrap();
+        let a = train_unigram(&counts(&corpus()), &o, 1, &mut |_| {}).unwrap();
+        let b = train_unigram(&counts(&corpus()), &o, 3, &mut |_| {}).unwrap();
         assert_eq!(a.pieces, b.pieces);
     }
 
@@ -1167,7 +1169,7 @@ mod tests {
             whitespace_as_suffix: true,
             ..Default::default()
         };
-        let m = train_unigram(&counts(&corpus()), &o, 2).unwrap();
+        let m = train_unigram(&counts(&corpus()), &o, 2, &mut |_| {}).unwrap();
         for (p, _) in &m.pieces {
             assert!(
                 !(p.chars().count() > 1 && p.chars().any(|c| c.is_ascii_digit())),
@@ -1186,7 +1188,7 @@ mod tests {
             character_coverage: 0.9,
             ..Default::default()
         };
-        let m = train_unigram(&counts(&corpus()), &o, 1).unwrap();
+        let m = train_unigram(&counts(&corpus()), &o, 1, &mut |_| {}).unwrap();
         assert!(m.required_chars < m.seen_chars);
         assert!(!m.pieces.iter().any(|(p, _)| p.contains('м')));
     }
@@ -1194,6 +1196,6 @@ mod tests {
     #[test]
     fn empty_input_is_an_error() {
         let o = UnigramOptions::default();
-        assert!(train_unigram(&[], &o, 1).is_err());
+        assert!(train_unigram(&[], &o, 1, &mut |_| {}).is_err());
     }
 }
