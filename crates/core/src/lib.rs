@@ -21,6 +21,7 @@ pub mod offsets;
 pub mod pool;
 pub mod presets;
 pub mod pretokenize;
+mod pretokenize_scripts;
 pub mod special;
 pub mod split_regex;
 pub mod tiktoken_file;

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use crate::error::{Error, Result};
 use crate::offsets::Aligned;
 use crate::presets::Preset;
+use crate::pretokenize_scripts::{script, Script};
 use crate::split_regex::SplitRegex as Regex;
 
 /// What happens to the matched delimiters of a split (HF's `SplitDelimiterBehavior`).
@@ -75,6 +76,8 @@ pub enum Step {
     Punctuation(SplitBehavior),
     /// HF `CharDelimiterSplit`: split on one char, removing it.
     CharDelimiter(char),
+    /// HF `UnicodeScripts`: cut where the Unicode script changes (see [`script_ranges`]).
+    UnicodeScripts,
 }
 
 /// When HF's `Metaspace` prepends its replacement char.
@@ -551,6 +554,10 @@ fn apply_step<P: Piece>(step: &Step, piece: P, first: bool, out: &mut Pieces<P>)
             let ranges = apply_behavior(char_spans(piece.text(), is_punctuation), *behavior, false);
             push_ranges(&piece, first, ranges, out);
         }
+        Step::UnicodeScripts => {
+            let ranges = script_ranges(piece.text());
+            push_ranges(&piece, first, ranges, out);
+        }
         Step::CharDelimiter(delimiter) => {
             let d = *delimiter;
             let ranges = apply_behavior(
@@ -562,6 +569,38 @@ fn apply_step<P: Piece>(step: &Step, piece: P, first: bool, out: &mut Pieces<P>)
         }
     }
     Ok(())
+}
+
+/// The script HF's `UnicodeScripts` compares: hiragana, katakana and the prolonged sound mark
+/// (U+30FC, Common in Unicode) count as Han, so Japanese text stays one piece; the space and chars
+/// unassigned in Unicode 9.0 have none (they never cut and join the piece before them).
+fn split_script(c: char) -> Option<Script> {
+    match c {
+        ' ' => None,
+        '\u{30FC}' => Some(Script::Han),
+        _ => match script(c)? {
+            Script::Hiragana | Script::Katakana => Some(Script::Han),
+            s => Some(s),
+        },
+    }
+}
+
+/// HF's `UnicodeScripts` pieces: a cut before each char whose script differs from the last
+/// script seen. As in HF, the text before the first char with a script (leading spaces) is
+/// dropped, so a text of spaces gives no piece.
+fn script_ranges(text: &str) -> Vec<(usize, usize)> {
+    let mut cuts = Vec::new();
+    let mut last = None;
+    for (i, c) in text.char_indices() {
+        if let Some(s) = split_script(c) {
+            if last != Some(s) {
+                cuts.push(i);
+                last = Some(s);
+            }
+        }
+    }
+    cuts.push(text.len());
+    cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
 /// HF's `Whitespace` pattern.
@@ -608,6 +647,41 @@ mod tests {
             Step::byte_level(true, true).unwrap(),
         ]);
         assert_eq!(pieces(&p, "ab 12"), [" ab", " ", " 1", " 2"]);
+    }
+
+    #[test]
+    fn unicode_scripts_cut_where_the_script_changes() {
+        let p = PreTokenizer::new(vec![Step::UnicodeScripts]);
+        // Digits and punctuation are Common: a script of their own.
+        assert_eq!(pieces(&p, "abc1.2 def"), ["abc", "1.2 ", "def"]);
+        // A space has no script: it stays with the piece before it, even across scripts.
+        assert_eq!(pieces(&p, "αβ abc"), ["αβ ", "abc"]);
+        assert_eq!(pieces(&p, "ab cd"), ["ab cd"]);
+        // Hiragana, katakana and ー join Han.
+        assert_eq!(
+            pieces(&p, "Hello世界ひらがなカタカナー!"),
+            ["Hello", "世界ひらがなカタカナー", "!"]
+        );
+        assert_eq!(pieces(&p, "ーa"), ["ー", "a"]);
+        // Combining marks are Inherited, not the script of their base.
+        assert_eq!(pieces(&p, "a\u{300}b"), ["a", "\u{300}", "b"]);
+        // Unassigned in Unicode 9.0 (Nushu is 10.0): no script, no cut.
+        assert_eq!(pieces(&p, "a\u{1B170}b\u{E0000}"), ["a\u{1B170}b\u{E0000}"]);
+        // Unicode 9.0 values, not today's: U+0589 was Common, U+0953 Devanagari.
+        assert_eq!(pieces(&p, "Ա\u{589}"), ["Ա", "\u{589}"]);
+        assert_eq!(pieces(&p, "क\u{953}"), ["क\u{953}"]);
+        // Nothing with a script: nothing at all (as in HF).
+        assert!(pieces(&p, "\u{10FFFF}").is_empty());
+    }
+
+    #[test]
+    fn unicode_scripts_drop_leading_spaces_as_hf() {
+        let p = PreTokenizer::new(vec![Step::UnicodeScripts]);
+        assert_eq!(pieces(&p, "  abc "), ["abc "]);
+        assert!(pieces(&p, "   ").is_empty());
+        assert!(pieces(&p, "").is_empty());
+        // Other whitespace has a script (Common), only U+0020 is skipped.
+        assert_eq!(pieces(&p, "\tabc"), ["\t", "abc"]);
     }
 
     #[test]

@@ -183,6 +183,7 @@ _COMPONENTS: dict[str, dict[str, dict[str, str]]] = {
         "BertPreTokenizer": {},
         "Punctuation": {"behavior": "behavior"},
         "CharDelimiterSplit": {"delimiter": "char"},
+        "UnicodeScripts": {},
         "Sequence": {"pretokenizers": _L},
     },
     "decoder": {
