@@ -116,6 +116,7 @@ class Tokenizer:
         "_core",
         "_disallow_all",
         "_policies",
+        "_processor",
         "_spec",
         "_special_ids",
         "_special_tokens",
@@ -153,6 +154,7 @@ class Tokenizer:
         set_(self, "_unk", unk)
         processor = spec.pipeline.post_processor if spec.pipeline else spec.hf_extra.get("post_processor")
         set_(self, "_around", post_processor_ids(processor))
+        set_(self, "_processor", processor)
         set_(self, "_trim", _trim_offsets(processor))
         # HF's ByteLevel decoder reads an added token's text as byte-level alphabet when every char
         # is in it ("õ" becomes byte 0xF5): those tokens decode to those bytes in `decode`.
@@ -364,8 +366,9 @@ class Tokenizer:
         allowed_special: AllowedSpecial = frozenset(),
         disallowed_special: AllowedSpecial = "all",
         add_special_tokens: bool = False,
+        pair: str | None = None,
     ) -> list[int]:
-        """Encodes ``text`` into ids.
+        """Encodes ``text`` (and ``pair``, a second sequence) into ids.
 
         As in tiktoken, text that looks like a special token raises :class:`SpecialTokenError`
         unless the token is in ``allowed_special`` (then it becomes the special id) or left out of
@@ -373,8 +376,18 @@ class Tokenizer:
         treats all special-looking text as text). ``add_special_tokens=True`` applies the
         tokenizer's post-processor (e.g. BERT's ``[CLS] ... [SEP]``), as HF's ``encode`` does.
         With ``allowed_special="all"`` the result equals HF ``encode(text,
-        add_special_tokens=...).ids``.
+        add_special_tokens=...).ids``; with ``pair``, HF ``encode(text, pair, ...).ids`` (the
+        post-processor's pair template, e.g. ``[CLS] A [SEP] B [SEP]``; without special tokens the
+        two encodings joined).
         """
+        if pair is not None:
+            return self.encode_with_type_ids(
+                text,
+                pair=pair,
+                allowed_special=allowed_special,
+                disallowed_special=disallowed_special,
+                add_special_tokens=add_special_tokens,
+            )[0]
         ids = self._call(self._core.encode, text, *self._policy(allowed_special, disallowed_special))
         if add_special_tokens:
             before, after = self._around
@@ -441,6 +454,26 @@ class Tokenizer:
             chars, in_bytes = np.pad(chars, pad), np.pad(in_bytes, pad)
         return OffsetEncoding(ids, chars, in_bytes)
 
+    def encode_with_type_ids(
+        self,
+        text: str,
+        *,
+        pair: str | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+    ) -> tuple[list[int], list[int]]:
+        """:meth:`encode` with the type id of each token (HF's ``Encoding.type_ids``: the
+        post-processor's ``type_id`` per piece of its template, BERT's 0 for the first sequence
+        and 1 for the second). Raises :class:`InvalidArgumentError` for a ``pair`` when the
+        post-processor has no pair template."""
+        from .formats.hf_json import post_process
+
+        policy = self._policy(allowed_special, disallowed_special)
+        first = self._call(self._core.encode, text, *policy)
+        second = None if pair is None else self._call(self._core.encode, pair, *policy)
+        return post_process(self._processor, first, second, add_special_tokens)
+
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special-token text as ordinary text (never raises on it)."""
         return self._call(self._core.encode, text, list(self._always), [])
@@ -452,12 +485,28 @@ class Tokenizer:
         num_threads: int | None = None,
         allowed_special: AllowedSpecial = frozenset(),
         disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+        pairs: Iterable[str] | None = None,
     ) -> list[list[int]]:
-        """Encodes many texts in parallel (GIL released); same result as a loop over :meth:`encode`."""
+        """Encodes many texts (with ``pairs``, one second sequence per text) in parallel (GIL
+        released); same result as a loop over :meth:`encode`."""
+        from .formats.hf_json import post_process
+
         policy = self._policy(allowed_special, disallowed_special)
-        return self._call_batch(
-            self._core.encode_batch, self._batch_texts(texts), *policy, self._threads(num_threads)
-        )
+        threads = self._threads(num_threads)
+        texts = self._batch_texts(texts)
+        firsts = self._call_batch(self._core.encode_batch, texts, *policy, threads)
+        if pairs is None:
+            if not add_special_tokens:
+                return firsts
+            before, after = self._around
+            return [[*before, *ids, *after] for ids in firsts]
+        pairs = self._batch_texts(pairs)
+        if len(pairs) != len(texts):
+            raise InvalidArgumentError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
+        seconds = self._call_batch(self._core.encode_batch, pairs, *policy, threads)
+        add = add_special_tokens
+        return [post_process(self._processor, a, b, add)[0] for a, b in zip(firsts, seconds, strict=True)]
 
     def encode_ordinary_batch(
         self, texts: Iterable[str], *, num_threads: int | None = None

@@ -40,9 +40,11 @@ def _assert_same_pieces(text: str) -> None:
     got = ours.encode_with_offsets(text, allowed_special="all").offset_tuples()
     expected = theirs.encode(text, add_special_tokens=False).offsets
     if got != expected:
-        first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
-        at = min(got[first][0], expected[first][0])
-        pytest.fail(f"piece {first} differs near U+{ord(text[at]):04X}: ours {got[first]}, HF {expected[first]}")
+        pairs = zip(got, expected, strict=False)
+        first = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(got), len(expected)))
+        ours_piece = got[first] if first < len(got) else None
+        hf_piece = expected[first] if first < len(expected) else None
+        pytest.fail(f"piece {first} differs: ours {ours_piece}, HF {hf_piece}")
 
 
 def test_every_code_point_in_order_splits_as_hf() -> None:
