@@ -26,7 +26,7 @@ from .errors import (
 )
 from .formats.presets import PATTERNS
 from .loader import load, load_tiktoken
-from .tokenizer import Tokenizer
+from .tokenizer import OffsetEncoding, Tokenizer
 from .train import Counts, count, extend, train, verify
 from .vocab_sources import fetch
 
@@ -57,6 +57,7 @@ __all__ = [
     "InvalidTokenIdError",
     "InvalidVocabularyError",
     "ModelFormatError",
+    "OffsetEncoding",
     "SpecialTokenError",
     "TokenforgeError",
     "Tokenizer",

@@ -14,6 +14,7 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::healing::{self, SortedTokens};
 use tokenforge_core::model::hybrid::{FallbackBpe, Hybrid, Root, Trigger, Unit as HybridUnit};
+use tokenforge_core::offsets::{Encoding, TrimOffsets};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
     config, Bpe, BpeTrainer, Counter, Error, LibOptions, MatchFlags, Normalizer, PieceCounts, PreTokenizer,
@@ -214,6 +215,17 @@ fn build_step(spec: StepSpec) -> Result<Step, Error> {
     }
 }
 
+type EncodingParts<'py> = (Vec<u32>, Bound<'py, PyBytes>, Bound<'py, PyBytes>);
+
+fn encoding_parts(py: Python<'_>, encoding: Encoding) -> PyResult<EncodingParts<'_>> {
+    let flat = |pairs: &[(usize, usize)]| -> Vec<u64> {
+        pairs.iter().flat_map(|&(s, e)| [s as u64, e as u64]).collect()
+    };
+    let offsets = le_bytes(py, &flat(&encoding.offsets))?;
+    let byte_offsets = le_bytes(py, &flat(&encoding.byte_offsets))?;
+    Ok((encoding.ids, offsets, byte_offsets))
+}
+
 /// The frozen engine behind `tokenforge.Tokenizer`.
 #[pyclass(frozen, module = "tokenforge._core")]
 struct CoreTokenizer {
@@ -355,6 +367,60 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<u32>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         detach(py, || self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
+    }
+
+    /// `(ids, char offsets, byte offsets)`, the offsets as little-endian u64 `start, end` pairs
+    /// (for numpy). `trim`: the `ByteLevel` post-processor's `trim_offsets` is on, with its
+    /// `add_prefix_space`.
+    fn encode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        trim: Option<bool>,
+    ) -> PyResult<EncodingParts<'py>> {
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let trim = trim.map(|add_prefix_space| TrimOffsets { add_prefix_space });
+        let encoding = py
+            .detach(|| self.inner.encode_with_offsets(text, &a, &d, trim))
+            .map_err(|e| to_py(py, e))?;
+        encoding_parts(py, encoding)
+    }
+
+    /// [`CoreTokenizer::encode_with_offsets`] of many texts, on `num_threads` threads.
+    fn encode_batch_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        trim: Option<bool>,
+        num_threads: usize,
+    ) -> PyResult<Vec<EncodingParts<'py>>> {
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let trim = trim.map(|add_prefix_space| TrimOffsets { add_prefix_space });
+        let views = str_views(&texts)?;
+        let encodings = py
+            .detach(|| {
+                self.inner
+                    .encode_batch_with_offsets(&views, &a, &d, trim, num_threads)
+            })
+            .map_err(|e| to_py(py, e))?;
+        encodings.into_iter().map(|e| encoding_parts(py, e)).collect()
+    }
+
+    /// tiktoken's `decode_with_offsets` before the UTF-8 check: the bytes and each token's
+    /// first char.
+    fn decode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<u32>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+        let (bytes, starts) = py
+            .detach(|| self.inner.decode_with_offsets(&ids))
+            .map_err(|e| to_py(py, e))?;
+        Ok((PyBytes::new(py, &bytes), starts))
     }
 
     /// Ids as little-endian u32 bytes (for zero-parse numpy construction).

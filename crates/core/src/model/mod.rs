@@ -74,6 +74,37 @@ impl Model {
         }
     }
 
+    /// [`Model::encode_str`], also pushing each token's byte span in `piece` onto `spans`, as
+    /// HF's model gives it (byte-level BPE: the token's bytes).
+    pub fn encode_str_with_spans(
+        &self,
+        piece: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
+        let before = out.len();
+        match self {
+            Model::Bpe(m) => {
+                m.encode_with_spans(piece, out, spans);
+                return Ok(());
+            }
+            Model::Unigram(m) => return m.encode_with_spans(piece, out, spans),
+            Model::WordPiece(m) => return m.encode_with_spans(piece, out, spans),
+            Model::ByteLevel(_) | Model::WordLevel(_) => self.encode_str(piece, out)?,
+        }
+        if let Model::ByteLevel(_) = self {
+            let mut at = 0;
+            for &id in &out[before..] {
+                let len = self.token_bytes(id).map_or(0, <[u8]>::len);
+                spans.push((at, at + len));
+                at += len;
+            }
+        } else {
+            spans.push((0, piece.len()));
+        }
+        Ok(())
+    }
+
     /// One past the highest model id.
     pub fn id_space(&self) -> usize {
         match self {

@@ -301,6 +301,26 @@ impl Unigram {
     }
 
     pub fn encode(&self, text: &str, out: &mut Vec<u32>) -> Result<()> {
+        self.encode_impl(text, out, None)
+    }
+
+    /// [`Unigram::encode`], also pushing each token's byte span in `text` onto `spans` (HF's
+    /// token offsets: the byte tokens of a piece spelled by byte fallback all get the piece's).
+    pub fn encode_with_spans(
+        &self,
+        text: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
+        self.encode_impl(text, out, Some(spans))
+    }
+
+    fn encode_impl(
+        &self,
+        text: &str,
+        out: &mut Vec<u32>,
+        mut spans: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<()> {
         if text.is_empty() {
             return Ok(());
         }
@@ -386,7 +406,11 @@ impl Unigram {
             end = node.start;
         }
         for &(s, e, id) in path.iter().rev() {
+            let before = out.len();
             self.push_piece(&text[s..e], id, out);
+            if let Some(spans) = spans.as_deref_mut() {
+                spans.extend(std::iter::repeat_n((s, e), out.len() - before));
+            }
         }
         Ok(())
     }
