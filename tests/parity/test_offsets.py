@@ -226,7 +226,8 @@ def test_offsets_are_monotone_in_bounds_and_slice_back(text: str) -> None:
 # Every normalizer kind, on Unigram (mon-unigram) rebuilt around it; the real files add the kinds
 # and combinations they ship (and `.model` files the one-pass SentencePiece normalizer).
 _NORMALIZER_NODES: dict[str, dict[str, Any]] = {
-    kind: {"type": kind} for kind in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "StripAccents", "Nmt", "ByteLevel")
+    kind: {"type": kind}
+    for kind in ("NFC", "NFD", "NFKC", "NFKD", "Lowercase", "StripAccents", "Nmt", "ByteLevel")
 }
 _NORMALIZER_NODES |= {
     "Strip": {"type": "Strip", "strip_left": True, "strip_right": True},
@@ -241,7 +242,12 @@ _NORMALIZER_NODES |= {
     },
     "Sequence": {
         "type": "Sequence",
-        "normalizers": [{"type": "NFKD"}, {"type": "StripAccents"}, {"type": "Lowercase"}, {"type": "Prepend", "prepend": "▁"}],
+        "normalizers": [
+            {"type": "NFKD"},
+            {"type": "StripAccents"},
+            {"type": "Lowercase"},
+            {"type": "Prepend", "prepend": "▁"},
+        ],
     },
 }
 
@@ -294,7 +300,9 @@ def test_offsets_path_normalizes_to_the_encode_paths_text(case: str) -> None:
         filename = {"json": "tokenizer.json", "model": "tokenizer.model", "vocab": "vocab.txt"}[source]
         tok = tf.load(_entries()[(name, filename)])
     core = tok._core
-    bad = [text[:40] for text in _NORMALIZER_TEXTS if core.normalize(text, True) != core.normalize(text, False)]
+    bad = [
+        text[:40] for text in _NORMALIZER_TEXTS if core.normalize(text, True) != core.normalize(text, False)
+    ]
     assert not bad, f"{len(bad)}/{len(_NORMALIZER_TEXTS)} texts differ: {bad[:5]}"
 
 
