@@ -615,10 +615,12 @@ impl SentencePieceNormalizer {
         self.normalize_impl::<false>(text, &[], &mut Vec::new())
     }
 
-    /// [`SentencePieceNormalizer::normalize`] on an aligned text, SentencePiece's way: each output
-    /// char stands for the input it was made from (a replacement, a whitespace run collapsed to
-    /// its first space), the dummy space for the first (last, as a suffix) char kept; removed
-    /// whitespace stands for nothing.
+    /// [`SentencePieceNormalizer::normalize`] on an aligned text, SentencePiece's way (its token
+    /// spans run from where a token's first char came from to where the next token's did): each
+    /// output char stands for the input it was made from, and for the input dropped after it (a
+    /// whitespace run collapsed to its first space, chars the charsmap removes); the dummy space
+    /// stands for the first char kept (the last, as a suffix); input dropped before any output
+    /// or at the end (trailing whitespace) stands for nothing.
     pub fn normalize_aligned(&self, a: &mut Aligned) {
         let mut align = Vec::with_capacity(a.align.len() + 3);
         a.text = self.normalize_impl::<true>(&a.text, &a.align, &mut align);
@@ -634,11 +636,15 @@ impl SentencePieceNormalizer {
         out_align: &mut Vec<(usize, usize)>,
     ) -> String {
         let n = text.len();
-        // The alignment of input bytes `at..at + len`, for each of `count` output bytes.
-        let aligned = |out_align: &mut Vec<(usize, usize)>, at: usize, len: usize, count: usize| {
+        // `produced` made from input bytes `at..at + len`: as SentencePiece maps every output
+        // byte to where its input starts, a token that ends inside a multi-char replacement
+        // ("…" to "...") ends where that input starts; one that ends with it, where it ends.
+        let aligned = |out_align: &mut Vec<(usize, usize)>, at: usize, len: usize, produced: &str| {
             if ALIGN {
-                let span = (align[at].0, align[at + len - 1].1);
-                out_align.extend(std::iter::repeat_n(span, count));
+                let (start, end) = (align[at].0, align[at + len - 1].1);
+                let last = produced.char_indices().next_back().map_or(0, |(i, _)| i);
+                out_align.extend(std::iter::repeat_n((start, start), last));
+                out_align.extend(std::iter::repeat_n((start, end), produced.len() - last));
             }
         };
         let mut at = 0;
@@ -658,7 +664,7 @@ impl SentencePieceNormalizer {
         let space = if self.escape_whitespaces { "\u{2581}" } else { " " };
         if self.add_dummy_prefix && !self.treat_whitespace_as_suffix {
             out.push_str(space);
-            aligned(out_align, at, utf8_char_len(text.as_bytes()[at]), space.len());
+            aligned(out_align, at, utf8_char_len(text.as_bytes()[at]), space);
         }
         let mut prev_space = self.remove_extra_whitespaces;
         let bytes = text.as_bytes();
@@ -689,8 +695,10 @@ impl SentencePieceNormalizer {
                     rest = &rest[i + 1..];
                 }
                 out.push_str(rest);
-                aligned(out_align, at, len, out.len() - before);
+                aligned(out_align, at, len, &out[before..]);
                 prev_space = norm.ends_with(' ');
+            } else if ALIGN {
+                extend_last(out_align, align[at + len - 1].1);
             }
             at += len;
             if !self.remove_extra_whitespaces {
@@ -716,6 +724,13 @@ impl SentencePieceNormalizer {
             }
         }
         out
+    }
+}
+
+/// The last output byte of an aligned text also stands for the input up to `end`.
+fn extend_last(align: &mut [(usize, usize)], end: usize) {
+    if let Some(last) = align.last_mut() {
+        last.1 = last.1.max(end);
     }
 }
 
@@ -826,13 +841,24 @@ mod tests {
             Normalizer::Prepend("▁".into()),
             bert,
             Normalizer::Nmt,
+            Normalizer::ByteLevel,
         ];
+        let spm = |extra, suffix| {
+            let n = SentencePieceNormalizer::new(None, &["a  b"], true, extra, true, suffix).unwrap();
+            Normalizer::SentencePiece(Arc::new(n))
+        };
+        let all = [
+            all.to_vec(),
+            vec![spm(true, false), spm(false, false), spm(true, true)],
+        ]
+        .concat();
         let texts = [
             "",
             "  Héllo\t中x\u{0}  ",
             "e\u{301}\u{fb01}İ\u{200b}",
             "   ",
             "ǅ\r\nΣ",
+            " x a  b  y ",
         ];
         for n in &all {
             for text in texts {
@@ -847,6 +873,22 @@ mod tests {
                     .all(|&(s, e)| 3 <= s && s <= e && e <= 3 + text.len()));
             }
         }
+    }
+
+    /// SentencePiece's spans: collapsed whitespace belongs to the space kept before it, leading
+    /// and trailing whitespace to nothing, the dummy prefix to the first char.
+    #[test]
+    fn sentencepiece_alignment() {
+        let spm = SentencePieceNormalizer::new(None, &[], true, true, true, false).unwrap();
+        let mut a = Aligned::new("  ab   c  ", 0);
+        spm.normalize_aligned(&mut a);
+        assert_eq!(a.text, "\u{2581}ab\u{2581}c");
+        let per_char: Vec<_> = a
+            .text
+            .char_indices()
+            .map(|(i, c)| a.align[i + c.len_utf8() - 1])
+            .collect();
+        assert_eq!(per_char, [(2, 3), (2, 3), (3, 4), (4, 7), (7, 8)]);
     }
 
     #[test]

@@ -151,6 +151,17 @@ impl Tokenizer {
         })
     }
 
+    /// `text` (one segment: no special-token split) through the normalizers, by the encode path
+    /// or, with `aligned`, by the offsets path (whose text must be the same: tests compare them).
+    pub fn normalize(&self, text: &str, aligned: bool) -> Result<String> {
+        if !aligned {
+            return Ok(normalize(&self.normalizers, text)?.into_owned());
+        }
+        let mut a = Aligned::new(text, 0);
+        normalize_aligned(&self.normalizers, &mut a)?;
+        Ok(a.text)
+    }
+
     /// Whether the normalized `segment` (which starts the text) still begins at original offset 0
     /// in HF's alignments: not if normalization removed the first char (`StripAccents` on a
     /// leading combining mark, `Strip`...). Only `Metaspace`'s `prepend_scheme: first` asks.

@@ -369,6 +369,12 @@ impl CoreTokenizer {
         detach(py, || self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
     }
 
+    /// `text` through the normalizers by the encode path, or with `aligned` by the offsets path.
+    fn normalize(&self, py: Python<'_>, text: &str, aligned: bool) -> PyResult<String> {
+        py.detach(|| self.inner.normalize(text, aligned))
+            .map_err(|e| to_py(py, e))
+    }
+
     /// `(ids, char offsets, byte offsets)`, the offsets as little-endian u64 `start, end` pairs
     /// (for numpy). `trim`: the `ByteLevel` post-processor's `trim_offsets` is on, with its
     /// `add_prefix_space`.
