@@ -20,6 +20,7 @@ from .errors import (
     ModelFormatError,
     SpecialTokenError,
     TokenforgeError,
+    UnsupportedModelError,
     UnsupportedTokenizerError,
     VocabularyNotFoundError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "SpecialTokenError",
     "TokenforgeError",
     "Tokenizer",
+    "UnsupportedModelError",
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",
