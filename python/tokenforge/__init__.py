@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     CorpusError,
+    DictionaryNotFoundError,
     FileAccessError,
     InvalidArgumentError,
     InvalidTokenIdError,
@@ -51,6 +52,7 @@ __all__ = [
     "PATTERNS",
     "CorpusError",
     "Counts",
+    "DictionaryNotFoundError",
     "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
