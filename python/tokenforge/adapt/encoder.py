@@ -6,8 +6,8 @@ LayerNorm, ``num_hidden_layers`` post-LN self-attention blocks with GELU) in flo
 the folder's sentence-transformers files say: ``1_Pooling/config.json`` (mean, CLS or max over the
 tokens; mean when the file is absent) and a ``Normalize`` module in ``modules.json`` (unit
 vectors). It is the reference the transplant tests and ``bench/adapt_encoder.py`` use in
-environments without torch; ``tests/adapt/test_encoder_transformers.py`` checks it against
-``transformers`` (cosine > 0.99999 on all-MiniLM-L6-v2). The ids come from a tokenforge tokenizer
+environments without torch (not yet compared with ``transformers`` in a test). The ids come from
+a tokenforge tokenizer
 with its post-processor applied (``[CLS] … [SEP]``), cut to ``max_length``.
 """
 
