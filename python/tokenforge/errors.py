@@ -18,6 +18,7 @@ __all__ = [
     "ModelFormatError",
     "SpecialTokenError",
     "TokenforgeError",
+    "UnsupportedModelError",
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
 ]
@@ -71,6 +72,11 @@ class CorpusError(TokenforgeError):
 
 class ModelFormatError(TokenforgeError, ValueError):
     """A model folder or weight file is missing, malformed, or does not match its tokenizer."""
+
+
+class UnsupportedModelError(ModelFormatError):
+    """A model folder is readable but its architecture is one ``adapt`` cannot transplant (the
+    message names it and what is supported)."""
 
 
 class MissingDependencyError(TokenforgeError, ImportError):
