@@ -67,7 +67,7 @@ def _everything(tok: tf.Tokenizer, texts: list[str]) -> list[Any]:
             tok.decode(ids),
             tok.decode_bytes(ids),
             tok.decode_tokens_bytes(ids[:50]),
-            tok.encode_with_unstable(text[:40]),
+            tok.encode_with_unstable(text[:40], disallowed_special=()),
         ]
     out.append(tok.encode_ordinary_batch(texts, num_threads=2))
     out.append(tok.count_batch(texts, num_threads=2, disallowed_special=()))
