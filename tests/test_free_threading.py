@@ -7,18 +7,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 import textwrap
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import load_vocab
 
 import tokenforge as tf
 
-FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+from conftest import FREE_THREADED, load_vocab
+
 THREADS = 8
 
 TEXTS = [
