@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     CorpusError,
+    DictionaryNotFoundError,
     FileAccessError,
     InvalidArgumentError,
     InvalidTokenIdError,
@@ -50,6 +51,7 @@ __all__ = [
     "PATTERNS",
     "CorpusError",
     "Counts",
+    "DictionaryNotFoundError",
     "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ClusterError",
     "CorpusError",
+    "DictionaryNotFoundError",
     "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
@@ -40,6 +41,10 @@ class SpecialTokenError(TokenforgeError, ValueError):
 
 class VocabularyNotFoundError(TokenforgeError, FileNotFoundError):
     """A known encoding was requested but its vocabulary is not available offline."""
+
+
+class DictionaryNotFoundError(TokenforgeError, FileNotFoundError):
+    """A morphological dictionary (roots, affixes) was requested but is not available offline."""
 
 
 class InvalidTokenIdError(TokenforgeError, ValueError, KeyError):

@@ -6,11 +6,13 @@
 //! follows HF `tokenizers` 0.23 exactly (ids, unknown-token and byte-fallback rules).
 
 mod char_bpe;
+pub mod hybrid;
 mod unigram;
 mod wordlevel;
 mod wordpiece;
 
 pub use char_bpe::{CharBpe, CharBpeOptions};
+pub use hybrid::Hybrid;
 pub use unigram::{Unigram, PIECE_BYTE, PIECE_CONTROL, PIECE_NORMAL, PIECE_UNKNOWN, PIECE_USER_DEFINED};
 pub use wordlevel::WordLevel;
 pub use wordpiece::WordPiece;
