@@ -755,6 +755,9 @@ impl SentencePieceNormalizer {
                 // As `prefix`'s " " below: dropped after a space when extra spaces go.
                 if !prev_space {
                     out.push_str(space);
+                    aligned(out_align, at, 1, space);
+                } else if ALIGN {
+                    extend_last(out_align, align[at].1);
                 }
                 prev_space = self.remove_extra_whitespaces;
                 at += 1;

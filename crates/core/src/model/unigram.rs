@@ -360,7 +360,7 @@ impl Unigram {
         &self,
         text: &str,
         out: &mut Vec<u32>,
-        mut spans: Option<&mut Vec<(usize, usize)>>,
+        spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<()> {
         if text.is_empty() {
             return Ok(());
@@ -372,9 +372,9 @@ impl Unigram {
             )));
         }
         if self.sentencepiece {
-            self.viterbi(text, &self.scores_f32, self.unk_score as f32, true, out)
+            self.viterbi(text, &self.scores_f32, self.unk_score as f32, true, out, spans)
         } else {
-            self.viterbi(text, &self.scores, self.unk_score, false, out)
+            self.viterbi(text, &self.scores, self.unk_score, false, out, spans)
         }
     }
 
@@ -387,6 +387,7 @@ impl Unigram {
         unk_score: S,
         rescale: bool,
         out: &mut Vec<u32>,
+        mut spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<()> {
         let bytes = text.as_bytes();
         let n = bytes.len();
