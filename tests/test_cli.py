@@ -59,3 +59,33 @@ def test_sweep_trains_per_size(tmp_path: Path, capsys: pytest.CaptureFixture[str
     result = json.loads(out.read_text())
     assert result["vocab_sizes"] == [300, 400]
     assert "premium @300" in capsys.readouterr().out
+
+
+def test_info_shows_every_pipeline_stage_with_its_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import fetch_test_tokenizers as real_files
+
+    expected = {
+        "wordpiece": ("BertNormalizer(", "BertPreTokenizer()", "WordPiece(", "$B:1 [SEP]:1", "prefix="),
+        "unigram": ("", "", "Unigram(", "", ""),
+        "sentencepiece-bpe": ("", "", "byte_fallback=true", "", "ByteFallback()"),
+        "metaspace-bpe": ("", "", "BPE(", "pair=", ""),
+        "byte-level": ("", "", "BPE(", "", ""),
+    }
+    seen = set()
+    for entry in real_files.find_all():
+        if entry.family in seen or entry.family not in expected:
+            continue
+        seen.add(entry.family)
+        assert main(["info", str(entry.path)]) == 0
+        pipeline = json.loads(capsys.readouterr().out)["pipeline"]
+        assert list(pipeline) == ["normalizer", "pre_tokenizer", "model", "post_processor", "decoder"]
+        for stage, needle in zip(pipeline, expected[entry.family], strict=True):
+            assert needle in " ".join(pipeline[stage]), (entry.name, stage, pipeline[stage])
+        assert "<" in pipeline["model"][0]  # the vocabulary as a size, not its entries
+    assert seen == set(expected)
+    assert main(["info", "cl100k_base"]) == 0
+    pipeline = json.loads(capsys.readouterr().out)["pipeline"]
+    assert pipeline["model"] == ["BPE(byte_level=true, vocab=<100277 ids>, merges=ranks)"]

@@ -113,7 +113,7 @@ def test_minimal_tokenizer_json_matches_hf(tmp_path: Path) -> None:
     ("change", "error", "message"),
     [
         ({"model": {"type": "Mystery", "vocab": {}}}, tf.UnsupportedTokenizerError, "Mystery"),
-        ({"pre_tokenizer": {"type": "UnicodeScripts"}}, tf.UnsupportedTokenizerError, "UnicodeScripts"),
+        ({"pre_tokenizer": {"type": "UnicodeWords"}}, tf.UnsupportedTokenizerError, "UnicodeWords"),
         (
             {
                 "pre_tokenizer": {

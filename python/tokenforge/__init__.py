@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     CorpusError,
+    DictionaryNotFoundError,
     FileAccessError,
     InvalidArgumentError,
     InvalidTokenIdError,
@@ -20,12 +21,13 @@ from .errors import (
     ModelFormatError,
     SpecialTokenError,
     TokenforgeError,
+    UnsupportedModelError,
     UnsupportedTokenizerError,
     VocabularyNotFoundError,
 )
 from .formats.presets import PATTERNS
 from .loader import load, load_tiktoken
-from .tokenizer import Tokenizer
+from .tokenizer import OffsetEncoding, Tokenizer
 from .train import Counts, count, extend, train, verify
 from .vocab_sources import fetch
 
@@ -50,14 +52,17 @@ __all__ = [
     "PATTERNS",
     "CorpusError",
     "Counts",
+    "DictionaryNotFoundError",
     "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
     "InvalidVocabularyError",
     "ModelFormatError",
+    "OffsetEncoding",
     "SpecialTokenError",
     "TokenforgeError",
     "Tokenizer",
+    "UnsupportedModelError",
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
     "__version__",

@@ -6,7 +6,8 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .errors import TokenforgeError
 
@@ -68,6 +69,75 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
+# Fields too bulky to print: sizes are shown instead.
+_BULKY = {"vocab", "merges", "precompiled_charsmap", "special_tokens"}
+_CHILD_KEYS = ("normalizers", "pretokenizers", "processors", "decoders")
+
+
+def _template(pieces: list[Any]) -> str:
+    """A TemplateProcessing template as HF writes it: ``[CLS]:0 $A:0 [SEP]:0``."""
+    out = []
+    for piece in pieces:
+        ((kind, body),) = piece.items()
+        name = f"${body['id']}" if kind == "Sequence" else body["id"]
+        out.append(f"{name}:{body.get('type_id', 0)}")
+    return " ".join(out)
+
+
+def _describe(node: Mapping[str, Any] | None) -> list[str]:
+    """One line per component of a pipeline stage, ``Sequence``s flattened, with its settings."""
+    if node is None:
+        return []
+    for key in _CHILD_KEYS:
+        if node.get("type") == "Sequence" and key in node:
+            return [line for child in node[key] for line in _describe(child)]
+    settings = []
+    for key, value in node.items():
+        if key == "type":
+            continue
+        if key in ("single", "pair") and isinstance(value, list):
+            value = _template(value)
+        elif key in _BULKY and value is not None:
+            value = f"<{len(value)} entries>" if not isinstance(value, str) else f"<{len(value)} chars>"
+        settings.append(f"{key}={json.dumps(value, ensure_ascii=False)}")
+    return [f"{node['type']}({', '.join(settings)})"]
+
+
+def _pipeline(tok: Any) -> dict[str, list[str]]:
+    """normalizer -> pre_tokenizer -> model -> post_processor -> decoder, each with its settings."""
+    spec = tok.spec
+    model = spec.model.node if spec.model is not None else None
+    if spec.pipeline is not None:
+        stages = spec.pipeline
+        normalizer, pre, post, decoder = (
+            stages.normalizer,
+            stages.pre_tokenizer,
+            stages.post_processor,
+            stages.decoder,
+        )
+        pre_lines = _describe(pre)
+        norm_lines = _describe(normalizer)
+    else:
+        post, decoder = spec.hf_extra.get("post_processor"), spec.hf_extra.get("decoder")
+        norm_lines = list(spec.normalizers)
+        pre_lines = [
+            f"{type(s).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(s).items())})"
+            if hasattr(s, "__dict__")
+            else repr(s)
+            for s in spec.pre_tokenizer
+        ]
+    merges = "ranks" if spec.merges is None else "list"
+    byte_level = [f"BPE(byte_level=true, vocab=<{tok.n_vocab} ids>, merges={merges})"]
+    model_line = _describe(model) if model is not None else byte_level
+    return {
+        "normalizer": norm_lines,
+        "pre_tokenizer": pre_lines,
+        "model": model_line,
+        "post_processor": _describe(post),
+        "decoder": _describe(decoder),
+    }
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .loader import load
 
@@ -86,6 +156,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         info["pre_tokenizer"] = [type(s).__name__ for s in tok.spec.pre_tokenizer]
         processor = tok.spec.hf_extra.get("post_processor")
         info["post_processor"] = [] if processor is None else [processor.get("type")]
+    info["pipeline"] = _pipeline(tok)
     print(json.dumps(info, ensure_ascii=False, indent=1))
     return 0
 

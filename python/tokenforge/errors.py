@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ClusterError",
     "CorpusError",
+    "DictionaryNotFoundError",
     "FileAccessError",
     "InvalidArgumentError",
     "InvalidTokenIdError",
@@ -17,6 +18,7 @@ __all__ = [
     "ModelFormatError",
     "SpecialTokenError",
     "TokenforgeError",
+    "UnsupportedModelError",
     "UnsupportedTokenizerError",
     "VocabularyNotFoundError",
 ]
@@ -40,6 +42,10 @@ class SpecialTokenError(TokenforgeError, ValueError):
 
 class VocabularyNotFoundError(TokenforgeError, FileNotFoundError):
     """A known encoding was requested but its vocabulary is not available offline."""
+
+
+class DictionaryNotFoundError(TokenforgeError, FileNotFoundError):
+    """A morphological dictionary (roots, affixes) was requested but is not available offline."""
 
 
 class InvalidTokenIdError(TokenforgeError, ValueError, KeyError):
@@ -66,6 +72,11 @@ class CorpusError(TokenforgeError):
 
 class ModelFormatError(TokenforgeError, ValueError):
     """A model folder or weight file is missing, malformed, or does not match its tokenizer."""
+
+
+class UnsupportedModelError(ModelFormatError):
+    """A model folder is readable but its architecture is one ``adapt`` cannot transplant (the
+    message names it and what is supported)."""
 
 
 class MissingDependencyError(TokenforgeError, ImportError):

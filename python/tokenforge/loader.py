@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from .errors import (
 from .formats import presets, sentencepiece, vocab_files
 from .formats.hf_json import parse_hf_json, read_hf_json
 from .formats.tiktoken_file import read_tiktoken
+from .hybrid import HYBRID_MODEL_TYPE, HybridTokenizer, is_hybrid_doc
 from .spec import AddedToken, SplitStep, TokenizerSpec
 from .tokenizer import Tokenizer
 
@@ -68,6 +70,21 @@ def load_tiktoken(
         added_tokens=tuple(AddedToken(c, i) for c, i in special_tokens.items()),
     )
     return Tokenizer(spec)
+
+
+def _hybrid_doc(path: Path) -> dict[str, object] | None:
+    """The document of a hybrid tokenizer file (its ``model.type`` is tokenforge's, which HF's
+    reader rejects), else None. The type sits in the first bytes of files tokenforge writes, so
+    other files are not parsed twice."""
+    with path.open("rb") as f:
+        head = f.read(1 << 12)
+    if HYBRID_MODEL_TYPE.encode() not in head:
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) and is_hybrid_doc(doc) else None
 
 
 def _read_file(path: str | os.PathLike[str], read: Callable[[Path], T]) -> T:
@@ -125,12 +142,13 @@ def load(
     special_tokens: Mapping[str, int] | None = None,
     lowercase: bool | None = None,
     strip_accents: bool | None = None,
-) -> Tokenizer:
+) -> Tokenizer | HybridTokenizer:
     """Loads a tokenizer.
 
     ``name_or_path`` is one of
 
     * a ``tokenizer.json`` (HF);
+    * a hybrid morphological tokenizer file (:class:`~tokenforge.hybrid.HybridTokenizer`);
     * a SentencePiece ``.model`` (recognised by its content: Llama 3's ``tokenizer.model``, a
       ``.tiktoken`` text, is read as ``.tiktoken``);
     * a WordPiece ``vocab.txt`` (BERT conventions; ``lowercase=`` and ``strip_accents=`` override
@@ -193,6 +211,9 @@ def load(
         return _from_doc(path, lambda p: sentencepiece.to_hf_doc(sentencepiece.read_model(p)), name)
     if _read_file(path, _looks_like_json):
         _reject_options("tokenizer.json", pattern, special_tokens, None, None)
+        hybrid = _read_file(path, _hybrid_doc)
+        if hybrid is not None:
+            return HybridTokenizer.from_json(hybrid, source=str(path))
         return Tokenizer(_read_file(path, read_hf_json))
     return load_tiktoken(path, pattern=pattern, special_tokens=special_tokens)
 

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, final
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Tokenizer"]
+__all__ = ["OffsetEncoding", "Tokenizer"]
 
 AllowedSpecial = Literal["all"] | Collection[str]
 
@@ -44,6 +44,41 @@ def _step_tuple(step: object) -> tuple[str, str | None, str | None, bool, bool]:
     if isinstance(step, DigitsStep):
         return ("digits", None, None, step.individual, False)
     raise TypeError(f"unknown pre-tokenizer step {step!r}")
+
+
+def _trim_offsets(node: Mapping[str, Any] | None) -> bool | None:
+    """``add_prefix_space`` of the post-processor that trims offsets (HF's ``ByteLevel`` or
+    ``RobertaProcessing`` with ``trim_offsets``), None when none does."""
+    if not isinstance(node, Mapping):
+        return None
+    if node.get("type") == "Sequence":
+        found = [_trim_offsets(child) for child in node.get("processors", [])]
+        return next((f for f in found if f is not None), None)
+    if node.get("type") in ("ByteLevel", "RobertaProcessing") and node.get("trim_offsets", True):
+        return bool(node.get("add_prefix_space", True))
+    return None
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False)
+class OffsetEncoding:
+    """Ids and where each token comes from in the encoded text (see
+    :meth:`Tokenizer.encode_with_offsets`).
+
+    ``offsets[i]`` is ``(start, end)`` of token ``i`` in characters of the text, ``byte_offsets[i]``
+    the same span in bytes of its UTF-8 encoding; both are ``(len(ids), 2)`` int64 arrays.
+    """
+
+    ids: list[int]
+    offsets: npt.NDArray[np.int64]
+    byte_offsets: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def offset_tuples(self) -> list[tuple[int, int]]:
+        """The char offsets as a list of ``(start, end)`` tuples (HF's ``Encoding.offsets``)."""
+        return [(s, e) for s, e in self.offsets.tolist()]
 
 
 def _scrub_surrogates(text: str) -> str:
@@ -81,9 +116,11 @@ class Tokenizer:
         "_core",
         "_disallow_all",
         "_policies",
+        "_processor",
         "_spec",
         "_special_ids",
         "_special_tokens",
+        "_trim",
         "_unk",
     )
 
@@ -117,6 +154,8 @@ class Tokenizer:
         set_(self, "_unk", unk)
         processor = spec.pipeline.post_processor if spec.pipeline else spec.hf_extra.get("post_processor")
         set_(self, "_around", post_processor_ids(processor))
+        set_(self, "_processor", processor)
+        set_(self, "_trim", _trim_offsets(processor))
         # HF's ByteLevel decoder reads an added token's text as byte-level alphabet when every char
         # is in it ("õ" becomes byte 0xF5): those tokens decode to those bytes in `decode`.
         decoder = spec.hf_extra.get("decoder")
@@ -251,7 +290,11 @@ class Tokenizer:
 
         Hashable arguments (the defaults, strings, tuples, frozensets) are remembered: building the
         id lists took ~10 us, a third of a call on a short text (``encode_to_numpy``; a loop over
-        8 KB documents spent 10-40% of its time here)."""
+        8 KB documents spent 10-40% of its time here).
+
+        No lock, also without the GIL: each dict operation is atomic, a policy is a pure function
+        of its key (threads that miss together store equal values), and the size check racing
+        only lets the map pass 64 entries by the number of threads."""
         try:
             return self._policies[allowed_special, disallowed_special]
         except (KeyError, TypeError):
@@ -327,8 +370,9 @@ class Tokenizer:
         allowed_special: AllowedSpecial = frozenset(),
         disallowed_special: AllowedSpecial = "all",
         add_special_tokens: bool = False,
+        pair: str | None = None,
     ) -> list[int]:
-        """Encodes ``text`` into ids.
+        """Encodes ``text`` (and ``pair``, a second sequence) into ids.
 
         As in tiktoken, text that looks like a special token raises :class:`SpecialTokenError`
         unless the token is in ``allowed_special`` (then it becomes the special id) or left out of
@@ -336,13 +380,103 @@ class Tokenizer:
         treats all special-looking text as text). ``add_special_tokens=True`` applies the
         tokenizer's post-processor (e.g. BERT's ``[CLS] ... [SEP]``), as HF's ``encode`` does.
         With ``allowed_special="all"`` the result equals HF ``encode(text,
-        add_special_tokens=...).ids``.
+        add_special_tokens=...).ids``; with ``pair``, HF ``encode(text, pair, ...).ids`` (the
+        post-processor's pair template, e.g. ``[CLS] A [SEP] B [SEP]``; without special tokens the
+        two encodings joined).
         """
+        if pair is not None:
+            return self.encode_with_type_ids(
+                text,
+                pair=pair,
+                allowed_special=allowed_special,
+                disallowed_special=disallowed_special,
+                add_special_tokens=add_special_tokens,
+            )[0]
         ids = self._call(self._core.encode, text, *self._policy(allowed_special, disallowed_special))
         if add_special_tokens:
             before, after = self._around
             return [*before, *ids, *after]
         return ids
+
+    def encode_with_offsets(
+        self,
+        text: str,
+        *,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+    ) -> OffsetEncoding:
+        """:meth:`encode` (the same ids and arguments) with each token's character and byte
+        offsets in ``text``, computed in the engine (GIL released).
+
+        Tokenizers from a ``tokenizer.json`` (or a SentencePiece ``.model``) give HF
+        ``tokenizers``' offsets, ``encode(text, add_special_tokens=...).offsets``: spans of the
+        original text, traced back through the normalizer; a special token found in the text
+        spans its text, one added by the post-processor gets ``(0, 0)``; several tokens that
+        split one character (byte-level or byte-fallback pieces) all span that character; a
+        ``ByteLevel`` post-processor with ``trim_offsets`` leaves leading and trailing spaces out.
+        For byte-level vocabularies without a normalizer (tiktoken's), a token spans the
+        characters it holds bytes of, so its start is tiktoken's ``decode_with_offsets`` offset.
+        """
+        import numpy as np
+
+        policy = self._policy(allowed_special, disallowed_special)
+        ids, offsets, byte_offsets = self._call(self._core.encode_with_offsets, text, *policy, self._trim)
+        return self._offset_encoding(np, ids, offsets, byte_offsets, add_special_tokens)
+
+    def encode_batch_with_offsets(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+    ) -> list[OffsetEncoding]:
+        """:meth:`encode_with_offsets` of many texts in parallel (GIL released)."""
+        import numpy as np
+
+        policy = self._policy(allowed_special, disallowed_special)
+        parts = self._call_batch(
+            self._core.encode_batch_with_offsets,
+            self._batch_texts(texts),
+            *policy,
+            self._trim,
+            self._threads(num_threads),
+        )
+        return [self._offset_encoding(np, *p, add_special_tokens) for p in parts]
+
+    def _offset_encoding(
+        self, np: Any, ids: list[int], offsets: bytes, byte_offsets: bytes, add_special_tokens: bool
+    ) -> OffsetEncoding:
+        chars = np.frombuffer(offsets, dtype="<i8").reshape(-1, 2)
+        in_bytes = np.frombuffer(byte_offsets, dtype="<i8").reshape(-1, 2)
+        if add_special_tokens and (self._around[0] or self._around[1]):
+            before, after = self._around
+            pad = ((len(before), len(after)), (0, 0))
+            ids = [*before, *ids, *after]
+            chars, in_bytes = np.pad(chars, pad), np.pad(in_bytes, pad)
+        return OffsetEncoding(ids, chars, in_bytes)
+
+    def encode_with_type_ids(
+        self,
+        text: str,
+        *,
+        pair: str | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+    ) -> tuple[list[int], list[int]]:
+        """:meth:`encode` with the type id of each token (HF's ``Encoding.type_ids``: the
+        post-processor's ``type_id`` per piece of its template, BERT's 0 for the first sequence
+        and 1 for the second). Raises :class:`InvalidArgumentError` for a ``pair`` when the
+        post-processor has no pair template."""
+        from .formats.hf_json import post_process
+
+        policy = self._policy(allowed_special, disallowed_special)
+        first = self._call(self._core.encode, text, *policy)
+        second = None if pair is None else self._call(self._core.encode, pair, *policy)
+        return post_process(self._processor, first, second, add_special_tokens)
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special-token text as ordinary text (never raises on it)."""
@@ -355,12 +489,28 @@ class Tokenizer:
         num_threads: int | None = None,
         allowed_special: AllowedSpecial = frozenset(),
         disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+        pairs: Iterable[str] | None = None,
     ) -> list[list[int]]:
-        """Encodes many texts in parallel (GIL released); same result as a loop over :meth:`encode`."""
+        """Encodes many texts (with ``pairs``, one second sequence per text) in parallel (GIL
+        released); same result as a loop over :meth:`encode`."""
+        from .formats.hf_json import post_process
+
         policy = self._policy(allowed_special, disallowed_special)
-        return self._call_batch(
-            self._core.encode_batch, self._batch_texts(texts), *policy, self._threads(num_threads)
-        )
+        threads = self._threads(num_threads)
+        texts = self._batch_texts(texts)
+        firsts = self._call_batch(self._core.encode_batch, texts, *policy, threads)
+        if pairs is None:
+            if not add_special_tokens:
+                return firsts
+            before, after = self._around
+            return [[*before, *ids, *after] for ids in firsts]
+        pairs = self._batch_texts(pairs)
+        if len(pairs) != len(texts):
+            raise InvalidArgumentError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
+        seconds = self._call_batch(self._core.encode_batch, pairs, *policy, threads)
+        add = add_special_tokens
+        return [post_process(self._processor, a, b, add)[0] for a, b in zip(firsts, seconds, strict=True)]
 
     def encode_ordinary_batch(
         self, texts: Iterable[str], *, num_threads: int | None = None
@@ -555,6 +705,17 @@ class Tokenizer:
             return self._core.decode_text(ids, skip)
         except (TypeError, OverflowError):
             return self._core.decode_text(self._ids(ids), skip)
+
+    def decode_with_offsets(self, tokens: Sequence[int]) -> tuple[str, list[int]]:
+        """The text of ``tokens`` and, per token, the index of the first character holding bytes
+        of it (tiktoken's ``decode_with_offsets``; a token that starts inside a character belongs
+        to it). The tokens must decode to valid UTF-8, else ``UnicodeDecodeError``."""
+        ids = tokens.tolist() if hasattr(tokens, "tolist") else list(tokens)
+        try:
+            data, starts = self._core.decode_with_offsets(ids)
+        except (TypeError, OverflowError):
+            data, starts = self._core.decode_with_offsets(self._ids(ids))
+        return data.decode("utf-8", errors="strict"), starts
 
     def decode_single_token_bytes(self, token: int) -> bytes:
         """The bytes of one token."""

@@ -48,7 +48,8 @@ URL_TIMEOUT = 10.0
 # Generous: a registry download of a few MB on a slow link, but never forever.
 COMMAND_TIMEOUT = 600.0
 
-# (path, size, mtime_ns) -> sha256, so repeated lookups do not re-hash unchanged files.
+# (path, size, mtime_ns) -> sha256, so repeated lookups do not re-hash unchanged files. No lock, also
+# without the GIL: threads that miss together hash the same file and store the same digest.
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 

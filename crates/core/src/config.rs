@@ -444,6 +444,7 @@ fn push_steps(node: &Value, out: &mut Vec<Step>, depth: usize) -> Result<()> {
         "BertPreTokenizer" => Step::Bert,
         "Punctuation" => Step::Punctuation(behavior(node, SplitBehavior::Isolated)?),
         "CharDelimiterSplit" => Step::CharDelimiter(one_char(node, "delimiter")?),
+        "UnicodeScripts" => Step::UnicodeScripts,
         other => {
             return Err(Error::Unsupported(format!(
                 "pre-tokenizer {other:?} is not supported"

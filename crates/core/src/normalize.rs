@@ -14,6 +14,7 @@ use unicode_normalization_alignments::{is_nfc_quick, IsNormalized, UnicodeNormal
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
+use crate::offsets::Aligned;
 use crate::split_regex::SplitRegex as Regex;
 
 #[derive(Debug, Clone)]
@@ -108,6 +109,66 @@ impl Normalizer {
     }
 }
 
+impl Normalizer {
+    /// [`Normalizer::apply`] on an aligned text, with the edits HF's normalizer makes (which
+    /// decide the alignments; the text is the same).
+    pub fn apply_aligned(&self, a: &mut Aligned) -> Result<()> {
+        match self {
+            Normalizer::Nfc => unicode_edits(a, |t| t.nfc().collect()),
+            Normalizer::Nfd => unicode_edits(a, |t| t.nfd().collect()),
+            Normalizer::Nfkc => unicode_edits(a, |t| t.nfkc().collect()),
+            Normalizer::Nfkd => unicode_edits(a, |t| t.nfkd().collect()),
+            Normalizer::Lowercase => lowercase_aligned(a),
+            Normalizer::Strip { left, right } => a.strip(*left, *right),
+            Normalizer::StripAccents => a.filter(|c| !is_combining_mark(c)),
+            Normalizer::Replace { regex, content } => {
+                let mut matches = Vec::new();
+                regex.for_each_match(&a.text, &mut |start, end| matches.push(start..end))?;
+                a.replace_ranges(matches, content);
+            }
+            Normalizer::Prepend(prefix) => a.prepend(prefix),
+            Normalizer::Bert(bert) => bert.apply_aligned(a),
+            Normalizer::Precompiled(map) => map.apply_aligned(a),
+            Normalizer::Nmt => {
+                a.filter(|c| !nmt_removed(c));
+                a.map(|c| if nmt_spaced(c) { ' ' } else { c });
+            }
+            // Each char becomes the chars of its bytes, all standing for it.
+            Normalizer::ByteLevel => {
+                let edits: Vec<(char, isize)> = a
+                    .text
+                    .chars()
+                    .flat_map(|c| {
+                        let mut buf = [0; 4];
+                        let bytes = c.encode_utf8(&mut buf).as_bytes().to_vec();
+                        bytes
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, b)| (crate::bytelevel::byte_to_char(b), isize::from(i > 0)))
+                    })
+                    .collect();
+                a.transform(edits, 0);
+            }
+            Normalizer::SentencePiece(spm) => spm.normalize_aligned(a),
+        }
+        Ok(())
+    }
+}
+
+fn unicode_edits(a: &mut Aligned, edits: impl Fn(&str) -> Vec<(char, isize)>) {
+    let edits = edits(&a.text);
+    a.transform(edits, 0);
+}
+
+fn lowercase_aligned(a: &mut Aligned) {
+    let edits: Vec<(char, isize)> = a
+        .text
+        .chars()
+        .flat_map(|c| c.to_lowercase().enumerate().map(|(i, l)| (l, isize::from(i > 0))))
+        .collect();
+    a.transform(edits, 0);
+}
+
 /// Char by char, as HF does (no context-dependent final sigma).
 fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
     if !text
@@ -143,23 +204,28 @@ pub(crate) fn replace<'a>(text: Cow<'a, str>, regex: &Regex, content: &str) -> R
     Ok(Cow::Owned(out))
 }
 
+/// SentencePiece NMT: control characters removed.
+fn nmt_removed(c: char) -> bool {
+    matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F)
+}
+
+/// SentencePiece NMT: odd spaces that become a space.
+fn nmt_spaced(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B
+            ..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
+    )
+}
+
 fn nmt(text: Cow<'_, str>) -> Cow<'_, str> {
-    let removed =
-        |c: char| matches!(c as u32, 0x0001..=0x0008 | 0x000B | 0x000E..=0x001F | 0x007F | 0x008F | 0x009F);
-    let spaced = |c: char| {
-        matches!(
-            c as u32,
-            0x0009 | 0x000A | 0x000C | 0x000D | 0x1680 | 0x200B
-                ..=0x200F | 0x2028 | 0x2029 | 0x2581 | 0xFEFF | 0xFFFD
-        )
-    };
-    if !text.chars().any(|c| removed(c) || spaced(c)) {
+    if !text.chars().any(|c| nmt_removed(c) || nmt_spaced(c)) {
         return text;
     }
     Cow::Owned(
         text.chars()
-            .filter(|&c| !removed(c))
-            .map(|c| if spaced(c) { ' ' } else { c })
+            .filter(|&c| !nmt_removed(c))
+            .map(|c| if nmt_spaced(c) { ' ' } else { c })
             .collect(),
     )
 }
@@ -168,9 +234,7 @@ impl BertNormalizer {
     fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
         let mut text = text;
         if self.clean_text {
-            let drop =
-                |c: char| c == '\0' || c == '\u{fffd}' || (!matches!(c, '\t' | '\n' | '\r') && c.is_other());
-            let space = |c: char| matches!(c, '\t' | '\n' | '\r') || c.is_whitespace();
+            let (drop, space) = (bert_dropped, bert_space);
             if text.chars().any(|c| drop(c) || (space(c) && c != ' ')) {
                 text = Cow::Owned(
                     text.chars()
@@ -205,6 +269,43 @@ impl BertNormalizer {
             text = lowercase(text);
         }
         text
+    }
+}
+
+/// BERT's `clean_text` removes these.
+fn bert_dropped(c: char) -> bool {
+    c == '\0' || c == '\u{fffd}' || (!matches!(c, '\t' | '\n' | '\r') && c.is_other())
+}
+
+/// BERT's `clean_text` turns these into a space.
+fn bert_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || c.is_whitespace()
+}
+
+impl BertNormalizer {
+    fn apply_aligned(&self, a: &mut Aligned) {
+        if self.clean_text {
+            a.filter(|c| !bert_dropped(c));
+            a.map(|c| if bert_space(c) { ' ' } else { c });
+        }
+        if self.handle_chinese_chars {
+            let mut edits = Vec::with_capacity(a.text.len());
+            for c in a.text.chars() {
+                if is_chinese_char(c) {
+                    edits.extend([(' ', 0), (c, 1), (' ', 1)]);
+                } else {
+                    edits.push((c, 0));
+                }
+            }
+            a.transform(edits, 0);
+        }
+        if self.strip_accents {
+            unicode_edits(a, |t| t.nfd().collect());
+            a.filter(|c| !c.is_mark_nonspacing());
+        }
+        if self.lowercase {
+            lowercase_aligned(a);
+        }
     }
 }
 
@@ -316,34 +417,6 @@ impl Precompiled {
         found
     }
 
-    fn apply_longest<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
-        let bytes = text.as_bytes();
-        let mut out = String::new();
-        let mut copied = 0; // bytes of `text` before `at` that are in `out` (or unchanged)
-        let mut at = 0;
-        while at < bytes.len() {
-            // A key of a malformed map could end inside a character: no match there.
-            let found = self
-                .longest(&bytes[at..])
-                .filter(|&(len, _)| text.is_char_boundary(at + len));
-            match found {
-                Some((len, norm)) if &text[at..at + len] != norm => {
-                    out.push_str(&text[copied..at]);
-                    out.push_str(norm);
-                    at += len;
-                    copied = at;
-                }
-                Some((len, _)) => at += len,
-                None => at += utf8_char_len(bytes[at]),
-            }
-        }
-        if copied == 0 {
-            return text;
-        }
-        out.push_str(&text[copied..]);
-        Cow::Owned(out)
-    }
-
     /// The replacement of the shortest key that is a prefix of `chunk` (spm_precompiled's
     /// `common_prefix_search(...)[0]`, which HF uses), if any.
     fn transform(&self, chunk: &str) -> Option<&str> {
@@ -367,42 +440,86 @@ impl Precompiled {
         None
     }
 
-    /// Graphemes shorter than 6 bytes are looked up whole, others (and misses) char by char, as
-    /// HF does.
-    fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+    /// Calls `f(at, part, replacement)` on consecutive parts of `text` (at byte `at`) that cover
+    /// it, `replacement` where the part changes. HF's rule: graphemes shorter than 6 bytes are
+    /// looked up whole, others (and misses) char by char; with `longest_prefix` SentencePiece's:
+    /// the longest key at each position.
+    fn for_each_part<'t>(&self, text: &'t str, mut f: impl FnMut(usize, &'t str, Option<&str>)) {
         if self.longest_prefix {
-            return self.apply_longest(text);
+            let bytes = text.as_bytes();
+            let mut at = 0;
+            while at < bytes.len() {
+                // A key of a malformed map could end inside a character: no match there.
+                let found = self
+                    .longest(&bytes[at..])
+                    .filter(|&(len, _)| text.is_char_boundary(at + len));
+                let len = found.map_or_else(|| utf8_char_len(bytes[at]), |(len, _)| len);
+                let part = &text[at..at + len];
+                f(at, part, found.map(|(_, norm)| norm).filter(|&norm| norm != part));
+                at += len;
+            }
+            return;
         }
-        let mut out = String::new();
-        let mut modified = false;
         for (at, grapheme) in text.grapheme_indices(true) {
-            // The first change copies the unchanged text before it.
-            let push = |out: &mut String, modified: &mut bool, at: usize, norm: &str| {
-                if !*modified {
-                    out.push_str(&text[..at]);
-                    *modified = true;
-                }
-                out.push_str(norm);
-            };
             if grapheme.len() < 6 {
                 if let Some(norm) = self.transform(grapheme) {
-                    push(&mut out, &mut modified, at, norm);
+                    f(at, grapheme, Some(norm));
                     continue;
                 }
             }
             for (i, c) in grapheme.char_indices() {
                 let part = &grapheme[i..i + c.len_utf8()];
-                match self.transform(part) {
-                    Some(norm) => push(&mut out, &mut modified, at + i, norm),
-                    None if modified => out.push(c),
-                    None => {}
-                }
+                f(at + i, part, self.transform(part));
             }
         }
+    }
+
+    fn apply<'a>(&self, text: Cow<'a, str>) -> Cow<'a, str> {
+        let mut out = String::new();
+        let mut modified = false;
+        self.for_each_part(&text, |at, part, norm| match norm {
+            Some(norm) => {
+                if !modified {
+                    out.push_str(&text[..at]);
+                    modified = true;
+                }
+                out.push_str(norm);
+            }
+            None if modified => out.push_str(part),
+            None => {}
+        });
         if modified {
             Cow::Owned(out)
         } else {
             text
+        }
+    }
+
+    /// HF's edits: a part replaced by `n` chars gives `n` replacing chars, the extra ones as
+    /// insertions, or the last one removing the chars the replacement is short of.
+    fn apply_aligned(&self, a: &mut Aligned) {
+        let mut edits: Vec<(char, isize)> = Vec::with_capacity(a.text.len());
+        let mut modified = false;
+        self.for_each_part(&a.text, |_, part, norm| {
+            let Some(norm) = norm else {
+                edits.extend(part.chars().map(|c| (c, 0)));
+                return;
+            };
+            modified = true;
+            edits.extend(norm.chars().map(|c| (c, 0)));
+            let diff = norm.chars().count() as isize - part.chars().count() as isize;
+            if diff > 0 {
+                let added = edits.len() - diff as usize;
+                edits[added..].iter_mut().for_each(|e| e.1 = 1);
+            } else if diff < 0 {
+                // HF charges the removal to the last edit so far, even one of an earlier part.
+                if let Some(last) = edits.last_mut() {
+                    last.1 += diff;
+                }
+            }
+        });
+        if modified {
+            a.transform(edits, 0);
         }
     }
 }
@@ -425,11 +542,23 @@ pub struct SentencePieceNormalizer {
     remove_extra_whitespaces: bool,
     escape_whitespaces: bool,
     treat_whitespace_as_suffix: bool,
-    /// ASCII bytes that stand for themselves: no charsmap key or user-defined piece starts with
-    /// them and they are not a space. Runs of them are copied whole (botchan Unigram model,
-    /// 0.5 MB of documents: the normalizer went from 19% to 8% of the encode samples in perf).
-    plain: [bool; 128],
+    /// One bit per BMP character that stands for itself: no charsmap key or user-defined piece
+    /// starts with it and it is not a space. Runs of them are copied whole (botchan Unigram
+    /// model, 0.5 MB of documents: with ASCII only the normalizer went from 19% to 8% of the
+    /// encode samples in perf). With the whole BMP and [`Self::ascii_pairs`], callgrind of the
+    /// encode calls on 0.3 MB of `bench/families.py` documents: normalizer 69.5M -> 18.1M
+    /// instructions, the whole call 176.7M -> 121.4M.
+    plain: Box<[u64]>,
+    /// Bit `b` of entry `a`: the ASCII byte `a` followed by the ASCII byte `b` stands for itself
+    /// (`prefix` gives `a`, one byte). The nmt maps have keys that start with ASCII letters and
+    /// spaces (a letter and a combining mark composed), so without the next byte no letter is
+    /// plain. Entry `' '` says when a space is a space, handled inline (a sixth of English
+    /// text).
+    ascii_pairs: Box<[u128; 128]>,
 }
+
+/// Characters of the Basic Multilingual Plane, the range of [`SentencePieceNormalizer::plain`].
+const BMP: usize = 0x1_0000;
 
 impl SentencePieceNormalizer {
     pub fn new(
@@ -440,16 +569,37 @@ impl SentencePieceNormalizer {
         escape_whitespaces: bool,
         treat_whitespace_as_suffix: bool,
     ) -> Result<Self> {
-        let mut plain = [false; 128];
-        for (b, slot) in plain.iter_mut().enumerate() {
-            let key = [b as u8];
-            *slot = b != b' ' as usize
+        let user_firsts: Vec<char> = user_defined.iter().filter_map(|u| u.chars().next()).collect();
+        let mut ascii_pairs = Box::new([0u128; 128]);
+        for (a, row) in ascii_pairs.iter_mut().enumerate() {
+            if user_firsts.contains(&(a as u8 as char)) {
+                continue;
+            }
+            let itself = (a as u8 as char).to_string();
+            for b in 0..128u8 {
+                let key = [a as u8, b];
+                let stands_for_itself = charsmap.as_ref().is_none_or(|map| {
+                    map.longest(&key)
+                        .is_none_or(|(len, norm)| len == 1 && norm == itself)
+                        && !map.has_longer(&key)
+                });
+                if stands_for_itself {
+                    *row |= 1 << b;
+                }
+            }
+        }
+        let mut plain = vec![0u64; BMP / 64].into_boxed_slice();
+        let mut key = [0u8; 4];
+        for c in (0..BMP as u32).filter_map(char::from_u32) {
+            let key = c.encode_utf8(&mut key).as_bytes();
+            let stands_for_itself = c != ' '
                 && charsmap
                     .as_ref()
-                    .is_none_or(|map| map.longest(&key).is_none() && !map.has_longer(&key))
-                && !user_defined
-                    .iter()
-                    .any(|u| u.as_bytes().first() == Some(&(b as u8)));
+                    .is_none_or(|map| map.longest(key).is_none() && !map.has_longer(key))
+                && !user_firsts.contains(&c);
+            if stands_for_itself {
+                plain[c as usize / 64] |= 1 << (c as usize % 64);
+            }
         }
         let user_defined = if user_defined.is_empty() {
             None
@@ -470,7 +620,35 @@ impl SentencePieceNormalizer {
             escape_whitespaces,
             treat_whitespace_as_suffix,
             plain,
+            ascii_pairs,
         })
+    }
+
+    /// The length of the character at `at` if it stands for itself (see `plain`), else 0.
+    #[inline]
+    fn plain_len(&self, bytes: &[u8], at: usize) -> usize {
+        let b = bytes[at];
+        let (c, len) = match b {
+            b' ' => return 0,
+            0..=0x7f => match bytes.get(at + 1) {
+                Some(&next) if next < 0x80 => return (self.ascii_pairs[b as usize] >> next & 1) as usize,
+                _ => (b as usize, 1),
+            },
+            // `bytes` is UTF-8: the continuation bytes are there.
+            0xc0..=0xdf => (((b as usize & 0x1f) << 6) | (bytes[at + 1] as usize & 0x3f), 2),
+            0xe0..=0xef => (
+                ((b as usize & 0x0f) << 12)
+                    | ((bytes[at + 1] as usize & 0x3f) << 6)
+                    | (bytes[at + 2] as usize & 0x3f),
+                3,
+            ),
+            _ => return 0,
+        };
+        if self.plain[c / 64] >> (c % 64) & 1 == 1 {
+            len
+        } else {
+            0
+        }
     }
 
     /// `(replacement, input bytes consumed)` at `at` (`NormalizePrefix`).
@@ -495,7 +673,41 @@ impl SentencePieceNormalizer {
     }
 
     pub fn normalize(&self, text: &str) -> String {
+        self.normalize_impl::<false>(text, &[], &mut Vec::new())
+    }
+
+    /// [`SentencePieceNormalizer::normalize`] on an aligned text, SentencePiece's way (its token
+    /// spans run from where a token's first char came from to where the next token's did): each
+    /// output char stands for the input it was made from, and for the input dropped after it (a
+    /// whitespace run collapsed to its first space, chars the charsmap removes); the dummy space
+    /// stands for the first char kept (the last, as a suffix); input dropped before any output
+    /// or at the end (trailing whitespace) stands for nothing.
+    pub fn normalize_aligned(&self, a: &mut Aligned) {
+        let mut align = Vec::with_capacity(a.align.len() + 3);
+        a.text = self.normalize_impl::<true>(&a.text, &a.align, &mut align);
+        a.align = align;
+    }
+
+    // `ALIGN` is a constant so that the plain normalize compiles without the alignment
+    // bookkeeping: `align` gives the input bytes' alignments, `out_align` gets the output's.
+    fn normalize_impl<const ALIGN: bool>(
+        &self,
+        text: &str,
+        align: &[(usize, usize)],
+        out_align: &mut Vec<(usize, usize)>,
+    ) -> String {
         let n = text.len();
+        // `produced` made from input bytes `at..at + len`: as SentencePiece maps every output
+        // byte to where its input starts, a token that ends inside a multi-char replacement
+        // ("…" to "...") ends where that input starts; one that ends with it, where it ends.
+        let aligned = |out_align: &mut Vec<(usize, usize)>, at: usize, len: usize, produced: &str| {
+            if ALIGN {
+                let (start, end) = (align[at].0, align[at + len - 1].1);
+                let last = produced.char_indices().next_back().map_or(0, |(i, _)| i);
+                out_align.extend(std::iter::repeat_n((start, start), last));
+                out_align.extend(std::iter::repeat_n((start, end), produced.len() - last));
+            }
+        };
         let mut at = 0;
         if self.remove_extra_whitespaces {
             while at < n {
@@ -513,18 +725,42 @@ impl SentencePieceNormalizer {
         let space = if self.escape_whitespaces { "\u{2581}" } else { " " };
         if self.add_dummy_prefix && !self.treat_whitespace_as_suffix {
             out.push_str(space);
+            aligned(out_align, at, utf8_char_len(text.as_bytes()[at]), space);
         }
         let mut prev_space = self.remove_extra_whitespaces;
         let bytes = text.as_bytes();
         while at < n {
-            if bytes[at] < 0x80 && self.plain[bytes[at] as usize] {
-                let run = bytes[at..]
-                    .iter()
-                    .position(|&b| b >= 0x80 || !self.plain[b as usize])
-                    .map_or(n, |k| at + k);
+            let first = self.plain_len(bytes, at);
+            if first > 0 {
+                let mut run = at + first;
+                while run < n {
+                    match self.plain_len(bytes, run) {
+                        0 => break,
+                        len => run += len,
+                    }
+                }
                 out.push_str(&text[at..run]);
+                if ALIGN {
+                    out_align.extend_from_slice(&align[at..run]);
+                }
                 prev_space = false;
                 at = run;
+                continue;
+            }
+            if bytes[at] == b' '
+                && bytes
+                    .get(at + 1)
+                    .is_some_and(|&next| next < 0x80 && self.ascii_pairs[b' ' as usize] >> next & 1 == 1)
+            {
+                // As `prefix`'s " " below: dropped after a space when extra spaces go.
+                if !prev_space {
+                    out.push_str(space);
+                    aligned(out_align, at, 1, space);
+                } else if ALIGN {
+                    extend_last(out_align, align[at].1);
+                }
+                prev_space = self.remove_extra_whitespaces;
+                at += 1;
                 continue;
             }
             let (mut norm, len) = self.prefix(text, at);
@@ -532,6 +768,7 @@ impl SentencePieceNormalizer {
                 norm = norm.trim_start_matches(' ');
             }
             if !norm.is_empty() {
+                let before = out.len();
                 let mut rest = norm;
                 while let Some(i) = rest.find(' ') {
                     out.push_str(&rest[..i]);
@@ -539,7 +776,10 @@ impl SentencePieceNormalizer {
                     rest = &rest[i + 1..];
                 }
                 out.push_str(rest);
+                aligned(out_align, at, len, &out[before..]);
                 prev_space = norm.ends_with(' ');
+            } else if ALIGN {
+                extend_last(out_align, align[at + len - 1].1);
             }
             at += len;
             if !self.remove_extra_whitespaces {
@@ -550,11 +790,28 @@ impl SentencePieceNormalizer {
             while out.ends_with(space) {
                 out.truncate(out.len() - space.len());
             }
+            if ALIGN {
+                out_align.truncate(out.len());
+            }
         }
         if self.add_dummy_prefix && self.treat_whitespace_as_suffix {
             out.push_str(space);
+            if ALIGN {
+                let last = out_align
+                    .last()
+                    .copied()
+                    .unwrap_or((align[n - 1].1, align[n - 1].1));
+                out_align.extend(std::iter::repeat_n(last, space.len()));
+            }
         }
         out
+    }
+}
+
+/// The last output byte of an aligned text also stands for the input up to `end`.
+fn extend_last(align: &mut [(usize, usize)], end: usize) {
+    if let Some(last) = align.last_mut() {
+        last.1 = last.1.max(end);
     }
 }
 
@@ -574,6 +831,12 @@ pub fn normalize<'a>(normalizers: &[Normalizer], text: &'a str) -> Result<Cow<'a
     normalizers
         .iter()
         .try_fold(Cow::Borrowed(text), |t, n| n.apply(t))
+}
+
+/// [`normalize`] keeping track of where each byte comes from (the offsets path); gives the same
+/// text.
+pub fn normalize_aligned(normalizers: &[Normalizer], text: &mut Aligned) -> Result<()> {
+    normalizers.iter().try_for_each(|n| n.apply_aligned(text))
 }
 
 #[cfg(test)]
@@ -630,6 +893,83 @@ mod tests {
         let text = format!("a{}b{}", " ".repeat(1_000_000), " ".repeat(1_000_000));
         // As a backtracking engine: the first run minus its last space, which 'b' follows.
         assert_eq!(normalize(&[replace], &text).unwrap(), "a_ b_");
+    }
+
+    /// The offsets path's normalizers give the encode path's text, and every byte an alignment.
+    #[test]
+    fn aligned_normalizers_give_the_same_text() {
+        let bert = Normalizer::Bert(BertNormalizer {
+            clean_text: true,
+            handle_chinese_chars: true,
+            strip_accents: true,
+            lowercase: true,
+        });
+        let all = [
+            Normalizer::Nfc,
+            Normalizer::Nfd,
+            Normalizer::Nfkc,
+            Normalizer::Nfkd,
+            Normalizer::Lowercase,
+            Normalizer::Strip {
+                left: true,
+                right: true,
+            },
+            Normalizer::Strip {
+                left: false,
+                right: true,
+            },
+            Normalizer::StripAccents,
+            Normalizer::Prepend("▁".into()),
+            bert,
+            Normalizer::Nmt,
+            Normalizer::ByteLevel,
+        ];
+        let spm = |extra, suffix| {
+            let n = SentencePieceNormalizer::new(None, &["a  b"], true, extra, true, suffix).unwrap();
+            Normalizer::SentencePiece(Arc::new(n))
+        };
+        let all = [
+            all.to_vec(),
+            vec![spm(true, false), spm(false, false), spm(true, true)],
+        ]
+        .concat();
+        let texts = [
+            "",
+            "  Héllo\t中x\u{0}  ",
+            "e\u{301}\u{fb01}İ\u{200b}",
+            "   ",
+            "ǅ\r\nΣ",
+            " x a  b  y ",
+        ];
+        for n in &all {
+            for text in texts {
+                let mut a = Aligned::new(text, 3);
+                n.apply_aligned(&mut a).unwrap();
+                let plain = normalize(std::slice::from_ref(n), text).unwrap();
+                assert_eq!(a.text, plain, "{n:?} on {text:?}");
+                assert_eq!(a.align.len(), a.text.len());
+                assert!(a
+                    .align
+                    .iter()
+                    .all(|&(s, e)| 3 <= s && s <= e && e <= 3 + text.len()));
+            }
+        }
+    }
+
+    /// SentencePiece's spans: collapsed whitespace belongs to the space kept before it, leading
+    /// and trailing whitespace to nothing, the dummy prefix to the first char.
+    #[test]
+    fn sentencepiece_alignment() {
+        let spm = SentencePieceNormalizer::new(None, &[], true, true, true, false).unwrap();
+        let mut a = Aligned::new("  ab   c  ", 0);
+        spm.normalize_aligned(&mut a);
+        assert_eq!(a.text, "\u{2581}ab\u{2581}c");
+        let per_char: Vec<_> = a
+            .text
+            .char_indices()
+            .map(|(i, c)| a.align[i + c.len_utf8() - 1])
+            .collect();
+        assert_eq!(per_char, [(2, 3), (2, 3), (3, 4), (4, 7), (7, 8)]);
     }
 
     #[test]

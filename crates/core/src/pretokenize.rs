@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 
 use crate::error::{Error, Result};
+use crate::offsets::Aligned;
 use crate::presets::Preset;
+use crate::pretokenize_scripts::{script, Script};
 use crate::split_regex::SplitRegex as Regex;
 
 /// What happens to the matched delimiters of a split (HF's `SplitDelimiterBehavior`).
@@ -74,6 +76,8 @@ pub enum Step {
     Punctuation(SplitBehavior),
     /// HF `CharDelimiterSplit`: split on one char, removing it.
     CharDelimiter(char),
+    /// HF `UnicodeScripts`: cut where the Unicode script changes (see [`script_ranges`]).
+    UnicodeScripts,
 }
 
 /// When HF's `Metaspace` prepends its replacement char.
@@ -298,16 +302,7 @@ impl PreTokenizer {
                 Ok(())
             }
             steps => {
-                // Each piece with whether it starts the original text.
-                let mut pieces: Vec<(Cow<'_, str>, bool)> = vec![(Cow::Borrowed(text), at_start)];
-                for step in steps {
-                    let mut next = Vec::with_capacity(pieces.len());
-                    for (piece, first) in pieces {
-                        apply_step(step, piece, first, &mut next)?;
-                    }
-                    pieces = next;
-                }
-                for (p, _) in &pieces {
+                for (p, _) in &run_steps(steps, Cow::Borrowed(text), at_start)? {
                     if !p.is_empty() {
                         f(p);
                     }
@@ -316,47 +311,167 @@ impl PreTokenizer {
             }
         }
     }
+
+    /// [`PreTokenizer::for_each_piece_at`] on an aligned text: `f` gets each piece with the
+    /// alignments of its bytes (the offsets path).
+    pub fn for_each_piece_aligned(
+        &self,
+        text: Aligned,
+        at_start: bool,
+        f: &mut AlignedSink<'_>,
+    ) -> Result<()> {
+        let single_pass = matches!(
+            self.steps.as_slice(),
+            [] | [Step::Preset(_)]
+                | [Step::Regex {
+                    behavior: SplitBehavior::Isolated,
+                    invert: false,
+                    ..
+                }]
+        );
+        if single_pass {
+            // These steps hand out slices of the text itself.
+            let base = text.text.as_ptr() as usize;
+            return self.for_each_piece_at(&text.text, at_start, &mut |p| {
+                let start = p.as_ptr() as usize - base;
+                f(p, &text.align[start..start + p.len()]);
+            });
+        }
+        for (p, _) in &run_steps(&self.steps, text, at_start)? {
+            if !p.text.is_empty() {
+                f(&p.text, &p.align);
+            }
+        }
+        Ok(())
+    }
 }
 
-type Pieces<'a> = Vec<(Cow<'a, str>, bool)>;
+/// Every step applied to every piece the previous step produced, each piece with whether it
+/// starts the original text.
+fn run_steps<P: Piece>(steps: &[Step], text: P, at_start: bool) -> Result<Pieces<P>> {
+    let mut pieces = vec![(text, at_start)];
+    for step in steps {
+        let mut next = Vec::with_capacity(pieces.len());
+        for (piece, first) in pieces {
+            apply_step(step, piece, first, &mut next)?;
+        }
+        pieces = next;
+    }
+    Ok(pieces)
+}
 
-// Takes the Cow itself: a borrowed piece yields borrowed sub-pieces (no copy), an owned one owned.
-#[allow(clippy::ptr_arg)]
-fn push_ranges<'a>(piece: &Cow<'a, str>, first: bool, ranges: Vec<(usize, usize)>, out: &mut Pieces<'a>) {
+/// What the pre-tokenizer steps cut and edit: a plain piece (`Cow`, the encode path) or a piece
+/// that knows where its bytes come from ([`Aligned`], the offsets path). One implementation of
+/// the steps serves both.
+trait Piece: Sized {
+    fn text(&self) -> &str;
+    /// The bytes `start..end` (char boundaries).
+    fn sub(&self, start: usize, end: usize) -> Self;
+    /// HF `ByteLevel`'s `add_prefix_space`: a space before a piece that does not start with one.
+    fn prefix_space(self) -> Self;
+    /// HF `Metaspace`: spaces become `replacement`, which is prepended (when `prepend`) unless
+    /// the piece starts with it.
+    fn metaspace(self, replacement: char, prepend: bool) -> Self;
+}
+
+impl<'a> Piece for Cow<'a, str> {
+    fn text(&self) -> &str {
+        self
+    }
+
+    // A borrowed piece yields borrowed sub-pieces (no copy), an owned one owned.
+    fn sub(&self, start: usize, end: usize) -> Self {
+        match self {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[start..end]),
+            Cow::Owned(o) => Cow::Owned(o[start..end].to_string()),
+        }
+    }
+
+    fn prefix_space(self) -> Self {
+        if self.starts_with(' ') {
+            self
+        } else {
+            Cow::Owned(format!(" {self}"))
+        }
+    }
+
+    fn metaspace(self, replacement: char, prepend: bool) -> Self {
+        let mut text = String::with_capacity(self.len() + 3);
+        if prepend && !self.starts_with(' ') && !self.starts_with(replacement) {
+            text.push(replacement);
+        }
+        for c in self.chars() {
+            text.push(if c == ' ' { replacement } else { c });
+        }
+        Cow::Owned(text)
+    }
+}
+
+impl Piece for Aligned {
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn sub(&self, start: usize, end: usize) -> Self {
+        self.slice(start..end)
+    }
+
+    fn prefix_space(mut self) -> Self {
+        if !self.text.starts_with(' ') {
+            self.prepend(" ");
+        }
+        self
+    }
+
+    // HF's order: replace the spaces, then prepend.
+    fn metaspace(mut self, replacement: char, prepend: bool) -> Self {
+        let spaces: Vec<_> = self.text.match_indices(' ').map(|(i, _)| i..i + 1).collect();
+        let mut buf = [0u8; 4];
+        self.replace_ranges(spaces, replacement.encode_utf8(&mut buf));
+        if prepend && !self.text.starts_with(replacement) {
+            self.prepend(replacement.encode_utf8(&mut buf));
+        }
+        self
+    }
+}
+
+type Pieces<P> = Vec<(P, bool)>;
+
+/// Receives a piece and the alignments of its bytes.
+pub type AlignedSink<'a> = dyn FnMut(&str, &[(usize, usize)]) + 'a;
+
+fn push_ranges<P: Piece>(piece: &P, first: bool, ranges: Vec<(usize, usize)>, out: &mut Pieces<P>) {
     for (s, e) in ranges {
         if s == e {
             continue;
         }
-        let sub = match piece {
-            Cow::Borrowed(b) => Cow::Borrowed(&b[s..e]),
-            Cow::Owned(o) => Cow::Owned(o[s..e].to_string()),
-        };
-        out.push((sub, first && s == 0));
+        out.push((piece.sub(s, e), first && s == 0));
     }
 }
 
-fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Pieces<'a>) -> Result<()> {
+fn apply_step<P: Piece>(step: &Step, piece: P, first: bool, out: &mut Pieces<P>) -> Result<()> {
     match step {
         Step::Regex {
             regex,
             behavior,
             invert,
         } => {
-            let ranges = apply_behavior(regex_spans(regex, &piece)?, *behavior, *invert);
+            let ranges = apply_behavior(regex_spans(regex, piece.text())?, *behavior, *invert);
             push_ranges(&piece, first, ranges, out);
         }
         Step::ByteLevel {
             add_prefix_space,
             regex,
         } => {
-            let piece = if *add_prefix_space && !piece.starts_with(' ') {
-                Cow::Owned(format!(" {piece}"))
+            let piece = if *add_prefix_space {
+                piece.prefix_space()
             } else {
                 piece
             };
             match regex {
                 Some(regex) => {
-                    let ranges = apply_behavior(regex_spans(regex, &piece)?, SplitBehavior::Isolated, false);
+                    let ranges =
+                        apply_behavior(regex_spans(regex, piece.text())?, SplitBehavior::Isolated, false);
                     push_ranges(&piece, first, ranges, out);
                 }
                 None => out.push((piece, first)),
@@ -364,13 +479,14 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
         }
         Step::Preset(preset) => {
             let mut at = first;
-            match &piece {
-                Cow::Borrowed(b) => {
-                    preset.split(b, |p| out.push((Cow::Borrowed(p), std::mem::take(&mut at))))
-                }
-                Cow::Owned(o) => preset.split(o, |p| {
-                    out.push((Cow::Owned(p.to_string()), std::mem::take(&mut at)))
-                }),
+            let base = piece.text().as_ptr() as usize;
+            let mut ranges = Vec::new();
+            preset.split(piece.text(), |p| {
+                let start = p.as_ptr() as usize - base;
+                ranges.push((start, start + p.len()));
+            });
+            for (s, e) in ranges {
+                out.push((piece.sub(s, e), std::mem::take(&mut at)));
             }
         }
         Step::Digits { individual } => {
@@ -379,7 +495,7 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
             } else {
                 SplitBehavior::Contiguous
             };
-            let ranges = apply_behavior(char_spans(&piece, char::is_numeric), behavior, false);
+            let ranges = apply_behavior(char_spans(piece.text(), char::is_numeric), behavior, false);
             push_ranges(&piece, first, ranges, out);
         }
         Step::Metaspace {
@@ -387,23 +503,16 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
             prepend,
             split,
         } => {
-            let mut text = String::with_capacity(piece.len() + 3);
             let prepended = match prepend {
                 PrependScheme::Always => true,
                 PrependScheme::First => first,
                 PrependScheme::Never => false,
             };
-            if prepended && !piece.starts_with(' ') && !piece.starts_with(*replacement) {
-                text.push(*replacement);
-            }
-            for c in piece.chars() {
-                text.push(if c == ' ' { *replacement } else { c });
-            }
-            let text = Cow::Owned(text);
+            let text = piece.metaspace(*replacement, prepended);
             if *split {
                 let r = *replacement;
                 let ranges = apply_behavior(
-                    char_spans(&text, |c| c == r),
+                    char_spans(text.text(), |c| c == r),
                     SplitBehavior::MergedWithNext,
                     false,
                 );
@@ -413,12 +522,12 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
             }
         }
         Step::Whitespace(regex) => {
-            let ranges = apply_behavior(regex_spans(regex, &piece)?, SplitBehavior::Removed, true);
+            let ranges = apply_behavior(regex_spans(regex, piece.text())?, SplitBehavior::Removed, true);
             push_ranges(&piece, first, ranges, out);
         }
         Step::WhitespaceSplit => {
             let ranges = apply_behavior(
-                char_spans(&piece, char::is_whitespace),
+                char_spans(piece.text(), char::is_whitespace),
                 SplitBehavior::Removed,
                 false,
             );
@@ -426,29 +535,72 @@ fn apply_step<'a>(step: &Step, piece: Cow<'a, str>, first: bool, out: &mut Piece
         }
         Step::Bert => {
             let ranges = apply_behavior(
-                char_spans(&piece, char::is_whitespace),
+                char_spans(piece.text(), char::is_whitespace),
                 SplitBehavior::Removed,
                 false,
             );
             let mut words = Vec::with_capacity(ranges.len());
             push_ranges(&piece, first, ranges, &mut words);
             for (word, first) in words {
-                let ranges =
-                    apply_behavior(char_spans(&word, is_punctuation), SplitBehavior::Isolated, false);
+                let ranges = apply_behavior(
+                    char_spans(word.text(), is_punctuation),
+                    SplitBehavior::Isolated,
+                    false,
+                );
                 push_ranges(&word, first, ranges, out);
             }
         }
         Step::Punctuation(behavior) => {
-            let ranges = apply_behavior(char_spans(&piece, is_punctuation), *behavior, false);
+            let ranges = apply_behavior(char_spans(piece.text(), is_punctuation), *behavior, false);
+            push_ranges(&piece, first, ranges, out);
+        }
+        Step::UnicodeScripts => {
+            let ranges = script_ranges(piece.text());
             push_ranges(&piece, first, ranges, out);
         }
         Step::CharDelimiter(delimiter) => {
             let d = *delimiter;
-            let ranges = apply_behavior(char_spans(&piece, |c| c == d), SplitBehavior::Removed, false);
+            let ranges = apply_behavior(
+                char_spans(piece.text(), |c| c == d),
+                SplitBehavior::Removed,
+                false,
+            );
             push_ranges(&piece, first, ranges, out);
         }
     }
     Ok(())
+}
+
+/// The script HF's `UnicodeScripts` compares: hiragana, katakana and the prolonged sound mark
+/// (U+30FC, Common in Unicode) count as Han, so Japanese text stays one piece; the space and chars
+/// unassigned in Unicode 9.0 have none (they never cut and join the piece before them).
+fn split_script(c: char) -> Option<Script> {
+    match c {
+        ' ' => None,
+        '\u{30FC}' => Some(Script::Han),
+        _ => match script(c)? {
+            Script::Hiragana | Script::Katakana => Some(Script::Han),
+            s => Some(s),
+        },
+    }
+}
+
+/// HF's `UnicodeScripts` pieces: a cut before each char whose script differs from the last
+/// script seen. As in HF, the text before the first char with a script (leading spaces) is
+/// dropped, so a text of spaces gives no piece.
+fn script_ranges(text: &str) -> Vec<(usize, usize)> {
+    let mut cuts = Vec::new();
+    let mut last = None;
+    for (i, c) in text.char_indices() {
+        if let Some(s) = split_script(c) {
+            if last != Some(s) {
+                cuts.push(i);
+                last = Some(s);
+            }
+        }
+    }
+    cuts.push(text.len());
+    cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
 
 /// HF's `Whitespace` pattern.
@@ -495,6 +647,41 @@ mod tests {
             Step::byte_level(true, true).unwrap(),
         ]);
         assert_eq!(pieces(&p, "ab 12"), [" ab", " ", " 1", " 2"]);
+    }
+
+    #[test]
+    fn unicode_scripts_cut_where_the_script_changes() {
+        let p = PreTokenizer::new(vec![Step::UnicodeScripts]);
+        // Digits and punctuation are Common: a script of their own.
+        assert_eq!(pieces(&p, "abc1.2 def"), ["abc", "1.2 ", "def"]);
+        // A space has no script: it stays with the piece before it, even across scripts.
+        assert_eq!(pieces(&p, "αβ abc"), ["αβ ", "abc"]);
+        assert_eq!(pieces(&p, "ab cd"), ["ab cd"]);
+        // Hiragana, katakana and ー join Han.
+        assert_eq!(
+            pieces(&p, "Hello世界ひらがなカタカナー!"),
+            ["Hello", "世界ひらがなカタカナー", "!"]
+        );
+        assert_eq!(pieces(&p, "ーa"), ["ー", "a"]);
+        // Combining marks are Inherited, not the script of their base.
+        assert_eq!(pieces(&p, "a\u{300}b"), ["a", "\u{300}", "b"]);
+        // Unassigned in Unicode 9.0 (Nushu is 10.0): no script, no cut.
+        assert_eq!(pieces(&p, "a\u{1B170}b\u{E0000}"), ["a\u{1B170}b\u{E0000}"]);
+        // Unicode 9.0 values, not today's: U+0589 was Common, U+0953 Devanagari.
+        assert_eq!(pieces(&p, "Ա\u{589}"), ["Ա", "\u{589}"]);
+        assert_eq!(pieces(&p, "क\u{953}"), ["क\u{953}"]);
+        // Nothing with a script: nothing at all (as in HF).
+        assert!(pieces(&p, "\u{10FFFF}").is_empty());
+    }
+
+    #[test]
+    fn unicode_scripts_drop_leading_spaces_as_hf() {
+        let p = PreTokenizer::new(vec![Step::UnicodeScripts]);
+        assert_eq!(pieces(&p, "  abc "), ["abc "]);
+        assert!(pieces(&p, "   ").is_empty());
+        assert!(pieces(&p, "").is_empty());
+        // Other whitespace has a script (Common), only U+0020 is skipped.
+        assert_eq!(pieces(&p, "\tabc"), ["\t", "abc"]);
     }
 
     #[test]

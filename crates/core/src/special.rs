@@ -90,10 +90,11 @@ pub struct SpecialTokens {
     overlapping: Option<AhoCorasick>,
 }
 
-/// A segment of text between special tokens, or a special token.
+/// A segment of text between special tokens, or a special token with the bytes of the text it
+/// was matched on.
 pub enum Segment<'t> {
     Text(&'t str),
-    Special(u32),
+    Special { id: u32, span: std::ops::Range<usize> },
 }
 
 /// The order in which tiktoken's alternation tries `tokens`: the key order of the
@@ -402,7 +403,11 @@ impl SpecialTokens {
         if start > emitted {
             f(Segment::Text(&text[emitted..start]))?;
         }
-        f(Segment::Special(self.tokens[index].1))?;
+        // HF's offsets of an added token cover the whitespace it strips.
+        f(Segment::Special {
+            id: self.tokens[index].1,
+            span: start..stop,
+        })?;
         Ok(Some(stop))
     }
 }
@@ -433,7 +438,7 @@ mod tests {
         t.split(text, allowed, &mut |s| {
             v.push(match s {
                 Segment::Text(t) => t.to_string(),
-                Segment::Special(id) => format!("#{id}"),
+                Segment::Special { id, .. } => format!("#{id}"),
             });
             Ok(())
         })
@@ -560,7 +565,7 @@ mod tests {
         t.split_normalized("xaby", &SpecialSet::All, &mut |s| {
             parts.push(match s {
                 Segment::Text(t) => t.to_string(),
-                Segment::Special(id) => format!("#{id}"),
+                Segment::Special { id, .. } => format!("#{id}"),
             });
             Ok(())
         })

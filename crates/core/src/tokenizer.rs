@@ -11,7 +11,8 @@ use crate::cache::{CachePool, PieceCache};
 use crate::decoders::Decoder;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::normalize::{normalize, Normalizer};
+use crate::normalize::{normalize, normalize_aligned, Normalizer};
+use crate::offsets::{original_span, Aligned, CharIndex, Encoding, TrimOffsets};
 use crate::pool::thread_pool;
 use crate::pretokenize::PreTokenizer;
 use crate::special::{Segment, SpecialSet, SpecialTokens};
@@ -116,7 +117,7 @@ impl Tokenizer {
         self.specials.check(text, disallowed)?;
         self.specials.split(text, allowed, &mut |segment| {
             match segment {
-                Segment::Special(id) => f(Item::Special(id)),
+                Segment::Special { id, .. } => f(Item::Special(id)),
                 Segment::Text(t) => {
                     let at_start = t.as_ptr() == text.as_ptr() && self.starts_original(t)?;
                     let t = normalize(&self.normalizers, t)?;
@@ -134,7 +135,7 @@ impl Tokenizer {
                     // pre-tokenizes the stretches between them.
                     self.specials
                         .split_normalized(&t, allowed, &mut |part| match part {
-                            Segment::Special(id) => {
+                            Segment::Special { id, .. } => {
                                 f(Item::Special(id));
                                 Ok(())
                             }
@@ -148,6 +149,17 @@ impl Tokenizer {
             }
             Ok(())
         })
+    }
+
+    /// `text` (one segment: no special-token split) through the normalizers, by the encode path
+    /// or, with `aligned`, by the offsets path (whose text must be the same: tests compare them).
+    pub fn normalize(&self, text: &str, aligned: bool) -> Result<String> {
+        if !aligned {
+            return Ok(normalize(&self.normalizers, text)?.into_owned());
+        }
+        let mut a = Aligned::new(text, 0);
+        normalize_aligned(&self.normalizers, &mut a)?;
+        Ok(a.text)
     }
 
     /// Whether the normalized `segment` (which starts the text) still begins at original offset 0
@@ -206,6 +218,159 @@ impl Tokenizer {
     pub fn encode(&self, text: &str, allowed: &SpecialSet, disallowed: &SpecialSet) -> Result<Vec<u32>> {
         self.caches
             .for_caller(|cache| self.encode_cached(text, allowed, disallowed, cache))
+    }
+
+    /// [`Tokenizer::encode`] (the same ids) with each token's char and byte offsets in `text`,
+    /// by HF's rules (see [`crate::offsets`]): a special token spans the text it was matched on,
+    /// a model token the original chars its normalized bytes come from. `trim` is the
+    /// `ByteLevel` post-processor's `trim_offsets`. A separate path: the plain encode tracks no
+    /// positions.
+    pub fn encode_with_offsets(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        trim: Option<TrimOffsets>,
+    ) -> Result<Encoding> {
+        self.caches
+            .for_caller(|cache| self.encode_with_offsets_cached(text, allowed, disallowed, trim, cache))
+    }
+
+    /// [`Tokenizer::encode_with_offsets`] of many texts on `threads` threads, in input order.
+    pub fn encode_batch_with_offsets<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        trim: Option<TrimOffsets>,
+        threads: usize,
+    ) -> Result<Vec<Encoding>> {
+        self.map_batch(texts, threads, |cache, t| {
+            self.encode_with_offsets_cached(t, allowed, disallowed, trim, cache)
+        })
+    }
+
+    fn encode_with_offsets_cached(
+        &self,
+        text: &str,
+        allowed: &SpecialSet,
+        disallowed: &SpecialSet,
+        trim: Option<TrimOffsets>,
+        cache: &mut PieceCache,
+    ) -> Result<Encoding> {
+        self.specials.check(text, disallowed)?;
+        let mut ids = Vec::with_capacity(text.len() / 4 + 1);
+        // HF's byte offsets, and which tokens are specials (with the text they matched).
+        let mut bytes: Vec<(usize, usize)> = Vec::with_capacity(ids.capacity());
+        let mut specials: Vec<usize> = Vec::new();
+        let (mut spans, mut failed) = (Vec::new(), None);
+        let mut encode_pieces = |aligned: Aligned, at_start: bool, ids: &mut Vec<u32>, bytes: &mut Vec<_>| {
+            self.pretokenizer
+                .for_each_piece_aligned(aligned, at_start, &mut |piece, align| {
+                    if failed.is_some() {
+                        return;
+                    }
+                    spans.clear();
+                    match &self.model {
+                        Model::ByteLevel(bpe) => {
+                            let mut at = 0;
+                            cache.encode(bpe, piece.as_bytes(), &mut |part| {
+                                for &id in part {
+                                    let len = bpe.token_bytes(id).map_or(0, <[u8]>::len);
+                                    spans.push((at, at + len));
+                                    at += len;
+                                }
+                                ids.extend_from_slice(part);
+                            });
+                        }
+                        model => {
+                            if let Err(e) = model.encode_str_with_spans(piece, ids, &mut spans) {
+                                failed = Some(e);
+                                return;
+                            }
+                        }
+                    }
+                    bytes.extend(spans.iter().map(|&(s, e)| original_span(align, s, e)));
+                })
+        };
+        self.specials.split(text, allowed, &mut |segment| {
+            let t = match segment {
+                Segment::Special { id, span } => {
+                    specials.push(ids.len());
+                    ids.push(id);
+                    bytes.push((span.start, span.end));
+                    return Ok(());
+                }
+                Segment::Text(t) => t,
+            };
+            let base = t.as_ptr() as usize - text.as_ptr() as usize;
+            // As in `walk`, so the ids are those of `encode`.
+            let at_start = base == 0 && self.starts_original(t)?;
+            let mut aligned = Aligned::new(t, base);
+            normalize_aligned(&self.normalizers, &mut aligned)?;
+            if aligned.text.is_empty() {
+                return Ok(());
+            }
+            if !self.specials.has_normalized() {
+                return encode_pieces(aligned, at_start, &mut ids, &mut bytes);
+            }
+            // `normalized` added tokens, matched in the normalized text as `walk` does, span the
+            // original text their normalized bytes come from.
+            let normalized = aligned.text.clone();
+            self.specials
+                .split_normalized(&normalized, allowed, &mut |part| match part {
+                    Segment::Special { id, span } => {
+                        specials.push(ids.len());
+                        ids.push(id);
+                        bytes.push(original_span(&aligned.align, span.start, span.end));
+                        Ok(())
+                    }
+                    Segment::Text(p) => {
+                        let start = p.as_ptr() as usize - normalized.as_ptr() as usize;
+                        let piece = aligned.slice(start..start + p.len());
+                        encode_pieces(piece, at_start && start == 0, &mut ids, &mut bytes)
+                    }
+                })
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let index = CharIndex::new(text);
+        let mut offsets: Vec<(usize, usize)> = bytes.iter().map(|&b| index.to_chars(b)).collect();
+        if let Some(trim) = trim {
+            let mut next_special = specials.iter().peekable();
+            for (i, (&id, span)) in ids.iter().zip(offsets.iter_mut()).enumerate() {
+                let (leading, trailing) = if next_special.next_if(|&&k| k == i).is_some() {
+                    let (s, e) = bytes[i];
+                    edge_spaces(text[s..e].chars())
+                } else {
+                    self.model_token_edge_spaces(id)
+                };
+                *span = trim.apply(i, *span, leading, trailing);
+            }
+        }
+        let byte_offsets = offsets
+            .iter()
+            .map(|&(s, e)| (index.to_byte(s), index.to_byte(e)))
+            .collect();
+        Ok(Encoding {
+            ids,
+            offsets,
+            byte_offsets,
+        })
+    }
+
+    /// Leading and trailing spaces of a model token as HF's `trim_offsets` counts them: in the
+    /// token's vocabulary string (byte-level: a space byte is the char `Ġ`, and no other byte
+    /// maps to a space).
+    fn model_token_edge_spaces(&self, id: u32) -> (usize, usize) {
+        let bytes = self.model.token_bytes(id).unwrap_or_default();
+        if let Model::ByteLevel(_) = self.model {
+            let leading = bytes.iter().take_while(|&&b| b == b' ').count();
+            let trailing = bytes.iter().rev().take_while(|&&b| b == b' ').count();
+            return (leading, trailing);
+        }
+        edge_spaces(String::from_utf8_lossy(bytes).chars())
     }
 
     /// [`Tokenizer::encode`], also saying how many of the ids came from the last piece of the
@@ -534,6 +699,24 @@ impl Tokenizer {
         })
     }
 
+    /// The bytes of `ids` and, per token, the index of the first char holding bytes of it in
+    /// their UTF-8 decoding (tiktoken's `decode_with_offsets`: a token that starts inside a char
+    /// belongs to that char).
+    pub fn decode_with_offsets(&self, ids: &[u32]) -> Result<(Vec<u8>, Vec<usize>)> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        let mut starts = Vec::with_capacity(ids.len());
+        let mut chars = 0usize;
+        let is_continuation = |b: u8| (0x80..0xC0).contains(&b);
+        for &id in ids {
+            let token = self.token_bytes(id).ok_or(Error::InvalidTokenId(id))?;
+            let inside = token.first().is_some_and(|&b| is_continuation(b));
+            starts.push(chars.saturating_sub(usize::from(inside)));
+            chars += token.iter().filter(|&&b| !is_continuation(b)).count();
+            out.extend_from_slice(token);
+        }
+        Ok((out, starts))
+    }
+
     pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         for &id in ids {
@@ -541,6 +724,15 @@ impl Tokenizer {
         }
         Ok(out)
     }
+}
+
+/// Leading and trailing chars that HF's `trim_offsets` counts as spaces: whitespace, and `Ġ`
+/// (the byte-level alphabet's space).
+fn edge_spaces(chars: impl DoubleEndedIterator<Item = char> + Clone) -> (usize, usize) {
+    let space = |c: &char| *c == '\u{120}' || c.is_whitespace();
+    let leading = chars.clone().take_while(space).count();
+    let trailing = chars.rev().take_while(space).count();
+    (leading, trailing)
 }
 
 /// What [`Tokenizer::walk`] yields: an allowed special token's id, or a piece of text to merge.

@@ -13,6 +13,8 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::healing::{self, SortedTokens};
+use tokenforge_core::model::hybrid::{FallbackBpe, Hybrid, Root, Trigger, Unit as HybridUnit};
+use tokenforge_core::offsets::{Encoding, TrimOffsets};
 use tokenforge_core::presets::Preset;
 use tokenforge_core::{
     config, Bpe, BpeTrainer, Counter, Error, LibOptions, MatchFlags, Normalizer, PieceCounts, PreTokenizer,
@@ -213,6 +215,17 @@ fn build_step(spec: StepSpec) -> Result<Step, Error> {
     }
 }
 
+type EncodingParts<'py> = (Vec<u32>, Bound<'py, PyBytes>, Bound<'py, PyBytes>);
+
+fn encoding_parts(py: Python<'_>, encoding: Encoding) -> PyResult<EncodingParts<'_>> {
+    let flat = |pairs: &[(usize, usize)]| -> Vec<u64> {
+        pairs.iter().flat_map(|&(s, e)| [s as u64, e as u64]).collect()
+    };
+    let offsets = le_bytes(py, &flat(&encoding.offsets))?;
+    let byte_offsets = le_bytes(py, &flat(&encoding.byte_offsets))?;
+    Ok((encoding.ids, offsets, byte_offsets))
+}
+
 /// The frozen engine behind `tokenforge.Tokenizer`.
 #[pyclass(frozen, module = "tokenforge._core")]
 struct CoreTokenizer {
@@ -354,6 +367,66 @@ impl CoreTokenizer {
     ) -> PyResult<Vec<u32>> {
         let (a, d) = self.policy(allowed, disallowed)?;
         detach(py, || self.inner.encode(text, &a, &d)).map_err(|e| to_py(py, e))
+    }
+
+    /// `text` through the normalizers by the encode path, or with `aligned` by the offsets path.
+    fn normalize(&self, py: Python<'_>, text: &str, aligned: bool) -> PyResult<String> {
+        py.detach(|| self.inner.normalize(text, aligned))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// `(ids, char offsets, byte offsets)`, the offsets as little-endian u64 `start, end` pairs
+    /// (for numpy). `trim`: the `ByteLevel` post-processor's `trim_offsets` is on, with its
+    /// `add_prefix_space`.
+    fn encode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        trim: Option<bool>,
+    ) -> PyResult<EncodingParts<'py>> {
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let trim = trim.map(|add_prefix_space| TrimOffsets { add_prefix_space });
+        let encoding = py
+            .detach(|| self.inner.encode_with_offsets(text, &a, &d, trim))
+            .map_err(|e| to_py(py, e))?;
+        encoding_parts(py, encoding)
+    }
+
+    /// [`CoreTokenizer::encode_with_offsets`] of many texts, on `num_threads` threads.
+    fn encode_batch_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
+        allowed: &Bound<'_, PyAny>,
+        disallowed: &Bound<'_, PyAny>,
+        trim: Option<bool>,
+        num_threads: usize,
+    ) -> PyResult<Vec<EncodingParts<'py>>> {
+        let (a, d) = self.policy(allowed, disallowed)?;
+        let trim = trim.map(|add_prefix_space| TrimOffsets { add_prefix_space });
+        let views = str_views(&texts)?;
+        let encodings = py
+            .detach(|| {
+                self.inner
+                    .encode_batch_with_offsets(&views, &a, &d, trim, num_threads)
+            })
+            .map_err(|e| to_py(py, e))?;
+        encodings.into_iter().map(|e| encoding_parts(py, e)).collect()
+    }
+
+    /// tiktoken's `decode_with_offsets` before the UTF-8 check: the bytes and each token's
+    /// first char.
+    fn decode_with_offsets<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<u32>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+        let (bytes, starts) = py
+            .detach(|| self.inner.decode_with_offsets(&ids))
+            .map_err(|e| to_py(py, e))?;
+        Ok((PyBytes::new(py, &bytes), starts))
     }
 
     /// Ids as little-endian u32 bytes (for zero-parse numpy construction).
@@ -833,6 +906,137 @@ impl CoreBpeTrainer {
     }
 }
 
+type HybridRoot = (String, Option<String>, Option<String>);
+/// `(id, None)` for a dictionary or marker id, `(None, text)` for a span the fallback encodes.
+type SegmentUnit = (Option<u32>, Option<String>);
+
+/// The hybrid morphological model (immutable): roots `(form, alternate, trigger)`, affix
+/// templates, the fallback BPE `(vocab, merges)` with ids from 0 (None while training) and the
+/// piece pattern.
+#[pyclass(frozen, module = "tokenforge._core")]
+struct CoreHybrid {
+    inner: Hybrid,
+}
+
+#[pymethods]
+impl CoreHybrid {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        roots: Vec<HybridRoot>,
+        affixes: Vec<String>,
+        fallback: Option<FallbackBpe>,
+        pattern: String,
+    ) -> PyResult<Self> {
+        py.detach(|| -> Result<Hybrid, Error> {
+            let roots = roots
+                .into_iter()
+                .map(|(form, alternate, trigger)| -> Result<Root, Error> {
+                    let alternate = match (alternate, trigger) {
+                        (Some(alt), Some(t)) => Some((alt.into(), Trigger::parse(&t)?)),
+                        (None, None) => None,
+                        _ => {
+                            return Err(Error::InvalidVocabulary(format!(
+                                "root {form:?}: an alternate form needs a trigger and a trigger a form"
+                            )))
+                        }
+                    };
+                    Ok(Root {
+                        form: form.into(),
+                        alternate,
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()?;
+            Hybrid::new(roots, &affixes, fallback, &pattern)
+        })
+        .map(|inner| CoreHybrid { inner })
+        .map_err(|e| to_py(py, e))
+    }
+
+    #[getter]
+    fn id_space(&self) -> usize {
+        self.inner.id_space()
+    }
+
+    #[getter]
+    fn fallback_base(&self) -> u32 {
+        self.inner.fallback_base()
+    }
+
+    /// Encodes a batch of texts (GIL released).
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+        num_threads: usize,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        py.detach(|| self.inner.encode_batch(&texts, num_threads))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// The bytes of `ids` (GIL released).
+    fn decode<'py>(&self, py: Python<'py>, ids: Vec<u32>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| self.inner.decode(&ids)).map_err(|e| to_py(py, e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
+        self.inner.token_bytes(id).map(|b| PyBytes::new(py, b))
+    }
+
+    fn affix_template(&self, id: u32) -> Option<String> {
+        self.inner.affix_template(id).map(str::to_string)
+    }
+
+    /// The units of each piece of `text`: `(piece, [(id, None) | (None, residue text)])`.
+    fn segment(&self, py: Python<'_>, text: &str) -> PyResult<Vec<(String, Vec<SegmentUnit>)>> {
+        let mut out = Vec::new();
+        let mut units = Vec::new();
+        self.inner
+            .for_each_piece(text, &mut |piece| {
+                units.clear();
+                let seg = self.inner.segment_piece(piece, &mut units);
+                let items = units
+                    .iter()
+                    .map(|u| match *u {
+                        HybridUnit::Id(id) => (Some(id), None),
+                        HybridUnit::Residue(a, b) => (None, Some(seg[a..b].to_string())),
+                    })
+                    .collect();
+                out.push((piece.to_string(), items));
+            })
+            .map_err(|e| to_py(py, e))?;
+        Ok(out)
+    }
+
+    /// Segments every piece of `counter` (GIL released): the residue counts (the fallback's
+    /// training table) and the use count of each root.
+    fn residues(
+        &self,
+        py: Python<'_>,
+        counter: PyRef<'_, PieceCounter>,
+    ) -> PyResult<(PieceCounter, Vec<u64>)> {
+        let counts = counter.inner.counts();
+        let (table, roots) = py.detach(|| {
+            let sorted = counts.sorted();
+            let mut table = PieceCounts::new();
+            let mut roots = vec![0u64; self.inner.root_count()];
+            self.inner.residues(&sorted, &mut table, &mut roots);
+            (table, roots)
+        });
+        let mut inner =
+            Counter::new(PreTokenizer::default(), vec![], &[], true, None).map_err(|e| to_py(py, e))?;
+        inner.add_counts(&table, CorpusStats::default());
+        Ok((PieceCounter { inner }, roots))
+    }
+}
+
+/// Every surface form of an affix template (`lAr` -> `lar`, `ler`).
+#[pyfunction]
+fn hybrid_affix_forms(py: Python<'_>, template: &str) -> PyResult<Vec<String>> {
+    tokenforge_core::model::hybrid::affix_forms(template).map_err(|e| to_py(py, e))
+}
+
 type UnigramResult<'py> = (Vec<(String, f64)>, Bound<'py, PyDict>);
 
 /// Trains a Unigram model on a counter's table (GIL released): `(pieces, stats)` with pieces as
@@ -1039,6 +1243,8 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
 /// borrowed from immutable `str` objects held for the whole call.
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<CoreHybrid>()?;
+    m.add_function(wrap_pyfunction!(hybrid_affix_forms, m)?)?;
     let before_exit = wrap_pyfunction!(exit::_before_exit, m)?;
     m.py()
         .import("atexit")?

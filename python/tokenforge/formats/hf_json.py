@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import FileAccessError, InvalidVocabularyError, UnsupportedTokenizerError
+from ..errors import FileAccessError, InvalidArgumentError, InvalidVocabularyError, UnsupportedTokenizerError
 from ..spec import (
     AddedToken,
     ByteLevelStep,
@@ -39,6 +39,7 @@ __all__ = [
     "engine_pipeline",
     "model_spec_to_hf_json",
     "parse_hf_json",
+    "post_process",
     "post_processor_ids",
     "read_hf_json",
     "spec_to_hf_json",
@@ -183,6 +184,7 @@ _COMPONENTS: dict[str, dict[str, dict[str, str]]] = {
         "BertPreTokenizer": {},
         "Punctuation": {"behavior": "behavior"},
         "CharDelimiterSplit": {"delimiter": "char"},
+        "UnicodeScripts": {},
         "Sequence": {"pretokenizers": _L},
     },
     "decoder": {
@@ -793,6 +795,87 @@ def post_processor_ids(
             )
         (after if seen_sequence else before).extend(ids)
     return before, after
+
+
+def _has(node: Mapping[str, Any], kind: str) -> bool:
+    if node["type"] == "Sequence":
+        return any(_has(child, kind) for child in node["processors"])
+    return node["type"] == kind
+
+
+def _adds_tokens(node: Mapping[str, Any]) -> bool:
+    if node["type"] == "Sequence":
+        return any(_adds_tokens(child) for child in node["processors"])
+    return node["type"] != "ByteLevel"
+
+
+def post_process(
+    node: Mapping[str, Any] | None,
+    first: list[int],
+    second: list[int] | None,
+    add_special_tokens: bool = True,
+    source: str = "post_processor",
+) -> tuple[list[int], list[int]]:
+    """The ids and type ids HF's post-processor makes of one encoded sequence or a pair of them
+    (``encode(text, pair, add_special_tokens=...).ids`` and ``.type_ids``)."""
+    if not add_special_tokens:
+        ids, type_ids = post_process(None, first, second)
+        # RobertaProcessing gives every token type id 0, special tokens or not (as HF).
+        return ids, [0] * len(ids) if node is not None and _has(node, "RobertaProcessing") else type_ids
+    if node is None or node["type"] == "ByteLevel":
+        # HF's default: the sequences joined, the second with type id 1.
+        rest = second or []
+        return [*first, *rest], [0] * len(first) + [1] * len(rest)
+    kind = node["type"]
+    if kind == "Sequence":
+        adders = [child for child in node["processors"] if _adds_tokens(child)]
+        if len(adders) > 1:
+            raise UnsupportedTokenizerError(f"{source}: a Sequence of several processors that add tokens")
+        return post_process(adders[0] if adders else None, first, second, True, source)
+    if kind in ("BertProcessing", "RobertaProcessing"):
+        cls, sep = int(node["cls"][1]), int(node["sep"][1])
+        ids = [cls, *first, sep]
+        if second is None:
+            return ids, [0] * len(ids)
+        if kind == "RobertaProcessing":
+            # Two separators between the sequences, and every type id 0 (as HF).
+            ids += [sep, *second, sep]
+            return ids, [0] * len(ids)
+        return [*ids, *second, sep], [0] * len(ids) + [1] * (len(second) + 1)
+    # TemplateProcessing
+    which = "single" if second is None else "pair"
+    template = node.get(which)
+    if not template:
+        raise InvalidArgumentError(
+            f"{source} has no {which} template: this tokenizer cannot encode a {which}"
+        )
+    specials = node.get("special_tokens", {})
+    ids: list[int] = []
+    type_ids: list[int] = []
+    for i, piece in enumerate(template):
+        if not isinstance(piece, dict) or len(piece) != 1:
+            raise InvalidVocabularyError(f"{source}: {which}[{i}] must be a Sequence or SpecialToken object")
+        ((what, body),) = piece.items()
+        type_id = body.get("type_id", 0) if isinstance(body, dict) else None
+        if not _is_int(type_id):
+            raise InvalidVocabularyError(f"{source}: {which}[{i}].type_id must be an integer")
+        if what == "Sequence" and body.get("id") == "A":
+            part = first
+        elif what == "Sequence" and body.get("id") == "B" and second is not None:
+            part = second
+        elif what == "SpecialToken":
+            entry = specials.get(body.get("id"))
+            part = entry.get("ids") if isinstance(entry, dict) else None
+            if not isinstance(part, list) or not all(_is_int(x) for x in part):
+                raise InvalidVocabularyError(
+                    f"{source}: {which}[{i}] names special token {body.get('id')!r}, "
+                    "which special_tokens does not define"
+                )
+        else:
+            raise InvalidVocabularyError(f"{source}: {which}[{i}] must be Sequence A or B, or a SpecialToken")
+        ids.extend(part)
+        type_ids.extend([type_id] * len(part))
+    return ids, type_ids
 
 
 def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:

@@ -29,6 +29,7 @@ special tokens, which are not bytes, is left out), so it sums to 1.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -80,21 +81,27 @@ def _logsumexp(values: np.ndarray) -> float:
 
 
 class _LRU(OrderedDict):  # type: ignore[type-arg]
+    """A bounded map, oldest use evicted first. Each call holds a lock: a lookup is two steps
+    (move, read) that a concurrent eviction could split (a KeyError), with or without the GIL."""
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self._lock = threading.Lock()
 
     def get(self, key: object, default: object = None) -> object:
-        if key not in self:
-            return default
-        self.move_to_end(key)
-        return self[key]
+        with self._lock:
+            if key not in self:
+                return default
+            self.move_to_end(key)
+            return self[key]
 
     def put(self, key: object, value: object) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
+        with self._lock:
+            self[key] = value
+            self.move_to_end(key)
+            while len(self) > self.size:
+                self.popitem(last=False)
 
 
 class ByteModel(Protocol):

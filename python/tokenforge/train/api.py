@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..scale import EngineArg, counter_for
-from . import bpe, charbpe, lib, superbpe, unigram  # noqa: F401  (each registers its config class)
+from . import bpe, charbpe, hybrid, lib, superbpe, unigram  # noqa: F401  (each registers its config class)
 from .config import TrainConfig
 from .counts import Counts
 from .driver import CountsArg, Run, load_counts, progress_arg, run_training, threads_arg
@@ -84,6 +84,9 @@ def train(
       ``.model``, with the same ids.
     * ``"lib"``: LiB, Less-is-Better lexicon learning (:class:`~tokenforge.train.lib.LibConfig`),
       saved as a Unigram model like ``"unigram"``.
+    * ``"hybrid"``: the hybrid morphological tokenizer (roots, affixes, BPE fallback;
+      :class:`~tokenforge.train.hybrid.HybridConfig`); returns a
+      :class:`~tokenforge.hybrid.HybridTokenizer`.
 
     Results never depend on ``num_threads`` (ties have total orders, counts are sums).
     ``engine="ray"`` (or a :class:`tokenforge.scale.RayEngine`) counts files on a Ray cluster and

@@ -74,7 +74,8 @@ def _add_counting_options(p: argparse.ArgumentParser, *, algorithm: bool = True)
             choices=ALGORITHMS,
             default="bpe",
             help="bpe (default), superbpe (two-stage SuperBPE), charbpe (KL3M-style short tokens), "
-            "unigram (SentencePiece's Unigram) or lib (Less-is-Better lexicon, saved as a Unigram model)",
+            "unigram (SentencePiece's Unigram), lib (Less-is-Better lexicon, saved as a Unigram model) or "
+            "hybrid (roots + affixes + BPE fallback, Turkish default)",
         )
     p.add_argument(
         "--pretokenizer",
@@ -131,6 +132,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if bool(args.inputs) == bool(args.from_counts):
         raise InvalidArgumentError("give INPUT files or --from-counts, not both and not neither")
+    if args.tiktoken and args.algorithm == "hybrid":
+        raise InvalidArgumentError("--tiktoken needs a byte-level BPE tokenizer, not a hybrid one")
     # Options left out stay None, so each algorithm applies its own defaults and an option the
     # algorithm does not have is reported only when it was actually given.
     tok = train(
@@ -154,6 +157,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         split_digits=args.split_digits,
         treat_whitespace_as_suffix=args.treat_whitespace_as_suffix,
         user_defined_symbols=args.user_defined_symbol or None,
+        max_roots=args.max_roots,
         in_rate=args.in_rate,
         out_rate=args.out_rate,
         life=args.life,
@@ -344,6 +348,8 @@ def add_train_commands(sub: Any) -> None:
     lib.add_argument("--passes", type=int, help="times the corpus is read (1)")
     lib.add_argument("--seed", type=int, help="seed of the reading order and the memorizer (0)")
     lib.add_argument("--within-words", action="store_const", const=True, help="chunks never span a space")
+    h = p.add_argument_group("hybrid (Turkish roots and affixes by default; needs `make turkish-data`)")
+    h.add_argument("--max-roots", type=int, help="most root ids to keep (default 20000)")
     _add_counting_options(p)
     _train_options(p)
     p.set_defaults(run=_cmd_train)

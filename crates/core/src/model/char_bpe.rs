@@ -161,28 +161,67 @@ impl CharBpe {
     }
 
     pub fn encode(&self, word: &str, out: &mut Vec<u32>) {
+        self.encode_impl::<false>(word, out, &mut Vec::new());
+    }
+
+    /// [`CharBpe::encode`], also pushing each token's byte span in `word` onto `spans` (HF's
+    /// token offsets: a char counts its bytes, a byte-fallback token one byte, an unknown token
+    /// the chars it stands for, wherever HF's order puts it; a user-defined piece its match).
+    pub fn encode_with_spans(&self, word: &str, out: &mut Vec<u32>, spans: &mut Vec<(usize, usize)>) {
+        self.encode_impl::<true>(word, out, spans);
+    }
+
+    // `SPANS` is a constant so that the plain encode compiles without the span bookkeeping.
+    fn encode_impl<const SPANS: bool>(
+        &self,
+        word: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) {
         let Some((matcher, ids)) = &self.user_defined else {
-            return self.encode_word(word, out);
+            return self.encode_word::<SPANS>(word, 0, out, spans);
         };
         let mut done = 0;
         for m in matcher.find_iter(word) {
-            self.encode_word(&word[done..m.start()], out);
+            self.encode_word::<SPANS>(&word[done..m.start()], done, out, spans);
             out.push(ids[m.pattern().as_usize()]);
+            if SPANS {
+                spans.push((m.start(), m.end()));
+            }
             done = m.end();
         }
-        self.encode_word(&word[done..], out);
+        self.encode_word::<SPANS>(&word[done..], done, out, spans);
     }
 
-    fn encode_word(&self, word: &str, out: &mut Vec<u32>) {
+    /// Encodes `word` (which starts at byte `base` of the encoded text, for the spans).
+    fn encode_word<const SPANS: bool>(
+        &self,
+        word: &str,
+        base: usize,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) {
         if word.is_empty() {
             return;
         }
         if self.options.ignore_merges {
             if let Some(id) = self.vocab.id(word) {
                 out.push(id);
+                if SPANS {
+                    spans.push((base, base + word.len()));
+                }
                 return;
             }
         }
+        // With SPANS: where each symbol starts in `word` by HF's count (plus the end).
+        let mut starts: Vec<usize> = Vec::new();
+        let mut at = 0usize;
+        let mut advance = |starts: &mut Vec<usize>, len: usize| {
+            if SPANS {
+                starts.push(at);
+                at += len;
+            }
+        };
         // Each symbol with the char it spells when it is a plain vocabulary char (else None).
         let mut symbols: Vec<(u32, Option<char>)> = Vec::with_capacity(word.len());
         let push = |symbols: &mut Vec<(u32, Option<char>)>, id: u32| symbols.push((id, None));
@@ -192,6 +231,7 @@ impl CharBpe {
         // HF keeps a pending unknown token and adds it before the next known character, so a
         // byte-fallback run can precede an earlier unknown (reproduced exactly).
         let mut unk_pending = false;
+        let mut unk_len = 0usize;
         let mut chars = word.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
             let last = chars.peek().is_none();
@@ -211,27 +251,36 @@ impl CharBpe {
             if let Some(id) = self.vocab.id(s) {
                 if unk_pending {
                     push(&mut symbols, self.unk.expect("pending unk implies an unk id"));
+                    advance(&mut starts, unk_len);
                     unk_pending = false;
+                    unk_len = 0;
                 }
                 symbols.push((id, Some(c)));
+                advance(&mut starts, c.len_utf8());
                 continue;
             }
             if self.options.byte_fallback && s.bytes().all(|b| self.byte_ids[b as usize].is_some()) {
                 for b in s.bytes() {
                     push(&mut symbols, self.byte_ids[b as usize].expect("checked"));
+                    advance(&mut starts, 1);
                 }
                 continue;
             }
             if let Some(unk) = self.unk {
                 if unk_pending && !self.options.fuse_unk {
                     push(&mut symbols, unk);
+                    advance(&mut starts, unk_len);
+                    unk_len = 0;
                 }
                 unk_pending = true;
+                unk_len += c.len_utf8();
             }
         }
         if unk_pending {
             push(&mut symbols, self.unk.expect("pending unk implies an unk id"));
+            advance(&mut starts, unk_len);
         }
+        advance(&mut starts, 0);
         let mut chunk: Vec<Symbol> = Vec::new();
         let mut start = 0;
         for end in 1..=symbols.len() {
@@ -257,6 +306,13 @@ impl CharBpe {
             );
             self.merge_all(&mut chunk);
             out.extend(chunk.iter().filter(|s| s.alive).map(|s| s.id));
+            if SPANS {
+                // A merged symbol keeps its index and spans the symbols up to the next alive one.
+                for (i, sym) in chunk.iter().enumerate().filter(|(_, s)| s.alive) {
+                    let next = if sym.next == NONE { end } else { start + sym.next };
+                    spans.push((base + starts[start + i], base + starts[next]));
+                }
+            }
             start = end;
         }
     }

@@ -6,11 +6,13 @@
 //! follows HF `tokenizers` 0.23 exactly (ids, unknown-token and byte-fallback rules).
 
 mod char_bpe;
+pub mod hybrid;
 mod unigram;
 mod wordlevel;
 mod wordpiece;
 
 pub use char_bpe::{CharBpe, CharBpeOptions};
+pub use hybrid::Hybrid;
 pub use unigram::{Unigram, PIECE_BYTE, PIECE_CONTROL, PIECE_NORMAL, PIECE_UNKNOWN, PIECE_USER_DEFINED};
 pub use wordlevel::WordLevel;
 pub use wordpiece::WordPiece;
@@ -70,6 +72,37 @@ impl Model {
             Model::WordPiece(m) => m.encode(piece, out),
             Model::WordLevel(m) => m.encode(piece, out),
         }
+    }
+
+    /// [`Model::encode_str`], also pushing each token's byte span in `piece` onto `spans`, as
+    /// HF's model gives it (byte-level BPE: the token's bytes).
+    pub fn encode_str_with_spans(
+        &self,
+        piece: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
+        let before = out.len();
+        match self {
+            Model::Bpe(m) => {
+                m.encode_with_spans(piece, out, spans);
+                return Ok(());
+            }
+            Model::Unigram(m) => return m.encode_with_spans(piece, out, spans),
+            Model::WordPiece(m) => return m.encode_with_spans(piece, out, spans),
+            Model::ByteLevel(_) | Model::WordLevel(_) => self.encode_str(piece, out)?,
+        }
+        if let Model::ByteLevel(_) = self {
+            let mut at = 0;
+            for &id in &out[before..] {
+                let len = self.token_bytes(id).map_or(0, <[u8]>::len);
+                spans.push((at, at + len));
+                at += len;
+            }
+        } else {
+            spans.push((0, piece.len()));
+        }
+        Ok(())
     }
 
     /// One past the highest model id.

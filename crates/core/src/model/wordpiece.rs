@@ -68,13 +68,37 @@ impl WordPiece {
     }
 
     pub fn encode(&self, word: &str, out: &mut Vec<u32>) -> Result<()> {
+        self.encode_impl(word, out, None)
+    }
+
+    /// [`WordPiece::encode`], also pushing each token's byte span in `word` onto `spans` (the
+    /// match without its `##`; the unknown token spans the word).
+    pub fn encode_with_spans(
+        &self,
+        word: &str,
+        out: &mut Vec<u32>,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
+        self.encode_impl(word, out, Some(spans))
+    }
+
+    fn encode_impl(
+        &self,
+        word: &str,
+        out: &mut Vec<u32>,
+        mut spans: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<()> {
         // Byte length bounds the char count from above: most words skip the count.
         if word.len() > self.max_input_chars_per_word && word.chars().count() > self.max_input_chars_per_word
         {
             out.push(self.unk()?);
+            if let Some(spans) = spans {
+                spans.push((0, word.len()));
+            }
             return Ok(());
         }
         let mark = out.len();
+        let span_mark = spans.as_deref().map_or(0, Vec::len);
         let mut start = 0;
         while start < word.len() {
             let mut end = word.len().min(start + self.max_len);
@@ -96,10 +120,19 @@ impl WordPiece {
                 end -= candidate.chars().next_back().map_or(1, char::len_utf8);
             }
             match found {
-                Some(id) => out.push(id),
+                Some(id) => {
+                    out.push(id);
+                    if let Some(spans) = spans.as_deref_mut() {
+                        spans.push((start, end));
+                    }
+                }
                 None => {
                     out.truncate(mark);
                     out.push(self.unk()?);
+                    if let Some(spans) = spans {
+                        spans.truncate(span_mark);
+                        spans.push((0, word.len()));
+                    }
                     return Ok(());
                 }
             }

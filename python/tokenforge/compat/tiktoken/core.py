@@ -214,14 +214,7 @@ class Encoding:
         """The text and, per token, the index of the first character holding bytes of it.
 
         The tokens must decode to valid UTF-8 (else ``UnicodeDecodeError``)."""
-        pieces = self.decode_tokens_bytes(tokens)
-        offsets = []
-        chars = 0  # characters started so far: every byte that is not a continuation byte
-        for piece in pieces:
-            starts_inside = bool(piece) and 0x80 <= piece[0] < 0xC0
-            offsets.append(max(0, chars - starts_inside))
-            chars += sum(1 for b in piece if not 0x80 <= b < 0xC0)
-        return b"".join(pieces).decode("utf-8", errors="strict"), offsets
+        return self._tokenizer.decode_with_offsets(tokens)
 
     def decode_batch(
         self, batch: Sequence[Sequence[int]], *, errors: str = "replace", num_threads: int = 8
