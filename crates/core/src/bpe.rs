@@ -277,7 +277,9 @@ impl Bpe {
 
     /// Every `(left, right, priority)` of the merge table, in table order.
     pub(crate) fn merge_pairs(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
-        self.merges.iter().map(|(k, (p, _))| ((k >> 32) as u32, k as u32, p))
+        self.merges
+            .iter()
+            .map(|(k, (p, _))| ((k >> 32) as u32, k as u32, p))
     }
 
     #[inline]
@@ -996,7 +998,10 @@ mod tests {
                     *counts.entry((p[0], p[1])).or_default() += 1;
                 }
             }
-            let Some((&(a, b), _)) = counts.iter().max_by_key(|(pair, &c)| (c, std::cmp::Reverse(**pair))) else {
+            let Some((&(a, b), _)) = counts
+                .iter()
+                .max_by_key(|(pair, &c)| (c, std::cmp::Reverse(**pair)))
+            else {
                 break;
             };
             let id = vocab.len() as u32;
@@ -1020,7 +1025,9 @@ mod tests {
     fn adversarial_pieces(alphabet: &[u8], seed: u64) -> Vec<Vec<u8>> {
         let mut state = seed;
         let mut next = move |m: usize| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 33) as usize % m
         };
         let mut pieces = Vec::new();
@@ -1030,7 +1037,8 @@ mod tests {
                     0 => (0..len).map(|_| alphabet[next(alphabet.len())]).collect(),
                     1 => vec![alphabet[next(alphabet.len())]; len],
                     _ => {
-                        let motif: Vec<u8> = (0..1 + next(5)).map(|_| alphabet[next(alphabet.len())]).collect();
+                        let motif: Vec<u8> =
+                            (0..1 + next(5)).map(|_| alphabet[next(alphabet.len())]).collect();
                         motif.iter().copied().cycle().take(len).collect()
                     }
                 };
@@ -1042,13 +1050,21 @@ mod tests {
 
     /// The backtracking search against the merge kernels it replaces (`backtrack: None`).
     fn assert_backtrack_agrees(bpe: &Bpe, pieces: &[Vec<u8>]) {
-        let merging = Bpe { backtrack: None, ..bpe.clone() };
+        let merging = Bpe {
+            backtrack: None,
+            ..bpe.clone()
+        };
         let backtrack = bpe.backtrack.as_ref().expect("a monotone vocabulary");
         for piece in pieces {
             let (mut want, mut got) = (Vec::new(), Vec::new());
             merging.merge_piece(piece, &mut want);
             backtrack.encode(bpe, piece, &mut got);
-            assert_eq!(got, want, "backtracking differs on {:?}", String::from_utf8_lossy(piece));
+            assert_eq!(
+                got,
+                want,
+                "backtracking differs on {:?}",
+                String::from_utf8_lossy(piece)
+            );
         }
     }
 
@@ -1057,7 +1073,9 @@ mod tests {
         let mut seed = 7u64;
         let corpus: Vec<u8> = (0..40_000)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 // Skewed letters and spaces: frequent pairs, long tokens, overlapping merges.
                 b"aaaabbbcccd  eab"[(seed >> 33) as usize % 16]
             })
@@ -1077,8 +1095,18 @@ mod tests {
         let home = std::env::var_os("TOKENFORGE_HOME")
             .map(std::path::PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/tokenforge")));
-        for name in ["cl100k_base", "o200k_base", "r50k_base", "p50k_base", "llama3", "qwen2"] {
-            let Some(Ok(file)) = home.as_ref().map(|h| std::fs::read(h.join(format!("{name}.tiktoken")))) else {
+        for name in [
+            "cl100k_base",
+            "o200k_base",
+            "r50k_base",
+            "p50k_base",
+            "llama3",
+            "qwen2",
+        ] {
+            let Some(Ok(file)) = home
+                .as_ref()
+                .map(|h| std::fs::read(h.join(format!("{name}.tiktoken"))))
+            else {
                 continue;
             };
             let bpe = Bpe::from_ranks(crate::tiktoken_file::parse_tiktoken(&file).unwrap()).unwrap();
