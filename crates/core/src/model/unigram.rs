@@ -32,11 +32,9 @@ pub struct Unigram {
     byte_fallback: bool,
     byte_ids: [Option<u32>; 256],
     trie: Trie,
-    /// SentencePiece's arithmetic and unknown-piece rules (see the module notes).
+    /// SentencePiece's arithmetic and unknown-piece rules (see the module notes); its `float`
+    /// scores are kept in the trie.
     sentencepiece: bool,
-    /// `scores` rounded to `float`, SentencePiece's lattice arithmetic (converted once, not at
-    /// every lattice edge).
-    scores_f32: Vec<f32>,
 }
 
 /// SentencePiece piece types (`ModelProto.SentencePiece.Type`); only normal and user-defined
@@ -55,6 +53,7 @@ struct TrieBuilder {
     /// First byte from the root, without hashing.
     roots: Vec<u32>,
     ids: Vec<u32>,
+    max_len: usize,
 }
 
 const NO_ID: u32 = u32::MAX;
@@ -65,6 +64,7 @@ impl TrieBuilder {
             self.ids.push(NO_ID); // the root
             self.roots = vec![0; 256];
         }
+        self.max_len = self.max_len.max(key.len());
         let mut node = 0u32;
         for (depth, &b) in key.iter().enumerate() {
             let next = if depth == 0 {
@@ -91,9 +91,8 @@ impl TrieBuilder {
         self.ids[node as usize] = id;
     }
 
-    /// The trie with every node's children stored together, sorted by byte, in breadth-first
-    /// order.
-    fn build(self) -> Trie {
+    /// The double-array trie of the inserted pieces, each with its score from `scores` (by id).
+    fn build(self, scores: &[f64]) -> Trie {
         let count = self.ids.len().max(1);
         let mut children: Vec<Vec<(u8, u32)>> = vec![Vec::new(); count];
         for (b, &child) in self.roots.iter().enumerate() {
@@ -104,119 +103,125 @@ impl TrieBuilder {
         for (&key, &child) in &self.edges {
             children[(key >> 8) as usize].push((key as u8, child));
         }
-        let mut trie = Trie {
-            nodes: Vec::with_capacity(count),
-            labels: Vec::with_capacity(count),
-            roots: Box::new([0; 256]),
-            dense: Vec::new(),
-        };
-        // Breadth first: node `k` of the queue becomes node `k`, its children the next free run.
-        let mut queue = vec![(0u8, 0u32)];
-        let mut head = 0;
-        while head < queue.len() {
-            let (label, old) = queue[head];
+        let mut units = vec![FREE_UNIT; count + 256];
+        units[0].check = ROOT_CHECK;
+        // `next_free[i]`: a slot at or after `i` that may be free (a union-find over filled
+        // slots, so the free slots are visited without rescanning the filled ones).
+        let mut next_free: Vec<u32> = (0..units.len() as u32).collect();
+        next_free[0] = 1;
+        // Breadth first, so that a node's children land near the slots placed just before.
+        let mut queue = std::collections::VecDeque::from([(0u32, 0u32)]);
+        while let Some((old, at)) = queue.pop_front() {
+            let id = self.ids.get(old as usize).copied().unwrap_or(NO_ID);
+            units[at as usize].id = id;
+            units[at as usize].score = scores.get(id as usize).map_or(0.0, |&s| s as f32);
             let kids = &mut children[old as usize];
+            if kids.is_empty() {
+                continue;
+            }
             kids.sort_unstable();
-            let first = queue.len() as u32;
-            let dense = if kids.len() > DENSE_CHILDREN {
-                let at = trie.dense.len();
-                trie.dense.resize(at + 256, 0);
-                for (k, &(byte, _)) in kids.iter().enumerate() {
-                    trie.dense[at + byte as usize] = first + k as u32;
-                }
-                at as u32
-            } else {
-                NO_ID
-            };
-            trie.nodes.push(TrieNode {
-                first,
-                count: kids.len() as u32,
-                id: self.ids.get(old as usize).copied().unwrap_or(NO_ID),
-                dense,
-            });
-            trie.labels.push(label);
-            queue.extend(kids.iter().copied());
-            head += 1;
+            let base = place(&mut units, &mut next_free, kids);
+            units[at as usize].base = base;
+            for &(label, child) in kids.iter() {
+                let slot = base as usize + label as usize;
+                units[slot].check = at;
+                next_free[slot] = slot as u32 + 1;
+                queue.push_back((child, slot as u32));
+            }
         }
-        let root = trie.nodes[0];
-        for k in root.first..root.first + root.count {
-            trie.roots[trie.labels[k as usize] as usize] = k;
+        // Every `base + byte` of the walk indexes inside the array.
+        let top = units.iter().map(|u| u.base as usize).max().unwrap_or(0) + 256;
+        units.resize(top.max(units.len()), FREE_UNIT);
+        units.truncate(top.max(1));
+        Trie {
+            units,
+            max_len: self.max_len,
         }
-        trie
     }
 }
 
-/// Byte trie of the pieces, children contiguous and sorted (a child is found by scanning or
-/// bisecting a few bytes of `labels`, no hashing). Measured against a hash map of
-/// `(node, byte) -> child` (perf: 80% of `Unigram::encode` was hash probing) on the botchan
-/// Unigram model: see `bench/families.py` in the commit message.
+/// The smallest base (within a bounded search) at which every `labels` slot is free, the array
+/// grown as needed. A node of one child takes the first free slot; wider nodes try at most
+/// [`PLACE_TRIES`] free slots for their first label before moving to the end of the array, so
+/// building a 262k-piece trie stays linear.
+fn place(units: &mut Vec<Unit>, next_free: &mut Vec<u32>, labels: &[(u8, u32)]) -> u32 {
+    fn find(next_free: &mut [u32], mut i: usize) -> usize {
+        let mut root = i;
+        while (next_free[root] as usize) != root {
+            root = next_free[root] as usize;
+        }
+        while (next_free[i] as usize) != root {
+            let up = next_free[i] as usize;
+            next_free[i] = root as u32;
+            i = up;
+        }
+        root
+    }
+    let grow = |units: &mut Vec<Unit>, next_free: &mut Vec<u32>, len: usize| {
+        if units.len() < len {
+            let old = units.len();
+            units.resize(len, FREE_UNIT);
+            next_free.extend(old as u32..len as u32);
+        }
+    };
+    let first = labels[0].0 as usize;
+    let last = labels[labels.len() - 1].0 as usize;
+    let mut slot = first.max(1);
+    for _ in 0..PLACE_TRIES {
+        grow(units, next_free, slot + 257);
+        slot = find(next_free, slot);
+        grow(units, next_free, slot + 257);
+        let base = slot - first;
+        if labels[1..]
+            .iter()
+            .all(|&(l, _)| units[base + l as usize].check == FREE)
+        {
+            return base as u32;
+        }
+        slot += 1;
+    }
+    // Past every filled slot: all free.
+    let base = units.len() - first.min(units.len());
+    grow(units, next_free, base + last + 257);
+    base as u32
+}
+
+/// Free slots visited per node before [`place`] gives up on the gaps.
+const PLACE_TRIES: usize = 64;
+
+/// `check` of a free slot; the root's is [`ROOT_CHECK`], every other node's its parent's slot.
+const FREE: u32 = u32::MAX;
+const ROOT_CHECK: u32 = u32::MAX - 1;
+
+const FREE_UNIT: Unit = Unit {
+    base: 0,
+    check: FREE,
+    id: NO_ID,
+    score: 0.0,
+};
+
+/// Byte trie of the pieces as a double array (the structure of darts-clone, which
+/// SentencePiece uses): the child of slot `s` by byte `b` is slot `units[s].base + b` if that
+/// slot's `check` is `s`, so a step of the lattice walk is two loads and one compare. It
+/// replaced children stored contiguously per node (a scan of up to 8 labels, a bisection, or a
+/// direct 256-slot table for nodes of more than 16 children), measured with callgrind on the
+/// encode calls of 0.3 MB of `bench/families.py` documents, botchan Unigram model: see the
+/// commit message.
 #[derive(Debug, Clone)]
 struct Trie {
-    nodes: Vec<TrieNode>,
-    /// The byte leading to each node.
-    labels: Vec<u8>,
-    /// The node of each first byte (0: none); boxed to keep `Model` small.
-    roots: Box<[u32; 256]>,
-    /// 256 child slots (0: none) for each node of more than [`DENSE_CHILDREN`] children, at its
-    /// `dense` index: after "▁" a piece continues with hundreds of bytes, and bisecting them was
-    /// the hot branch of the lattice. With the 12-byte [`Best`] and `float` scores converted
-    /// once: `Unigram::encode` 73.1M -> 70.3M instructions (callgrind, botchan Unigram model,
-    /// 0.3 MB of `bench/families.py` documents).
-    dense: Vec<u32>,
+    units: Vec<Unit>,
+    /// The longest piece, in bytes.
+    max_len: usize,
 }
-
-/// Nodes with more children than this get a direct table (see [`Trie::dense`]).
-const DENSE_CHILDREN: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
-struct TrieNode {
-    first: u32,
-    count: u32,
+struct Unit {
+    base: u32,
+    check: u32,
+    /// The piece ending at this node, or `NO_ID`.
     id: u32,
-    /// Start of the node's slots in [`Trie::dense`], or `NO_ID`.
-    dense: u32,
-}
-
-impl Trie {
-    #[inline]
-    fn child(&self, node: TrieNode, byte: u8) -> Option<u32> {
-        if node.dense != NO_ID {
-            let child = self.dense[node.dense as usize + byte as usize];
-            return (child != 0).then_some(child);
-        }
-        let (first, count) = (node.first as usize, node.count as usize);
-        let labels = &self.labels[first..first + count];
-        let at = if count <= 8 {
-            labels.iter().position(|&l| l == byte)?
-        } else {
-            labels.binary_search(&byte).ok()?
-        };
-        Some((first + at) as u32)
-    }
-
-    /// Calls `f(length, id)` for every piece that is a prefix of `text`, shortest first.
-    #[inline]
-    fn prefixes(&self, text: &[u8], mut f: impl FnMut(usize, u32)) {
-        let Some(&first) = text.first() else { return };
-        let mut index = self.roots[first as usize];
-        let mut len = 1;
-        while index != 0 {
-            let node = self.nodes[index as usize];
-            if node.id != NO_ID {
-                f(len, node.id);
-            }
-            match text.get(len) {
-                Some(&b) => {
-                    index = match self.child(node, b) {
-                        Some(child) => child,
-                        None => break,
-                    };
-                    len += 1;
-                }
-                None => break,
-            }
-        }
-    }
+    /// Its score in `float` (SentencePiece's arithmetic).
+    score: f32,
 }
 
 /// The best path found so far to one lattice position: 12 bytes in `float` (SentencePiece), 16
@@ -230,10 +235,31 @@ struct Best<S> {
 }
 
 /// The arithmetic of lattice totals: SentencePiece sums in `float`, HF in `double`.
-trait Total: Copy + PartialOrd + Default + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> {}
+trait Total: Copy + PartialOrd + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> {
+    const NEG_INFINITY: Self;
+    const ZERO: Self;
+    /// The score of the piece ending at `unit`: SentencePiece's `float` is kept in the trie
+    /// (one load less per lattice edge), HF's `double` in `scores`.
+    fn of(unit: &Unit, scores: &[Self]) -> Self;
+}
 
-impl Total for f32 {}
-impl Total for f64 {}
+impl Total for f32 {
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    const ZERO: Self = 0.0;
+    #[inline]
+    fn of(unit: &Unit, _: &[Self]) -> Self {
+        unit.score
+    }
+}
+
+impl Total for f64 {
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    const ZERO: Self = 0.0;
+    #[inline]
+    fn of(unit: &Unit, scores: &[Self]) -> Self {
+        scores[unit.id as usize]
+    }
+}
 
 impl Unigram {
     /// Pieces in id order with their scores.
@@ -267,6 +293,7 @@ impl Unigram {
         // Repeated pieces: the trie, like HF's token -> id map, keeps the last id.
         let vocab = Vocab::from_list(tokens);
         let byte_ids = vocab.byte_fallback_ids();
+        let trie = trie.build(&scores);
         Ok(Unigram {
             vocab,
             scores,
@@ -274,9 +301,8 @@ impl Unigram {
             unk_score: min_score - UNK_PENALTY,
             byte_fallback,
             byte_ids,
-            trie: trie.build(),
+            trie,
             sentencepiece: false,
-            scores_f32: Vec::new(),
         })
     }
 
@@ -317,8 +343,7 @@ impl Unigram {
             }
             scores.push(score);
         }
-        model.trie = trie.build();
-        model.scores_f32 = scores.iter().map(|&s| s as f32).collect();
+        model.trie = trie.build(&scores);
         model.scores = scores;
         model.unk_score = (min_score - UNK_PENALTY as f32) as f64;
         model.sentencepiece = true;
@@ -372,7 +397,7 @@ impl Unigram {
             )));
         }
         if self.sentencepiece {
-            self.viterbi(text, &self.scores_f32, self.unk_score as f32, true, out, spans)
+            self.viterbi(text, &[], self.unk_score as f32, true, out, spans)
         } else {
             self.viterbi(text, &self.scores, self.unk_score, false, out, spans)
         }
@@ -391,40 +416,57 @@ impl Unigram {
     ) -> Result<()> {
         let bytes = text.as_bytes();
         let n = bytes.len();
+        // Unreached positions total -inf, so every (finite) candidate beats them without a
+        // separate "reached" test, and the rescaling below leaves them unreached.
         let unreached = Best {
-            score: S::default(),
+            score: S::NEG_INFINITY,
             start: 0,
             id: NO_ID,
         };
         let mut best = vec![unreached; n + 1];
-        let mut frontier = 0; // the furthest end any piece reached (SentencePiece's rescaling)
+        best[0].score = S::ZERO;
+        let units = &self.trie.units[..];
+        let root_base = units[0].base as usize;
         let mut start = 0;
         while start < n {
             let mut here = best[start].score;
             if rescale && here.into().abs() > SPM_RESCALE_AT {
+                // No piece reaches past `start + max_len`, so the reached totals are all in here.
                 let offset = here;
-                for (i, node) in best.iter_mut().enumerate().take(frontier + 1).skip(start) {
-                    if i == start || node.id != NO_ID {
-                        node.score = node.score - offset;
-                    }
+                let reach = (start + self.trie.max_len.max(4)).min(n);
+                for node in &mut best[start..=reach] {
+                    node.score = node.score - offset;
                 }
                 here = best[start].score;
             }
             let char_len = utf8_char_len(bytes[start]);
             let mut single = false;
-            self.trie.prefixes(&bytes[start..], |len, id| {
-                let candidate = here + scores[id as usize];
-                let node = &mut best[start + len];
-                if node.id == NO_ID || candidate > node.score {
-                    *node = Best {
-                        score: candidate,
-                        start: start as u32,
-                        id,
-                    };
+            // The walk of the double array (see [`Trie`]) with the lattice update inline.
+            let (mut node, mut base) = (0usize, root_base);
+            let mut end = start;
+            while end < n {
+                let next = base + bytes[end] as usize;
+                // In bounds by construction (the array ends 256 past the highest base).
+                let unit = units[next];
+                if unit.check as usize != node {
+                    break;
                 }
-                single |= len == char_len;
-                frontier = frontier.max(start + len);
-            });
+                end += 1;
+                if unit.id != NO_ID {
+                    let candidate = here + S::of(&unit, scores);
+                    let target = &mut best[end];
+                    if candidate > target.score {
+                        *target = Best {
+                            score: candidate,
+                            start: start as u32,
+                            id: unit.id,
+                        };
+                    }
+                    single |= end - start == char_len;
+                }
+                node = next;
+                base = unit.base as usize;
+            }
             if !single {
                 let unk = self.unk.ok_or_else(|| {
                     Error::InvalidArgument(format!(
@@ -432,11 +474,10 @@ impl Unigram {
                         &text[start..start + char_len]
                     ))
                 })?;
-                frontier = frontier.max(start + char_len);
                 let candidate = here + unk_score;
-                let node = &mut best[start + char_len];
-                if node.id == NO_ID || candidate > node.score {
-                    *node = Best {
+                let target = &mut best[start + char_len];
+                if candidate > target.score {
+                    *target = Best {
                         score: candidate,
                         start: start as u32,
                         id: unk,
@@ -445,31 +486,48 @@ impl Unigram {
             }
             start += char_len;
         }
-        // Back from the end: (start, end, id) of each piece, consecutive unknowns fused.
-        let mut path: Vec<(usize, usize, u32)> = Vec::new();
-        let mut end = n;
+        // The best path is the chain of `start`s back from the end; turned around in place
+        // (`start` becomes the end of the next piece) it is read forwards without a path
+        // vector. Callgrind of the encode calls (botchan Unigram, 0.3 MB of `bench/families.py`
+        // documents): the vector's growth was 12.2M of 90.7M instructions (realloc and copy).
+        let (mut end, mut next, mut pieces) = (n, NO_ID, 0usize);
         while end > 0 {
-            let node = best[end];
-            let node_start = node.start as usize;
-            match path.last_mut() {
-                Some(last) if Some(node.id) == self.unk && last.2 == node.id => last.0 = node_start,
-                _ => path.push((node_start, end, node.id)),
-            }
-            end = node_start;
+            let start = best[end].start;
+            best[end].start = next;
+            next = end as u32;
+            end = start as usize;
+            pieces += 1;
         }
-        for &(s, e, id) in path.iter().rev() {
-            let before = out.len();
-            self.push_piece(&text[s..e], id, out);
-            if let Some(spans) = spans.as_deref_mut() {
-                spans.extend(std::iter::repeat_n((s, e), out.len() - before));
+        out.reserve(pieces);
+        if let Some(spans) = spans.as_deref_mut() {
+            spans.reserve(pieces);
+        }
+        let mut start = 0usize;
+        while next != NO_ID {
+            let mut end = next as usize;
+            let id = best[end].id;
+            next = best[end].start;
+            // Consecutive unknowns are one piece.
+            if Some(id) == self.unk {
+                while next != NO_ID && best[next as usize].id == id {
+                    end = next as usize;
+                    next = best[end].start;
+                }
             }
+            let before = out.len();
+            self.push_piece(&text[start..end], id, out);
+            if let Some(spans) = spans.as_deref_mut() {
+                spans.extend(std::iter::repeat_n((start, end), out.len() - before));
+            }
+            start = end;
         }
         Ok(())
     }
 
-    #[inline]
     /// HF looks the piece's text up again: a fused unknown run or a piece whose text is listed
     /// twice resolves through the token map, a text not in it through byte fallback, else unk.
+    // Inlined: as a call it was 5.7M of the 76.1M instructions of the botchan measurement.
+    #[inline(always)]
     fn push_piece(&self, piece: &str, id: u32, out: &mut Vec<u32>) {
         if self.sentencepiece {
             // `PopulateSentencePieceText`: an unknown run becomes its bytes' pieces (or unk for a
