@@ -26,6 +26,9 @@ use crate::bpe::Bpe;
 
 const NONE: u32 = u32::MAX;
 
+/// Pieces up to this many bytes are searched in stack buffers (1.5 KiB).
+const STACK_PIECE: usize = 256;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Backtrack {
     /// Trie over the reachable tokens. Node `1 + b` is the single byte `b` (the root's children
@@ -169,42 +172,64 @@ impl Backtrack {
     }
 
     /// Appends BPE of `piece` (non-empty) to `out`.
+    ///
+    /// The search runs in buffers of its own (on the stack up to [`STACK_PIECE`] bytes) and
+    /// `out` grows once, by exactly the result, as with the merge kernels. Pushing and popping
+    /// tokens in `out` itself grew the piece memo's store one token at a time (capacities in
+    /// powers of two instead of the kernels' multiples of the first piece's length), which moved
+    /// where a memo crosses its byte budget: in `test_stress`'s 16-thread run the main thread's
+    /// memo then emptied itself during the warm-up (256 KiB left, against 16 MiB with the merge
+    /// kernels), the 16 thread caches grew, hit the budget and were emptied again and again, and
+    /// glibc's per-thread arenas kept the freed blocks: peak RSS +78-84 MB against +32 MB. The
+    /// kernels show the same +77-80 MB when the budget is 14 or 15 MiB instead of 16 (the
+    /// memo's arena churn is a property of the memo, not of this search).
     pub(crate) fn encode(&self, bpe: &Bpe, piece: &[u8], out: &mut Vec<u32>) {
-        const STACK_WORDS: usize = 64;
-        let words = piece.len() / 64 + 1;
-        let mut on_stack = [0u64; STACK_WORDS];
-        let mut on_heap = Vec::new();
-        let dead: &mut [u64] = if words <= STACK_WORDS {
-            &mut on_stack[..words]
-        } else {
-            on_heap.resize(words, 0);
-            &mut on_heap
-        };
-        let is_dead = |dead: &[u64], p: usize| dead[p / 64] >> (p % 64) & 1 != 0;
-        let start = out.len();
         let n = piece.len();
+        if n <= STACK_PIECE {
+            let mut dead = [0u64; STACK_PIECE / 64 + 1];
+            let mut tokens = [0u32; STACK_PIECE];
+            let len = self.search(bpe, piece, &mut dead, &mut tokens);
+            out.extend_from_slice(&tokens[..len]);
+        } else {
+            // Long pieces are not memoised: the heap buffers are the only allocations here.
+            let mut dead = vec![0u64; n / 64 + 1];
+            let start = out.len();
+            out.resize(start + n, 0);
+            let len = self.search(bpe, piece, &mut dead, &mut out[start..]);
+            out.truncate(start + len);
+        }
+    }
+
+    /// The search of [`Backtrack::encode`]: writes BPE of `piece` to the front of `tokens` (room
+    /// for one token per byte) and returns how many; `dead` has a zero bit per byte of `piece`.
+    #[inline(always)]
+    fn search(&self, bpe: &Bpe, piece: &[u8], dead: &mut [u64], tokens: &mut [u32]) -> usize {
+        let is_dead = |dead: &[u64], p: usize| dead[p / 64] >> (p % 64) & 1 != 0;
+        let n = piece.len();
+        let mut count = 0;
         let mut pos = 0;
         let mut candidate = self.longest_match(piece);
         loop {
             if candidate == NONE {
                 // Every token at `pos` failed: no valid encoding passes through it.
                 dead[pos / 64] |= 1 << (pos % 64);
-                let last = out.pop().expect("position 0 never fails");
-                debug_assert!(out.len() >= start);
+                count -= 1;
+                let last = tokens[count];
                 pos -= self.len[last as usize] as usize;
                 candidate = self.next_prefix[last as usize];
                 continue;
             }
             let end = pos + self.len[candidate as usize] as usize;
             let accepted = (end == n || !is_dead(dead, end))
-                && (out.len() == start || self.valid_pair(bpe, out[out.len() - 1], candidate));
+                && (count == 0 || self.valid_pair(bpe, tokens[count - 1], candidate));
             if !accepted {
                 candidate = self.next_prefix[candidate as usize];
                 continue;
             }
-            out.push(candidate);
+            tokens[count] = candidate;
+            count += 1;
             if end == n {
-                return;
+                return count;
             }
             pos = end;
             candidate = self.longest_match(&piece[pos..]);
