@@ -20,11 +20,24 @@
 //!   (4 bytes per priority, 0.8 MB for o200k) is only worth allocating for long pieces.
 //! * All three pick the pair with the lowest (priority, position), so they give identical ids; a
 //!   unit test checks this against a plain reference on random inputs.
+//! * tiktoken vocabularies whose merges are monotone skip all of these for pieces of
+//!   [`BACKTRACK_THRESHOLD`] bytes or more: a longest-match search that only accepts valid BPE
+//!   neighbours, linear in the piece (`backtrack.rs`; unit tests compare it with the kernels).
+
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::backtrack::Backtrack;
 use crate::error::{Error, Result};
 
+/// Pieces at least this long use the backtracking search (`backtrack.rs`) when the vocabulary
+/// allows it (cl100k, o200k, r50k, p50k, qwen2; not llama3). Measured with callgrind (inclusive
+/// instructions of `Tokenizer::encode`, `UNSEEN=1 encode_file`, both halves of the file from an
+/// empty memo), merge kernels only -> backtracking from 32 / 16 / 8 / 4 / 2 bytes: cl100k UDHR CJK
+/// 27.55M -> 15.73M / 15.02M / 14.79M / 14.76M / 14.76M, cl100k English 34.68M -> 34.68M / - /
+/// 33.44M / 33.42M / 33.42M; at 4, o200k UDHR CJK 31.39M -> 13.84M, o200k English 40.30M -> 39.11M.
+pub const BACKTRACK_THRESHOLD: usize = 4;
 /// Pieces at least this long use the tournament-tree merge. Measured with callgrind (instructions
 /// of `UNSEEN=1 encode_file`, cl100k, UDHR CJK): rescanning only 29.31M; tree from 16 bytes
 /// 30.68M, from 48 28.34M, from 64 27.76M, from 80 27.54M (English unchanged: its pieces are short).
@@ -68,6 +81,9 @@ pub struct Bpe {
     /// whole-piece lookup on a memo miss (`merge_piece`): UDHR CJK 31.29M -> 29.31M instructions,
     /// L1 data misses 156k -> 134k; English 34.14M -> 33.33M, 247k -> 212k.
     byte_pairs: Box<[u64]>,
+    /// Linear-time longest-match search for long pieces (tiktoken vocabularies that are monotone,
+    /// see `backtrack.rs`); shared, since it is as large as the merge table.
+    backtrack: Option<Arc<Backtrack>>,
 }
 
 impl Bpe {
@@ -94,12 +110,13 @@ impl Bpe {
                 }
             }
         }
-        let bpe = Self::assemble(vocab, encoder, merges, true, None);
+        let mut bpe = Self::assemble(vocab, encoder, merges, true, None);
         if let Some(b) = (0..256).find(|&b| bpe.byte_ids[b].is_none()) {
             return Err(Error::InvalidVocabulary(format!(
                 "byte 0x{b:02x} is not a token; a byte-level vocabulary must contain all 256 single bytes"
             )));
         }
+        bpe.backtrack = Backtrack::build(&bpe).map(Arc::new);
         Ok(bpe)
     }
 
@@ -191,6 +208,7 @@ impl Bpe {
             unk_id,
             max_priority,
             byte_pairs,
+            backtrack: None,
         }
     }
 
@@ -257,8 +275,15 @@ impl Bpe {
         out
     }
 
+    /// Every `(left, right, priority)` of the merge table, in table order.
+    pub(crate) fn merge_pairs(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        self.merges
+            .iter()
+            .map(|(k, (p, _))| ((k >> 32) as u32, k as u32, p))
+    }
+
     #[inline]
-    fn merge_of(&self, a: u32, b: u32) -> Option<(u32, u32)> {
+    pub(crate) fn merge_of(&self, a: u32, b: u32) -> Option<(u32, u32)> {
         self.merges.get(pair_key(a, b))
     }
 
@@ -279,6 +304,11 @@ impl Bpe {
     pub fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         if piece.is_empty() {
             return;
+        }
+        if piece.len() >= BACKTRACK_THRESHOLD {
+            if let Some(backtrack) = &self.backtrack {
+                return backtrack.encode(self, piece, out);
+            }
         }
         if piece.len() < TREE_THRESHOLD {
             self.merge_small(piece, out);
@@ -950,6 +980,148 @@ mod tests {
                     assert_eq!(got, want, "{name} differs at length {len}");
                 }
             }
+        }
+    }
+
+    /// A vocabulary the way BPE training makes one (ranks in merge order, so monotone): the most
+    /// frequent adjacent pair of `corpus` becomes the next token, `merges` times.
+    fn trained(corpus: &[u8], merges: usize) -> Bpe {
+        let mut vocab: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        let mut words: Vec<Vec<u32>> = corpus
+            .split(|&b| b == b' ')
+            .map(|w| w.iter().map(|&b| b as u32).collect())
+            .collect();
+        for _ in 0..merges {
+            let mut counts: std::collections::BTreeMap<(u32, u32), usize> = Default::default();
+            for w in &words {
+                for p in w.windows(2) {
+                    *counts.entry((p[0], p[1])).or_default() += 1;
+                }
+            }
+            let Some((&(a, b), _)) = counts
+                .iter()
+                .max_by_key(|(pair, &c)| (c, std::cmp::Reverse(**pair)))
+            else {
+                break;
+            };
+            let id = vocab.len() as u32;
+            vocab.push([vocab[a as usize].clone(), vocab[b as usize].clone()].concat());
+            for w in &mut words {
+                let mut i = 0;
+                while i + 1 < w.len() {
+                    if (w[i], w[i + 1]) == (a, b) {
+                        w[i] = id;
+                        w.remove(i + 1);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        Bpe::from_ranks(vocab.into_iter().zip(0..).collect()).unwrap()
+    }
+
+    /// Random pieces over a small alphabet (so they hit many merges), with runs of one byte and
+    /// repeats of a short motif mixed in (the shapes that make backtracking go deep).
+    fn adversarial_pieces(alphabet: &[u8], seed: u64) -> Vec<Vec<u8>> {
+        let mut state = seed;
+        let mut next = move |m: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % m
+        };
+        let mut pieces = Vec::new();
+        for len in (1..200).chain([255, 256, 511, 1000, 1500, 4095, 4096, 5000]) {
+            for shape in 0..3 {
+                let piece: Vec<u8> = match shape {
+                    0 => (0..len).map(|_| alphabet[next(alphabet.len())]).collect(),
+                    1 => vec![alphabet[next(alphabet.len())]; len],
+                    _ => {
+                        let motif: Vec<u8> =
+                            (0..1 + next(5)).map(|_| alphabet[next(alphabet.len())]).collect();
+                        motif.iter().copied().cycle().take(len).collect()
+                    }
+                };
+                pieces.push(piece);
+            }
+        }
+        pieces
+    }
+
+    /// The backtracking search against the merge kernels it replaces (`backtrack: None`).
+    fn assert_backtrack_agrees(bpe: &Bpe, pieces: &[Vec<u8>]) {
+        let merging = Bpe {
+            backtrack: None,
+            ..bpe.clone()
+        };
+        let backtrack = bpe.backtrack.as_ref().expect("a monotone vocabulary");
+        for piece in pieces {
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            merging.merge_piece(piece, &mut want);
+            backtrack.encode(bpe, piece, &mut got);
+            assert_eq!(
+                got,
+                want,
+                "backtracking differs on {:?}",
+                String::from_utf8_lossy(piece)
+            );
+        }
+    }
+
+    #[test]
+    fn backtracking_agrees_with_merging_on_a_trained_vocabulary() {
+        let mut seed = 7u64;
+        let corpus: Vec<u8> = (0..40_000)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Skewed letters and spaces: frequent pairs, long tokens, overlapping merges.
+                b"aaaabbbcccd  eab"[(seed >> 33) as usize % 16]
+            })
+            .collect();
+        let bpe = trained(&corpus, 300);
+        assert_backtrack_agrees(&bpe, &adversarial_pieces(b"abcde", 1));
+        assert_backtrack_agrees(&bpe, &adversarial_pieces(b"ab", 2));
+        // Bytes no merge uses, and every byte.
+        let all: Vec<u8> = (0..=255).collect();
+        assert_backtrack_agrees(&bpe, &adversarial_pieces(&all, 3));
+    }
+
+    #[test]
+    fn backtracking_agrees_with_merging_on_real_vocabularies() {
+        // The real files are fetched by `make vocab` (the Python suite compares them with tiktoken
+        // too); without them only the trained vocabulary above runs.
+        let home = std::env::var_os("TOKENFORGE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/tokenforge")));
+        for name in [
+            "cl100k_base",
+            "o200k_base",
+            "r50k_base",
+            "p50k_base",
+            "llama3",
+            "qwen2",
+        ] {
+            let Some(Ok(file)) = home
+                .as_ref()
+                .map(|h| std::fs::read(h.join(format!("{name}.tiktoken"))))
+            else {
+                continue;
+            };
+            let bpe = Bpe::from_ranks(crate::tiktoken_file::parse_tiktoken(&file).unwrap()).unwrap();
+            // llama3 has pairs that rank below their parts and can be adjacent: it keeps the
+            // merge kernels.
+            let monotone = name != "llama3";
+            assert_eq!(bpe.backtrack.is_some(), monotone, "{name}");
+            if !monotone {
+                continue;
+            }
+            let mut pieces = adversarial_pieces("的一是不了人我在有他这为之大来以个中上们".as_bytes(), 4);
+            pieces.extend(adversarial_pieces(b"aeiou rstln", 5));
+            pieces.extend(adversarial_pieces(&(0..=255).collect::<Vec<u8>>(), 6));
+            pieces.extend(adversarial_pieces("가나다라마바사아자차카타파하".as_bytes(), 7));
+            assert_backtrack_agrees(&bpe, &pieces);
         }
     }
 

@@ -6,6 +6,7 @@
 //! training is the same front half (split -> normalize -> pre-tokenize -> count, in [`count`])
 //! feeding a trainer ([`train`]).
 
+mod backtrack;
 pub mod bpe;
 mod bytelevel;
 mod cache;
