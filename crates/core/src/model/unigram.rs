@@ -205,8 +205,9 @@ const FREE_UNIT: Unit = Unit {
 /// slot's `check` is `s`, so a step of the lattice walk is two loads and one compare. It
 /// replaced children stored contiguously per node (a scan of up to 8 labels, a bisection, or a
 /// direct 256-slot table for nodes of more than 16 children), measured with callgrind on the
-/// encode calls of 0.3 MB of `bench/families.py` documents, botchan Unigram model: see the
-/// commit message.
+/// encode calls of 0.3 MB of `bench/families.py` documents, botchan Unigram model: the whole
+/// encode went 90.7M -> 69.7M instructions with the changes below it (`Unigram::encode` alone
+/// 60.0M -> 39.0M), 1.17x -> ~1.45x sentencepiece's speed on botchan and kyoto.
 #[derive(Debug, Clone)]
 struct Trie {
     units: Vec<Unit>,
