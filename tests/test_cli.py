@@ -89,3 +89,56 @@ def test_info_shows_every_pipeline_stage_with_its_settings(capsys: pytest.Captur
     assert main(["info", "cl100k_base"]) == 0
     pipeline = json.loads(capsys.readouterr().out)["pipeline"]
     assert pipeline["model"] == ["BPE(byte_level=true, vocab=<100277 ids>, merges=ranks)"]
+
+
+def test_tokenize_shows_the_pipeline_and_offsets_of_a_pair(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import fetch_test_tokenizers as real_files
+
+    path = next(
+        e.path for e in real_files.find_all() if e.name == "minilm-l6-v2" and e.filename.endswith(".json")
+    )
+    args = ["tokenize", "-t", str(path), "Hello world", "--pair", "How are you?", "--add-special-tokens"]
+    assert main([*args, "--offsets", "--pipeline"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["pipeline"]) == ["normalizer", "pre_tokenizer", "model", "post_processor", "decoder"]
+    assert "WordPiece(" in out["pipeline"]["model"][0]
+    tokens = out["tokens"]
+    assert [t["token"] for t in tokens] == [
+        "[CLS]",
+        "hello",
+        "world",
+        "[SEP]",
+        "how",
+        "are",
+        "you",
+        "?",
+        "[SEP]",
+    ]
+    assert tokens[0] == {
+        "id": 101,
+        "token": "[CLS]",
+        "offsets": [0, 0],
+        "text": "",
+        "type_id": 0,
+        "sequence": None,
+    }
+    assert tokens[4] == {
+        "id": 2129,
+        "token": "how",
+        "offsets": [0, 3],
+        "text": "How",
+        "type_id": 1,
+        "sequence": 1,
+    }
+    assert tokens[2]["text"] == "world" and tokens[2]["offsets"] == [6, 11]
+    assert main([*args, "--format", "ids"]) == 0
+    assert capsys.readouterr().out.split()[0] == "101"
+    # Without --pipeline the tokens format is the plain list.
+    assert main(["tokenize", "-t", "cl100k_base", "naïve", "--offsets"]) == 0
+    assert json.loads(capsys.readouterr().out)[1] == {
+        "id": 38672,
+        "token": "ï",
+        "offsets": [2, 3],
+        "text": "ï",
+    }

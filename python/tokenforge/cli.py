@@ -50,22 +50,33 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     tok = load(args.tokenizer)
     text = _read_input(args.text)
     allowed = "all" if args.allow_special else frozenset()
-    ids = tok.encode(
-        text, allowed_special=allowed, disallowed_special="all" if not args.allow_special else ()
-    )
+    options: dict[str, Any] = {
+        "allowed_special": allowed,
+        "disallowed_special": "all" if not args.allow_special else (),
+        "add_special_tokens": args.add_special_tokens,
+        "pair": args.pair,
+    }
     if args.format == "ids":
-        print(" ".join(map(str, ids)))
-    elif args.format == "count":
-        print(len(ids))
-    else:
-        pieces = [tok.token_text(i) for i in ids]
-        print(
-            json.dumps(
-                [{"id": i, "token": p} for i, p in zip(ids, pieces, strict=True)],
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
+        print(" ".join(map(str, tok.encode(text, **options))))
+        return 0
+    if args.format == "count":
+        print(len(tok.encode(text, **options)))
+        return 0
+    found = tok.encode_with_offsets(text, **options)
+    tokens: list[dict[str, Any]] = []
+    for i, (start, end) in enumerate(found.offset_tuples()):
+        entry: dict[str, Any] = {"id": found.ids[i], "token": tok.token_text(found.ids[i])}
+        if args.offsets:
+            source = args.pair if found.sequence_ids[i] == 1 else text
+            entry |= {
+                "offsets": [start, end],
+                "text": source[start:end] if found.sequence_ids[i] is not None else "",
+            }
+            if args.pair is not None:
+                entry |= {"type_id": found.type_ids[i], "sequence": found.sequence_ids[i]}
+        tokens.append(entry)
+    out: Any = {"pipeline": _pipeline(tok), "tokens": tokens} if args.pipeline else tokens
+    print(json.dumps(out, ensure_ascii=False, indent=1))
     return 0
 
 
@@ -247,6 +258,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?", help="the text (default: read standard input)")
     p.add_argument("--format", choices=("tokens", "ids", "count"), default="tokens")
     p.add_argument("--allow-special", action="store_true", help="encode special-token text as special tokens")
+    p.add_argument("--pair", help="a second sequence, encoded with the post-processor's pair rule")
+    p.add_argument(
+        "--add-special-tokens", action="store_true", help="apply the post-processor (e.g. [CLS] ... [SEP])"
+    )
+    p.add_argument(
+        "--offsets",
+        action="store_true",
+        help="tokens format: give each token's (start, end) characters and the text they span",
+    )
+    p.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="tokens format: print {pipeline, tokens}, the pipeline stages as `info` shows them",
+    )
     p.set_defaults(run=_cmd_tokenize)
 
     p = sub.add_parser(

@@ -24,9 +24,17 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from .formats.hf_json import TemplatePiece
+
 __all__ = ["OffsetEncoding", "Tokenizer"]
 
 AllowedSpecial = Literal["all"] | Collection[str]
+# One encoded sequence: its ids and, when asked for, the engine's char and byte offsets (int64
+# little-endian (start, end) pairs).
+_Part = tuple[list[int], bytes | None, bytes | None]
+# Ids, the char and byte offset arrays (None when not asked for), type ids and sequence ids: the
+# fields of an OffsetEncoding.
+_Processed = tuple[list[int], Any, Any, list[int], list["int | None"]]
 
 
 def _default_threads() -> int:
@@ -62,16 +70,21 @@ def _trim_offsets(node: Mapping[str, Any] | None) -> bool | None:
 @final
 @dataclass(frozen=True, slots=True, eq=False)
 class OffsetEncoding:
-    """Ids and where each token comes from in the encoded text (see
-    :meth:`Tokenizer.encode_with_offsets`).
+    """Ids and where each token comes from in the encoded text or pair (see
+    :meth:`Tokenizer.encode_with_offsets`), as HF's ``Encoding``.
 
-    ``offsets[i]`` is ``(start, end)`` of token ``i`` in characters of the text, ``byte_offsets[i]``
-    the same span in bytes of its UTF-8 encoding; both are ``(len(ids), 2)`` int64 arrays.
+    ``offsets[i]`` is ``(start, end)`` of token ``i`` in characters of its sequence (the text, or
+    the pair for the second sequence's tokens), ``byte_offsets[i]`` the same span in bytes of its
+    UTF-8 encoding; both are ``(len(ids), 2)`` int64 arrays. ``type_ids[i]`` is the token's type id
+    (HF's ``type_ids``) and ``sequence_ids[i]`` its sequence, 0 for the text and 1 for the pair,
+    None for a token the post-processor added (HF's ``sequence_ids``).
     """
 
     ids: list[int]
     offsets: npt.NDArray[np.int64]
     byte_offsets: npt.NDArray[np.int64]
+    type_ids: list[int]
+    sequence_ids: list[int | None]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -115,6 +128,7 @@ class Tokenizer:
         "_byte_level_added",
         "_core",
         "_disallow_all",
+        "_layouts",
         "_policies",
         "_processor",
         "_spec",
@@ -179,6 +193,7 @@ class Tokenizer:
         set_(self, "_always", tuple(t.id for t in spec.added_tokens if not t.special))
         set_(self, "_disallow_all", "all" if not self._always else sorted(self._special_ids))
         set_(self, "_policies", {})
+        set_(self, "_layouts", {})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Tokenizer is immutable; cannot set {name!r}")
@@ -382,17 +397,13 @@ class Tokenizer:
         With ``allowed_special="all"`` the result equals HF ``encode(text,
         add_special_tokens=...).ids``; with ``pair``, HF ``encode(text, pair, ...).ids`` (the
         post-processor's pair template, e.g. ``[CLS] A [SEP] B [SEP]``; without special tokens the
-        two encodings joined).
+        two encodings in the template's order, for most templates the two joined).
         """
+        policy = self._policy(allowed_special, disallowed_special)
         if pair is not None:
-            return self.encode_with_type_ids(
-                text,
-                pair=pair,
-                allowed_special=allowed_special,
-                disallowed_special=disallowed_special,
-                add_special_tokens=add_special_tokens,
-            )[0]
-        ids = self._call(self._core.encode, text, *self._policy(allowed_special, disallowed_special))
+            return self._encode_processed(text, pair, policy, add_special_tokens, False)[0]
+        # The hot path: no layout, type ids or sequence ids are built for one sequence.
+        ids = self._call(self._core.encode, text, *policy)
         if add_special_tokens:
             before, after = self._around
             return [*before, *ids, *after]
@@ -402,61 +413,28 @@ class Tokenizer:
         self,
         text: str,
         *,
+        pair: str | None = None,
         allowed_special: AllowedSpecial = frozenset(),
         disallowed_special: AllowedSpecial = "all",
         add_special_tokens: bool = False,
     ) -> OffsetEncoding:
         """:meth:`encode` (the same ids and arguments) with each token's character and byte
-        offsets in ``text``, computed in the engine (GIL released).
+        offsets, type id and sequence index, computed in the engine (GIL released).
 
         Tokenizers from a ``tokenizer.json`` (or a SentencePiece ``.model``) give HF
-        ``tokenizers``' offsets, ``encode(text, add_special_tokens=...).offsets``: spans of the
-        original text, traced back through the normalizer; a special token found in the text
-        spans its text, one added by the post-processor gets ``(0, 0)``; several tokens that
-        split one character (byte-level or byte-fallback pieces) all span that character; a
-        ``ByteLevel`` post-processor with ``trim_offsets`` leaves leading and trailing spaces out.
-        For byte-level vocabularies without a normalizer (tiktoken's), a token spans the
-        characters it holds bytes of, so its start is tiktoken's ``decode_with_offsets`` offset.
+        ``tokenizers``' offsets, ``encode(text, pair, add_special_tokens=...).offsets``: spans of
+        the original text, traced back through the normalizer (a token of ``pair`` spans
+        characters of ``pair``); a special token found in the text spans its text, one added by
+        the post-processor gets ``(0, 0)``; several tokens that split one character (byte-level or
+        byte-fallback pieces) all span that character; a ``ByteLevel`` or ``RobertaProcessing``
+        post-processor with ``trim_offsets`` leaves leading and trailing spaces out. For byte-level
+        vocabularies without a normalizer (tiktoken's), a token spans the characters it holds
+        bytes of, so its start is tiktoken's ``decode_with_offsets`` offset.
         """
         import numpy as np
 
         policy = self._policy(allowed_special, disallowed_special)
-        ids, offsets, byte_offsets = self._call(self._core.encode_with_offsets, text, *policy, self._trim)
-        return self._offset_encoding(np, ids, offsets, byte_offsets, add_special_tokens)
-
-    def encode_batch_with_offsets(
-        self,
-        texts: Iterable[str],
-        *,
-        num_threads: int | None = None,
-        allowed_special: AllowedSpecial = frozenset(),
-        disallowed_special: AllowedSpecial = "all",
-        add_special_tokens: bool = False,
-    ) -> list[OffsetEncoding]:
-        """:meth:`encode_with_offsets` of many texts in parallel (GIL released)."""
-        import numpy as np
-
-        policy = self._policy(allowed_special, disallowed_special)
-        parts = self._call_batch(
-            self._core.encode_batch_with_offsets,
-            self._batch_texts(texts),
-            *policy,
-            self._trim,
-            self._threads(num_threads),
-        )
-        return [self._offset_encoding(np, *p, add_special_tokens) for p in parts]
-
-    def _offset_encoding(
-        self, np: Any, ids: list[int], offsets: bytes, byte_offsets: bytes, add_special_tokens: bool
-    ) -> OffsetEncoding:
-        chars = np.frombuffer(offsets, dtype="<i8").reshape(-1, 2)
-        in_bytes = np.frombuffer(byte_offsets, dtype="<i8").reshape(-1, 2)
-        if add_special_tokens and (self._around[0] or self._around[1]):
-            before, after = self._around
-            pad = ((len(before), len(after)), (0, 0))
-            ids = [*before, *ids, *after]
-            chars, in_bytes = np.pad(chars, pad), np.pad(in_bytes, pad)
-        return OffsetEncoding(ids, chars, in_bytes)
+        return OffsetEncoding(*self._encode_processed(text, pair, policy, add_special_tokens, True, np))
 
     def encode_with_type_ids(
         self,
@@ -471,12 +449,75 @@ class Tokenizer:
         post-processor's ``type_id`` per piece of its template, BERT's 0 for the first sequence
         and 1 for the second). Raises :class:`InvalidArgumentError` for a ``pair`` when the
         post-processor has no pair template."""
-        from .formats.hf_json import post_process
-
         policy = self._policy(allowed_special, disallowed_special)
-        first = self._call(self._core.encode, text, *policy)
-        second = None if pair is None else self._call(self._core.encode, pair, *policy)
-        return post_process(self._processor, first, second, add_special_tokens)
+        ids, _, _, type_ids, _ = self._encode_processed(text, pair, policy, add_special_tokens, False)
+        return ids, type_ids
+
+    # One path for everything that needs the post-processor's layout (pairs, type ids, offsets):
+    # the sequences are encoded (with offsets or not), then placed by `_post_process`.
+
+    def _layout(self, pair: bool, add_special_tokens: bool) -> tuple[TemplatePiece, ...]:
+        """The post-processor's pieces for one sequence or a pair, remembered (a pure function of
+        the key, so racing threads store equal values; an error is raised again every time)."""
+        key = (pair, add_special_tokens)
+        layout = self._layouts.get(key)
+        if layout is None:
+            from .formats.hf_json import post_processor_layout
+
+            layout = post_processor_layout(self._processor, pair, add_special_tokens)
+            self._layouts[key] = layout
+        return layout
+
+    def _encode_processed(
+        self, text: str, pair: str | None, policy: tuple[Any, Any], add: bool, offsets: bool, np: Any = None
+    ) -> _Processed:
+        if offsets:
+            method, extra = self._core.encode_with_offsets, (self._trim,)
+        else:
+            method, extra = self._core.encode, ()
+        texts = (text,) if pair is None else (text, pair)
+        parts = [self._call(method, t, *policy, *extra) for t in texts]
+        if not offsets:
+            parts = [(ids, None, None) for ids in parts]
+        return self._post_process(parts, add, np)
+
+    def _post_process(self, parts: Sequence[_Part], add: bool, np: Any = None) -> _Processed:
+        """Ids, char and byte offsets (with ``np``, the sequences' offsets being given), type ids
+        and sequence ids of the encoded sequences ``parts`` put through the post-processor."""
+        layout = self._layout(len(parts) == 2, add)
+        ids: list[int] = []
+        type_ids: list[int] = []
+        sequence_ids: list[int | None] = []
+        chars: list[Any] = []
+        in_bytes: list[Any] = []
+        for piece in layout:
+            if piece.sequence is None:
+                part: Sequence[int] = piece.ids
+                if np is not None:
+                    chars.append(np.zeros((len(part), 2), dtype=np.int64))
+                    in_bytes.append(chars[-1])
+            else:
+                part, char_offsets, byte_offsets = parts[piece.sequence]
+                if np is not None:
+                    chars.append(np.frombuffer(char_offsets, dtype="<i8").reshape(-1, 2))
+                    in_bytes.append(np.frombuffer(byte_offsets, dtype="<i8").reshape(-1, 2))
+            ids.extend(part)
+            type_ids.extend([piece.type_id] * len(part))
+            sequence_ids.extend([piece.sequence] * len(part))
+        if np is None:
+            return ids, None, None, type_ids, sequence_ids
+        if len(chars) == 1:
+            return ids, chars[0], in_bytes[0], type_ids, sequence_ids
+        return ids, np.concatenate(chars), np.concatenate(in_bytes), type_ids, sequence_ids
+
+    def _batch_pairs(self, texts: list[str], pairs: Iterable[str] | None) -> list[list[str]]:
+        """The sequences of a batch call: ``[texts]`` or ``[texts, pairs]``, checked."""
+        if pairs is None:
+            return [texts]
+        seconds = self._batch_texts(pairs)
+        if len(seconds) != len(texts):
+            raise InvalidArgumentError(f"{len(texts)} texts but {len(seconds)} pairs: give one pair per text")
+        return [texts, seconds]
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special-token text as ordinary text (never raises on it)."""
@@ -494,23 +535,44 @@ class Tokenizer:
     ) -> list[list[int]]:
         """Encodes many texts (with ``pairs``, one second sequence per text) in parallel (GIL
         released); same result as a loop over :meth:`encode`."""
-        from .formats.hf_json import post_process
+        policy = self._policy(allowed_special, disallowed_special)
+        threads = self._threads(num_threads)
+        sequences = self._batch_pairs(self._batch_texts(texts), pairs)
+        encoded = [self._call_batch(self._core.encode_batch, s, *policy, threads) for s in sequences]
+        if pairs is None:
+            if not add_special_tokens:
+                return encoded[0]
+            before, after = self._around
+            return [[*before, *ids, *after] for ids in encoded[0]]
+        post = self._post_process
+        return [
+            post(((a, None, None), (b, None, None)), add_special_tokens)[0]
+            for a, b in zip(*encoded, strict=True)
+        ]
+
+    def encode_batch_with_offsets(
+        self,
+        texts: Iterable[str],
+        *,
+        num_threads: int | None = None,
+        allowed_special: AllowedSpecial = frozenset(),
+        disallowed_special: AllowedSpecial = "all",
+        add_special_tokens: bool = False,
+        pairs: Iterable[str] | None = None,
+    ) -> list[OffsetEncoding]:
+        """:meth:`encode_with_offsets` of many texts (with ``pairs``, of many pairs) in parallel
+        (GIL released)."""
+        import numpy as np
 
         policy = self._policy(allowed_special, disallowed_special)
         threads = self._threads(num_threads)
-        texts = self._batch_texts(texts)
-        firsts = self._call_batch(self._core.encode_batch, texts, *policy, threads)
-        if pairs is None:
-            if not add_special_tokens:
-                return firsts
-            before, after = self._around
-            return [[*before, *ids, *after] for ids in firsts]
-        pairs = self._batch_texts(pairs)
-        if len(pairs) != len(texts):
-            raise InvalidArgumentError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
-        seconds = self._call_batch(self._core.encode_batch, pairs, *policy, threads)
-        add = add_special_tokens
-        return [post_process(self._processor, a, b, add)[0] for a, b in zip(firsts, seconds, strict=True)]
+        sequences = self._batch_pairs(self._batch_texts(texts), pairs)
+        encoded = [
+            self._call_batch(self._core.encode_batch_with_offsets, s, *policy, self._trim, threads)
+            for s in sequences
+        ]
+        post = self._post_process
+        return [OffsetEncoding(*post(parts, add_special_tokens, np)) for parts in zip(*encoded, strict=True)]
 
     def encode_ordinary_batch(
         self, texts: Iterable[str], *, num_threads: int | None = None
@@ -615,11 +677,16 @@ class Tokenizer:
         allowed_special: AllowedSpecial = frozenset(),
         disallowed_special: AllowedSpecial = "all",
         separator: int | None = None,
+        add_special_tokens: bool = False,
+        pairs: Iterable[str] | None = None,
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
         """Encodes many texts in parallel into one flat ``uint32`` array and ``len(texts) + 1``
         offsets: text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``. ``separator`` (an id, e.g. the
         end-of-text token) is appended after every text. No Python int is created per token, so
-        this is the fast path for bulk encoding."""
+        this is the fast path for bulk encoding.
+
+        With ``pairs`` (one second sequence per text) and ``add_special_tokens``, row ``i`` is
+        ``encode(texts[i], pair=pairs[i], add_special_tokens=...)`` (then the separator)."""
         import numpy as np
 
         if (
@@ -628,14 +695,21 @@ class Tokenizer:
         ):
             raise InvalidTokenIdError(f"separator id {separator} is not in the vocabulary of {self.name!r}")
         policy = self._policy(allowed_special, disallowed_special)
-        ids, offsets = self._call_batch(
-            self._core.encode_batch_flat,
-            self._batch_texts(texts),
-            *policy,
-            self._threads(num_threads),
-            separator,
-        )
-        return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
+        threads = self._threads(num_threads)
+        sequences = self._batch_pairs(self._batch_texts(texts), pairs)
+        layout = self._layout(pairs is not None, add_special_tokens)
+        if len(layout) == 1:  # one sequence and nothing added: the engine's rows as they are
+            ids, offsets = self._call_batch(
+                self._core.encode_batch_flat, sequences[0], *policy, threads, separator
+            )
+            return np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")
+        encoded = []
+        for s in sequences:
+            ids, offsets = self._call_batch(self._core.encode_batch_flat, s, *policy, threads, None)
+            encoded.append(
+                (np.frombuffer(ids, dtype="<u4"), np.frombuffer(offsets, dtype="<u8").astype(np.int64))
+            )
+        return _place_rows(np, layout, encoded, separator)
 
     def encode_with_unstable(
         self,
@@ -816,3 +890,32 @@ class Tokenizer:
             target = target / "tokenizer.json"
         write_hf_json(target, self.to_hf_json())
         return target
+
+
+def _place_rows(
+    np: Any, layout: tuple[TemplatePiece, ...], encoded: list[tuple[Any, Any]], separator: int | None
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint64]]:
+    """Flat rows of post-processed sequences from the flat encodings of each sequence
+    (``encoded[k]``: ids and int64 row offsets of sequence ``k``), placed with whole-array
+    operations: the cost per token is a few numpy element operations, never a Python object."""
+    lengths = [np.diff(offsets) for _, offsets in encoded]
+    fixed = sum(len(p.ids) for p in layout if p.sequence is None) + (separator is not None)
+    rows = len(lengths[0])
+    bounds = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(sum(lengths) + fixed, out=bounds[1:])
+    out = np.empty(int(bounds[-1]), dtype=np.uint32)
+    cursor = bounds[:-1].copy()  # where the next piece of each row goes
+    for piece in layout:
+        if piece.sequence is None:
+            for i, token in enumerate(piece.ids):
+                out[cursor + i] = token
+            cursor += len(piece.ids)
+            continue
+        ids, offsets = encoded[piece.sequence]
+        length = lengths[piece.sequence]
+        row = np.repeat(np.arange(rows), length)
+        out[np.arange(len(ids)) + (cursor - offsets[:-1])[row]] = ids
+        cursor += length
+    if separator is not None:
+        out[cursor] = separator
+    return out, bounds.astype(np.uint64)

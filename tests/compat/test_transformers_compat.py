@@ -406,8 +406,36 @@ def test_plain_calls_are_encoded_by_tokenforge(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(tf.Tokenizer, "encode_batch", spy)
     assert ours(["a b", "c"], padding=True)["input_ids"] == theirs(["a b", "c"], padding=True)["input_ids"]
     assert calls == [2]
-    ours("a b", return_offsets_mapping=True)  # the backend's job
-    assert calls == [2]
+    rich: list[int] = []
+    original_offsets = tf.Tokenizer.encode_batch_with_offsets
+
+    def spy_offsets(self: tf.Tokenizer, texts: list[str], **kwargs: object) -> list[tf.OffsetEncoding]:
+        rich.append(len(texts))
+        return original_offsets(self, texts, **kwargs)
+
+    monkeypatch.setattr(tf.Tokenizer, "encode_batch_with_offsets", spy_offsets)
+    # Offsets and pairs without truncation go through tokenforge too, truncated pairs do not.
+    _same(ours("a b", return_offsets_mapping=True), theirs("a b", return_offsets_mapping=True))
+    _same(ours(["a b"], ["c"], padding=True), theirs(["a b"], ["c"], padding=True))
+    assert rich == [1, 1]
+    ours(["a b"], ["c"], truncation=True, max_length=3)
+    assert rich == [1, 1] and calls == [2]
+
+
+def test_pairs_with_offsets_through_tokenforge(padded_pair) -> None:
+    ours, theirs = padded_pair
+    first, second = SAMPLE[0::2], SAMPLE[1::2]
+    first = first[: len(second)]
+    for options in (
+        {"return_offsets_mapping": True},
+        {"return_offsets_mapping": True, "padding": True},
+        {"return_offsets_mapping": True, "padding": True, "padding_side": "left", "return_tensors": "np"},
+        {"return_offsets_mapping": True, "add_special_tokens": False, "return_token_type_ids": True},
+    ):
+        _same(ours(first, second, **options), theirs(first, second, **options))
+        _same(ours(first, **options), theirs(first, **options))
+        _same(ours(first[1], second[1], **options), theirs(first[1], second[1], **options))
+        _same(ours(first[1], **options), theirs(first[1], **options))
 
 
 def test_own_tokenizer_with_a_model_folders_configuration(tmp_path: Path) -> None:

@@ -88,6 +88,24 @@ def test_deterministic_for_any_thread_count_and_seeded(tmp_path: Path) -> None:
     assert _pieces(other) != _pieces(tok)
 
 
+def test_inspect_context(tmp_path: Path) -> None:
+    """The later revision's context check: deterministic, recorded in the config, and it changes
+    what is learned; the default (off) is the paper's reader."""
+    texts = list(english()[:600])
+    plain = tf.train(texts, algorithm="lib", vocab_size=900)
+    shas = set()
+    for threads in (1, 2):
+        tok = tf.train(texts, algorithm="lib", vocab_size=900, inspect_context=True, num_threads=threads)
+        shas.add(hashlib.sha256(tok.save(tmp_path / f"{threads}.json").read_bytes()).hexdigest())
+    assert len(shas) == 1
+    assert _pieces(tok) != _pieces(plain)
+    meta = tok.spec.metadata
+    assert meta is not None
+    assert TrainConfig.from_json(meta["config"]) == LibConfig(vocab_size=900, inspect_context=True)
+    assert LibConfig(vocab_size=900).inspect_context is False
+    assert tf.load(tmp_path / "1.json").encode_batch(TEXTS) == tok.encode_batch(TEXTS)
+
+
 def test_save_load_round_trip(lib: tf.Tokenizer, tmp_path: Path) -> None:
     for name in ("tokenizer.json", "lib.model"):
         loaded = tf.load(lib.save(tmp_path / name))

@@ -414,7 +414,7 @@ impl Tokenizer {
     ) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 4 + 1);
         self.visit(text, allowed, disallowed, cache, &mut |ids| {
-            out.extend_from_slice(ids)
+            push_ids(&mut out, ids)
         })?;
         Ok(out)
     }
@@ -623,7 +623,7 @@ impl Tokenizer {
     ) -> Result<FlatBatch> {
         let append = |run: &mut FlatRun, cache: &mut PieceCache, text: &str| -> Result<()> {
             self.visit(text, allowed, disallowed, cache, &mut |ids| {
-                run.ids.extend_from_slice(ids)
+                push_ids(&mut run.ids, ids)
             })?;
             run.ids.extend(separator);
             run.ends.push(run.ids.len() as u64);
@@ -723,6 +723,19 @@ impl Tokenizer {
             out.extend_from_slice(self.token_bytes(id).ok_or(Error::InvalidTokenId(id))?);
         }
         Ok(out)
+    }
+}
+
+/// Appends one piece's ids. Most pieces are one token: a push then, not `extend_from_slice`,
+/// whose call to `memcpy` for a 4-byte copy was 2.5M of the 34.8M instructions of an unseen
+/// English encode. Whole encode (callgrind, `UNSEEN=1 encode_file`, both halves): cl100k
+/// English 34.83M -> 33.55M, code 32.85M -> 31.69M; o200k English 40.72M -> 39.46M, code
+/// 41.54M -> 40.34M.
+#[inline(always)]
+fn push_ids(out: &mut Vec<u32>, ids: &[u32]) {
+    match ids {
+        [id] => out.push(*id),
+        _ => out.extend_from_slice(ids),
     }
 }
 

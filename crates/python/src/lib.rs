@@ -1142,7 +1142,7 @@ type LibResult<'py> = (Vec<(String, u64)>, Bound<'py, PyDict>);
 #[pyfunction]
 #[pyo3(signature = (counter, pieces, in_rate, out_rate, life, update_rate, max_chunk_length,
                     article_sentences, passes, character_coverage, words, seed, num_threads=1,
-                    keep_counts=false, on_article=None))]
+                    keep_counts=false, on_article=None, inspect_context=false))]
 #[allow(clippy::too_many_arguments)]
 fn train_lib<'py>(
     py: Python<'py>,
@@ -1161,6 +1161,7 @@ fn train_lib<'py>(
     num_threads: usize,
     keep_counts: bool,
     on_article: Option<Py<PyAny>>,
+    inspect_context: bool,
 ) -> PyResult<LibResult<'py>> {
     let counts = if keep_counts {
         counter.inner.counts().clone()
@@ -1178,6 +1179,7 @@ fn train_lib<'py>(
         passes,
         character_coverage,
         words,
+        inspect_context,
         seed,
     };
     let mut report = Reporter::new(on_article);

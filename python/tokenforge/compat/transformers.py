@@ -16,8 +16,10 @@ says). Following it is what makes the ids the ones ``AutoTokenizer`` gives. The 
 class, so ``AutoTokenizer`` reloads the saved folder as the same tokenizer.
 
 Plain text calls (a string or a list of strings, optionally truncated, padded, as tensors) are
-encoded by tokenforge; calls that need what only the HF backend tracks (text pairs, pre-split
-words, offsets, overflow, special-token masks, lengths, split special tokens) go to the backend,
+encoded by tokenforge, and so are text pairs and ``return_offsets_mapping`` when not truncated
+(tokenforge's post-processor, once checked to place ids and type ids as the backend's does);
+calls that need what only the HF backend tracks (truncated pairs or offsets, pre-split words,
+overflow, special-token masks, lengths, split special tokens) go to the backend,
 which is built from the tokenforge tokenizer's own ``tokenizer.json`` (``Tokenizer.to_hf_json``)
 and gives the same ids. A tokenizer of your own goes in with ``tokenforge_tokenizer=``; an object
 that is not a :class:`~tokenforge.Tokenizer` but writes a ``tokenizer.json`` (a trained model) is
@@ -90,6 +92,7 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
         # tokenizer.json is used, and every call goes to the backend.
         self._engine = tokenforge_tokenizer if isinstance(tokenforge_tokenizer, Tokenizer) else None
         self._template: tuple[list[int], list[int]] | None = None
+        self._layout_agrees: bool | None = None
         self._native_class: str | None = None
         super().__init__(*args, **kwargs)
         # transformers adds the special tokens named by the configuration to the backend when it
@@ -166,6 +169,7 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
     def update_post_processor(self) -> None:
         super().update_post_processor()
         self._template = None
+        self._layout_agrees = None
 
     # ------------------------------------------------------------------ internals
 
@@ -204,6 +208,69 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
                     raise InvalidArgumentError("the post-processor adds different ids to different texts")
                 self._template = template
         return self._template
+
+    def _tokenforge_post_processor_agrees(self) -> bool:
+        """Whether tokenforge's post-processor places ids and type ids as the backend's (which
+        transformers may have replaced, e.g. for ``add_bos_token``), probed on a text and a pair."""
+        if self._layout_agrees is None:
+            self._special_template()  # resets the backend's padding and truncation first
+            agrees = True
+            for probe in (("a b", None), ("a b", "c")):
+                for add in (True, False):
+                    try:
+                        want = self._tokenizer.encode(*probe, add_special_tokens=add)
+                    except Exception:  # e.g. a template without a pair rule
+                        want = None
+                    try:
+                        got = self._engine.encode_with_offsets(  # type: ignore[union-attr]
+                            probe[0], pair=probe[1], allowed_special="all", add_special_tokens=add
+                        )
+                    except InvalidArgumentError:
+                        got = None
+                    same = (want is None) == (got is None) and (
+                        want is None or (want.ids, want.type_ids) == (got.ids, got.type_ids)
+                    )
+                    agrees = agrees and same
+            self._layout_agrees = agrees
+        return self._layout_agrees
+
+    def _encode_with_layout(
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str] | None,
+        batched: bool,
+        add_special_tokens: bool,
+        return_offsets_mapping: bool,
+        return_token_type_ids: bool | None,
+        pad: dict[str, Any],
+    ) -> BatchEncoding:
+        """Pairs and offsets encoded by tokenforge (``encode_batch_with_offsets``): the ids, type
+        ids and offsets the backend gives, offsets padded with ``(0, 0)`` as the backend pads them."""
+        found = self._engine.encode_batch_with_offsets(  # type: ignore[union-attr]
+            list(texts), pairs=pairs, allowed_special="all", add_special_tokens=add_special_tokens
+        )
+        want_types = return_token_type_ids
+        if want_types is None:
+            want_types = "token_type_ids" in self.model_input_names
+        keep_batch = batched or pad["return_tensors"] is not None
+        columns: dict[str, list[Any]] = {"input_ids": [e.ids for e in found]}
+        if want_types:
+            columns["token_type_ids"] = [e.type_ids for e in found]
+        for ids in columns["input_ids"]:
+            self._eventual_warn_about_too_long_sequence(ids, pad["max_length"], pad["verbose"])
+        tensors = pad.pop("return_tensors")
+        padded = self.pad({k: v if keep_batch else v[0] for k, v in columns.items()}, **pad)
+        data = dict(padded)
+        if return_offsets_mapping:
+            side = pad["padding_side"] or self.padding_side
+            rows = data["input_ids"] if keep_batch else [data["input_ids"]]
+            offsets = []
+            for e, row in zip(found, rows, strict=True):
+                fill = [(0, 0)] * (len(row) - len(e))
+                spans = e.offset_tuples()
+                offsets.append(fill + spans if side == "left" else spans + fill)
+            data["offset_mapping"] = offsets if keep_batch else offsets[0]
+        return BatchEncoding(data, tensor_type=tensors)
 
     def _encode_plus(  # type: ignore[override]
         self,
@@ -260,6 +327,43 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
             and all(isinstance(t, str) for t in texts)
             and self._tokenforge_knows_added_tokens()
         )
+        # Pairs and offsets without truncation: tokenforge's post-processor layout, when it is the
+        # backend's.
+        pairs = text_pair if batched else ([text_pair] if text_pair else None)
+        layout = (
+            not simple
+            and (text_pair is not None or return_offsets_mapping)
+            and truncation_strategy == TruncationStrategy.DO_NOT_TRUNCATE
+            and not split
+            and not kwargs.get("sanitize_control_tokens")
+            and not any(call[name] for name in _BACKEND_ONLY if name != "return_offsets_mapping")
+            and all(isinstance(t, str) for t in texts)
+            and (
+                pairs is None or (isinstance(pairs, list | tuple) and all(isinstance(t, str) for t in pairs))
+            )
+            and (pairs is None or len(pairs) == len(texts))
+            and self._tokenforge_knows_added_tokens()
+            and self._tokenforge_post_processor_agrees()
+        )
+        if layout:
+            pad = dict(
+                padding=padding_strategy,
+                max_length=max_length,
+                pad_to_multiple_of=pad_to_multiple_of,
+                padding_side=padding_side,
+                return_attention_mask=return_attention_mask,
+                return_tensors=return_tensors,
+                verbose=verbose,
+            )
+            return self._encode_with_layout(
+                texts,
+                None if pairs is None else list(pairs),
+                batched,
+                add_special_tokens,
+                return_offsets_mapping,
+                return_token_type_ids,
+                pad,
+            )
         if not simple:
             return super()._encode_plus(text, **call, **kwargs)
         # HF matches every added token in text, special or not.

@@ -16,7 +16,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,12 @@ from .presets import PATTERNS
 from .regex_dialect import engine_to_hf, hf_to_engine
 
 __all__ = [
+    "TemplatePiece",
     "engine_pipeline",
     "model_spec_to_hf_json",
     "parse_hf_json",
-    "post_process",
     "post_processor_ids",
+    "post_processor_layout",
     "read_hf_json",
     "spec_to_hf_json",
     "write_hf_json",
@@ -757,44 +758,21 @@ def engine_pipeline(spec: TokenizerSpec) -> str | None:
     return json.dumps(doc, ensure_ascii=False)
 
 
-def post_processor_ids(
-    node: Mapping[str, Any] | None, source: str = "post_processor"
-) -> tuple[list[int], list[int]]:
-    """The ids HF's post-processor puts before and after a single sequence
-    (``encode(text, add_special_tokens=True)``)."""
-    if node is None:
-        return [], []
-    kind = node["type"]
-    if kind == "Sequence":
-        before: list[int] = []
-        after: list[int] = []
-        for child in node["processors"]:
-            b, a = post_processor_ids(child, source)
-            before, after = b + before, after + a
-        return before, after
-    if kind in ("BertProcessing", "RobertaProcessing"):
-        return [int(node["cls"][1])], [int(node["sep"][1])]
-    if kind == "ByteLevel":
-        return [], []
-    # TemplateProcessing
-    specials = node.get("special_tokens", {})
-    before, after = [], []
-    seen_sequence = False
-    for i, piece in enumerate(node.get("single", [])):
-        if isinstance(piece, dict) and "Sequence" in piece:
-            if seen_sequence:
-                raise UnsupportedTokenizerError(f"{source}: the single template repeats the sequence")
-            seen_sequence = True
-            continue
-        token = piece.get("SpecialToken", {}).get("id") if isinstance(piece, dict) else None
-        entry = specials.get(token) if isinstance(token, str) else None
-        ids = entry.get("ids") if isinstance(entry, dict) else None
-        if not isinstance(ids, list) or not all(_is_int(x) for x in ids):
-            raise InvalidVocabularyError(
-                f"{source}: single[{i}] names special token {token!r}, which special_tokens does not define"
-            )
-        (after if seen_sequence else before).extend(ids)
-    return before, after
+@dataclass(frozen=True, slots=True)
+class TemplatePiece:
+    """One piece of what a post-processor makes of its input: a whole sequence (``sequence`` 0 for
+    the first, 1 for the pair) or fixed special ids (``sequence`` None), each token typed
+    ``type_id``."""
+
+    sequence: int | None
+    ids: tuple[int, ...]
+    type_id: int
+
+
+def _default_layout(pair: bool, type_b: int = 1) -> tuple[TemplatePiece, ...]:
+    # HF's default: the sequences joined, the second with type id 1.
+    first = (TemplatePiece(0, (), 0),)
+    return (*first, TemplatePiece(1, (), type_b)) if pair else first
 
 
 def _has(node: Mapping[str, Any], kind: str) -> bool:
@@ -809,49 +787,61 @@ def _adds_tokens(node: Mapping[str, Any]) -> bool:
     return node["type"] != "ByteLevel"
 
 
-def post_process(
+def post_processor_layout(
     node: Mapping[str, Any] | None,
-    first: list[int],
-    second: list[int] | None,
-    add_special_tokens: bool = True,
+    pair: bool,
+    add_special_tokens: bool,
     source: str = "post_processor",
-) -> tuple[list[int], list[int]]:
-    """The ids and type ids HF's post-processor makes of one encoded sequence or a pair of them
-    (``encode(text, pair, add_special_tokens=...).ids`` and ``.type_ids``)."""
-    if not add_special_tokens:
-        ids, type_ids = post_process(None, first, second)
-        # RobertaProcessing gives every token type id 0, special tokens or not (as HF).
-        return ids, [0] * len(ids) if node is not None and _has(node, "RobertaProcessing") else type_ids
+) -> tuple[TemplatePiece, ...]:
+    """The pieces, in order, HF's post-processor makes of one encoded sequence or a pair of them
+    (``encode(text, pair, add_special_tokens=...)``): its ``ids``, ``type_ids`` and
+    ``sequence_ids`` are the pieces' ids, type ids and sequence indexes (None for special ids).
+
+    Without ``add_special_tokens`` HF drops the special pieces but keeps the rest of the rule: a
+    ``TemplateProcessing`` still orders and types the sequences, ``RobertaProcessing`` still types
+    every token 0."""
     if node is None or node["type"] == "ByteLevel":
-        # HF's default: the sequences joined, the second with type id 1.
-        rest = second or []
-        return [*first, *rest], [0] * len(first) + [1] * len(rest)
+        return _default_layout(pair)
     kind = node["type"]
     if kind == "Sequence":
         adders = [child for child in node["processors"] if _adds_tokens(child)]
-        if len(adders) > 1:
+        if len(adders) <= 1:
+            return post_processor_layout(adders[0] if adders else None, pair, add_special_tokens, source)
+        if pair and add_special_tokens:
             raise UnsupportedTokenizerError(f"{source}: a Sequence of several processors that add tokens")
-        return post_process(adders[0] if adders else None, first, second, True, source)
+        if not add_special_tokens:
+            return _default_layout(pair)
+        # One sequence: each processor wraps what the ones before it made.
+        pieces = _default_layout(False)
+        for child in adders:
+            wrapper = post_processor_layout(child, False, True, source)
+            pieces = tuple(p for w in wrapper for p in (pieces if w.sequence == 0 else (w,)))
+        return pieces
     if kind in ("BertProcessing", "RobertaProcessing"):
-        cls, sep = int(node["cls"][1]), int(node["sep"][1])
-        ids = [cls, *first, sep]
-        if second is None:
-            return ids, [0] * len(ids)
-        if kind == "RobertaProcessing":
-            # Two separators between the sequences, and every type id 0 (as HF).
-            ids += [sep, *second, sep]
-            return ids, [0] * len(ids)
-        return [*ids, *second, sep], [0] * len(ids) + [1] * (len(second) + 1)
+        roberta = kind == "RobertaProcessing"
+        # RobertaProcessing gives every token type id 0, special or not (as HF).
+        type_b = 0 if roberta else 1
+        if not add_special_tokens:
+            return _default_layout(pair, type_b)
+        cls, sep = (int(node["cls"][1]),), (int(node["sep"][1]),)
+        single = (TemplatePiece(None, cls, 0), TemplatePiece(0, (), 0), TemplatePiece(None, sep, 0))
+        if not pair:
+            return single
+        # Roberta puts two separators between the sequences.
+        between = (TemplatePiece(None, sep, 0),) if roberta else ()
+        return (*single, *between, TemplatePiece(1, (), type_b), TemplatePiece(None, sep, type_b))
     # TemplateProcessing
-    which = "single" if second is None else "pair"
+    which = "pair" if pair else "single"
     template = node.get(which)
     if not template:
+        if not add_special_tokens:
+            return _default_layout(pair)
         raise InvalidArgumentError(
             f"{source} has no {which} template: this tokenizer cannot encode a {which}"
         )
     specials = node.get("special_tokens", {})
-    ids: list[int] = []
-    type_ids: list[int] = []
+    pieces: list[TemplatePiece] = []
+    seen: set[int] = set()
     for i, piece in enumerate(template):
         if not isinstance(piece, dict) or len(piece) != 1:
             raise InvalidVocabularyError(f"{source}: {which}[{i}] must be a Sequence or SpecialToken object")
@@ -859,23 +849,41 @@ def post_process(
         type_id = body.get("type_id", 0) if isinstance(body, dict) else None
         if not _is_int(type_id):
             raise InvalidVocabularyError(f"{source}: {which}[{i}].type_id must be an integer")
-        if what == "Sequence" and body.get("id") == "A":
-            part = first
-        elif what == "Sequence" and body.get("id") == "B" and second is not None:
-            part = second
+        if what == "Sequence" and body.get("id") in (("A", "B") if pair else ("A",)):
+            index = 0 if body["id"] == "A" else 1
+            if index in seen:
+                raise UnsupportedTokenizerError(
+                    f"{source}: the {which} template repeats sequence {body['id']}"
+                )
+            seen.add(index)
+            pieces.append(TemplatePiece(index, (), type_id))
         elif what == "SpecialToken":
             entry = specials.get(body.get("id"))
-            part = entry.get("ids") if isinstance(entry, dict) else None
-            if not isinstance(part, list) or not all(_is_int(x) for x in part):
+            ids = entry.get("ids") if isinstance(entry, dict) else None
+            if not isinstance(ids, list) or not all(_is_int(x) for x in ids):
                 raise InvalidVocabularyError(
                     f"{source}: {which}[{i}] names special token {body.get('id')!r}, "
                     "which special_tokens does not define"
                 )
+            if add_special_tokens:
+                pieces.append(TemplatePiece(None, tuple(int(x) for x in ids), type_id))
         else:
-            raise InvalidVocabularyError(f"{source}: {which}[{i}] must be Sequence A or B, or a SpecialToken")
-        ids.extend(part)
-        type_ids.extend([type_id] * len(part))
-    return ids, type_ids
+            expected = "Sequence A or B" if pair else "Sequence A"
+            raise InvalidVocabularyError(f"{source}: {which}[{i}] must be {expected}, or a SpecialToken")
+    if len(seen) != (2 if pair else 1):
+        raise InvalidVocabularyError(f"{source}: the {which} template must hold every sequence once")
+    return tuple(pieces)
+
+
+def post_processor_ids(
+    node: Mapping[str, Any] | None, source: str = "post_processor"
+) -> tuple[list[int], list[int]]:
+    """The ids HF's post-processor puts before and after a single sequence
+    (``encode(text, add_special_tokens=True)``)."""
+    pieces = post_processor_layout(node, False, True, source)
+    at = next(i for i, p in enumerate(pieces) if p.sequence == 0)
+    before = [x for p in pieces[:at] for x in p.ids]
+    return before, [x for p in pieces[at + 1 :] for x in p.ids]
 
 
 def write_hf_json(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> None:

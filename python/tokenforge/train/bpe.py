@@ -26,7 +26,7 @@ from .counts import Counts
 from .driver import Fitted, Run, padding
 from .progress import Progress
 
-__all__ = ["BpeConfig", "MergeStage", "fit", "run_merges"]
+__all__ = ["BpeConfig", "MergeStage", "byte_stage", "fit", "run_merges"]
 
 #: Merges per call into the engine between progress reports. Each call releases the GIL; 512
 #: merges take a few milliseconds, so reports stay smooth and the call overhead is invisible.
@@ -251,18 +251,43 @@ def run_merges(
     return MergeStage(merges, new_vocab, reason, tuple(trainer.dropped_base_merges))
 
 
-def first_stage(config: BpeConfig, counts: Counts, run: Run, budget: int) -> MergeStage:
-    """Merges from the 256 bytes on the subword table."""
+def byte_stage(
+    counter: Any,
+    *,
+    budget: int,
+    min_frequency: int,
+    max_token_length: int | None,
+    max_token_chars: int | None,
+    run: Run,
+    phase: str,
+    keep_counts: bool,
+) -> MergeStage:
+    """Merges from the 256 bytes (new ids from 256) on one counts table: BPE's and SuperBPE's
+    first stage, the hybrid tokenizer's fallback."""
     return run_merges(
-        counts.table("subword"),
+        counter,
         base=None,
         next_id=256,
+        budget=budget,
+        min_frequency=min_frequency,
+        max_token_length=max_token_length,
+        max_token_chars=max_token_chars,
+        threads=run.threads,
+        progress=run.progress,
+        phase=phase,
+        keep_counts=keep_counts,
+    )
+
+
+def first_stage(config: BpeConfig, counts: Counts, run: Run, budget: int) -> MergeStage:
+    """Merges from the 256 bytes on the subword table."""
+    return byte_stage(
+        counts.table("subword"),
         budget=budget,
         min_frequency=config.min_frequency,
         max_token_length=config.max_token_length,
         max_token_chars=config.max_token_chars,
-        threads=run.threads,
-        progress=run.progress,
+        run=run,
         phase="merge",
         keep_counts=run.keep_counts,
     )

@@ -167,6 +167,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         passes=args.passes,
         seed=args.seed,
         within_words=args.within_words,
+        inspect_context=args.inspect_context,
     )
     return _write(tok, args)
 
@@ -348,6 +349,12 @@ def add_train_commands(sub: Any) -> None:
     lib.add_argument("--passes", type=int, help="times the corpus is read (1)")
     lib.add_argument("--seed", type=int, help="seed of the reading order and the memorizer (0)")
     lib.add_argument("--within-words", action="store_const", const=True, help="chunks never span a space")
+    lib.add_argument(
+        "--inspect-context",
+        action="store_const",
+        const=True,
+        help="a chunk leaves probation only in a new context (the authors' later revision)",
+    )
     h = p.add_argument_group("hybrid (Turkish roots and affixes by default; needs `make turkish-data`)")
     h.add_argument("--max-roots", type=int, help="most root ids to keep (default 20000)")
     _add_counting_options(p)

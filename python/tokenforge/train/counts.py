@@ -35,7 +35,7 @@ from .config import preset_name, steps_from_json, steps_to_json
 from .corpus import BATCH_BYTES, Corpus
 from .progress import Progress
 
-__all__ = ["Counts", "count_corpus", "engine_steps"]
+__all__ = ["Counts", "check_unnormalized_counts", "count_corpus", "engine_steps"]
 
 FORMAT_NAME = "tokenforge.counts"
 FORMAT_VERSION = 1
@@ -199,6 +199,43 @@ class Counts:
         if merged is None:
             raise InvalidArgumentError("no counts files given")
         return merged
+
+
+def check_unnormalized_counts(
+    counts: Counts,
+    algorithm: str,
+    tables: Mapping[str, tuple[PreTokenizerStep, ...]],
+    *,
+    line_boundaries: bool,
+    excluded: Sequence[str],
+    excluded_option: str,
+    recount: str,
+) -> None:
+    """Raises unless ``counts`` were made the way an algorithm that trains on unnormalized text
+    counts (Unigram, LiB, hybrid): the same tables with the same pre-tokenizers, no normalizers,
+    the same strings cut out before counting (``excluded``, the config's ``excluded_option``) and
+    the same ``line_boundaries``. ``recount`` says how to count for this config."""
+    for name, steps in tables.items():
+        counts.table(name)  # raises a clear error when the table is missing
+        if counts.pretokenizers[name] != steps:
+            raise InvalidArgumentError(
+                f"the counts' {name!r} table was made with another pre-tokenizer than {algorithm} "
+                f"uses here; {recount}"
+            )
+    if counts.normalizers:
+        raise InvalidArgumentError(
+            f"{algorithm} trains on unnormalized counts; these have {counts.normalizers}"
+        )
+    if sorted(counts.excluded) != sorted(excluded):
+        raise InvalidArgumentError(
+            f"the counts were made with {list(counts.excluded)[:5] or 'nothing'} cut out, this "
+            f"{algorithm} config cuts out {list(excluded)[:5] or 'nothing'}; count again with the "
+            f"same {excluded_option}"
+        )
+    if counts.line_boundaries != line_boundaries:
+        raise InvalidArgumentError(
+            f"line_boundaries={line_boundaries} differs from the counts' ({counts.line_boundaries})"
+        )
 
 
 def count_corpus(

@@ -40,9 +40,9 @@ from ..errors import CorpusError, InvalidArgumentError
 from ..hybrid import MARKERS, PIECE_PATTERN, HybridSpec, HybridTokenizer
 from ..spec import PreTokenizerStep, SplitStep
 from ..validation import as_tokens
-from .bpe import run_merges
+from .bpe import byte_stage
 from .config import TrainConfig, check_positive, check_tokens
-from .counts import Counts
+from .counts import Counts, check_unnormalized_counts
 from .driver import Fitted, Run
 from .selftest import FIXED_SAMPLES
 
@@ -118,22 +118,15 @@ class HybridConfig(TrainConfig):
         return self.special_tokens
 
     def check_counts(self, counts: Counts) -> None:
-        counts.table("pieces")
-        if counts.pretokenizers["pieces"] != self.count_tables()["pieces"]:
-            raise InvalidArgumentError("these counts were not made with the hybrid piece pattern")
-        if counts.normalizers:
-            raise InvalidArgumentError(
-                f"hybrid trains on unnormalized counts; these have {counts.normalizers}"
-            )
-        if sorted(counts.excluded) != sorted(self.special_tokens):
-            raise InvalidArgumentError(
-                "the counts were made with other special tokens cut out; "
-                "count again with the same special_tokens"
-            )
-        if counts.line_boundaries != self.line_boundaries:
-            raise InvalidArgumentError(
-                f"line_boundaries={self.line_boundaries} differs from the counts' ({counts.line_boundaries})"
-            )
+        check_unnormalized_counts(
+            counts,
+            "hybrid",
+            self.count_tables(),
+            line_boundaries=self.line_boundaries,
+            excluded=self.special_tokens,
+            excluded_option="special_tokens",
+            recount="count with algorithm='hybrid' (the hybrid piece pattern)",
+        )
 
     @classmethod
     def options_from_counts(cls, counts: Counts) -> dict[str, Any]:
@@ -206,16 +199,14 @@ def fit(config: HybridConfig, counts: Counts, run: Run) -> Fitted:
     run.progress.finish(2)
     covered = sum(uses[i] for i in used[: len(kept)])
     budget = config.vocab_size - config.fallback_floor - len(affixes) - len(kept)
-    stage = run_merges(
+    # The residue table is the trainer's own (made above), so it is handed over, never copied.
+    stage = byte_stage(
         residue,
-        base=None,
-        next_id=256,
         budget=budget,
         min_frequency=config.min_frequency,
         max_token_length=config.max_token_length,
         max_token_chars=None,
-        threads=run.threads,
-        progress=run.progress,
+        run=run,
         phase="fallback",
         keep_counts=False,
     )

@@ -35,7 +35,7 @@ from ..errors import InvalidArgumentError
 from ..formats.sentencepiece import PieceType
 from ..spec import PreTokenizerStep, SplitStep
 from .config import TrainConfig, check_positive, check_tokens
-from .counts import Counts
+from .counts import Counts, check_unnormalized_counts
 from .driver import Fitted, Run
 from .unigram import WORDS_PREFIX, sentencepiece_fitted, special_pieces
 
@@ -64,6 +64,10 @@ class LibConfig(TrainConfig):
     within a probation life releases the chance chunks it made.)
     ``within_words`` keeps chunks inside words (a space starts a word) instead of letting them
     span words as in the paper.
+    ``inspect_context`` follows the authors' later revision of LiB: a chunk records the chunks
+    around it when memorized and leaves probation only when met in another context; met again
+    with one side repeating, the chunk joined to that side is memorized instead (a chunk seen
+    only as part of something longer never stands alone). Off by default, as in the paper.
     """
 
     algorithm: ClassVar[str] = "lib"
@@ -77,6 +81,7 @@ class LibConfig(TrainConfig):
     passes: int = 1
     seed: int = 0
     within_words: bool = False
+    inspect_context: bool = False
     character_coverage: float = 0.9995
     byte_fallback: bool = True
     unk_piece: str = "<unk>"
@@ -118,23 +123,15 @@ class LibConfig(TrainConfig):
         return {self.table: (SplitStep(WORDS_PREFIX if self.within_words else _LINES),)}
 
     def check_counts(self, counts: Counts) -> None:
-        for name, steps in self.count_tables().items():
-            counts.table(name)
-            if counts.pretokenizers[name] != steps:
-                raise InvalidArgumentError(
-                    f"the counts' {name!r} table was made with another pre-tokenizer; count with "
-                    "algorithm='lib' (and the same within_words)"
-                )
-        if counts.normalizers:
-            raise InvalidArgumentError(f"lib trains on unnormalized counts; these have {counts.normalizers}")
-        if counts.excluded:
-            raise InvalidArgumentError(
-                f"the counts were made with symbols cut out ({list(counts.excluded)[:5]}); lib has none"
-            )
-        if counts.line_boundaries != self.line_boundaries:
-            raise InvalidArgumentError(
-                f"line_boundaries={self.line_boundaries} differs from the counts' ({counts.line_boundaries})"
-            )
+        check_unnormalized_counts(
+            counts,
+            "lib",
+            self.count_tables(),
+            line_boundaries=self.line_boundaries,
+            excluded=(),
+            excluded_option="symbols (lib cuts out none)",
+            recount="count with algorithm='lib' (and the same within_words)",
+        )
 
     @classmethod
     def options_from_counts(cls, counts: Counts) -> dict[str, Any]:
@@ -170,6 +167,7 @@ def fit(config: LibConfig, counts: Counts, run: Run) -> Fitted:
         run.threads,
         run.keep_counts,
         on_article if run.progress.enabled else None,
+        inspect_context=config.inspect_context,
     )
     if started:
         run.progress.finish(stats["articles"])

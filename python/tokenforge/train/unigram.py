@@ -32,7 +32,7 @@ from ..spec import PreTokenizerStep, SplitStep, TokenizerSpec
 from ..tokenizer import Tokenizer
 from ..validation import as_tokens
 from .config import TrainConfig, check_positive, check_tokens
-from .counts import Counts
+from .counts import Counts, check_unnormalized_counts
 from .driver import Fitted, Run, freeze_tokenizer
 
 __all__ = ["UnigramConfig", "fit", "sentencepiece_fitted", "special_pieces"]
@@ -114,25 +114,15 @@ class UnigramConfig(TrainConfig):
         return self.user_defined_symbols
 
     def check_counts(self, counts: Counts) -> None:
-        for name, steps in self.count_tables().items():
-            counts.table(name)
-            if counts.pretokenizers[name] != steps:
-                raise InvalidArgumentError(
-                    "these counts were made for the other whitespace side (treat_whitespace_as_suffix)"
-                )
-        if counts.normalizers:
-            raise InvalidArgumentError(
-                f"unigram trains on unnormalized counts; these have {counts.normalizers}"
-            )
-        if sorted(counts.excluded) != sorted(self.user_defined_symbols):
-            raise InvalidArgumentError(
-                "the counts were made with other user-defined symbols cut out "
-                f"({list(counts.excluded)[:5]}); count again with the same user_defined_symbols"
-            )
-        if counts.line_boundaries != self.line_boundaries:
-            raise InvalidArgumentError(
-                f"line_boundaries={self.line_boundaries} differs from the counts' ({counts.line_boundaries})"
-            )
+        check_unnormalized_counts(
+            counts,
+            "unigram",
+            self.count_tables(),
+            line_boundaries=self.line_boundaries,
+            excluded=self.user_defined_symbols,
+            excluded_option="user_defined_symbols",
+            recount="count with algorithm='unigram' and the same treat_whitespace_as_suffix",
+        )
 
     @classmethod
     def options_from_counts(cls, counts: Counts) -> dict[str, Any]:

@@ -66,6 +66,10 @@ pub struct LibOptions {
     pub character_coverage: f64,
     /// Pieces are words (a space starts each) rather than whole lines.
     pub words: bool,
+    /// The authors' later revision: a chunk on probation leaves it only when it is met in a
+    /// context other than the one it was memorized in; met again in the same context (one side
+    /// repeating), the chunk joined to that context is memorized instead.
+    pub inspect_context: bool,
     pub seed: u64,
 }
 
@@ -82,6 +86,7 @@ impl Default for LibOptions {
             passes: 1,
             character_coverage: 0.9995,
             words: false,
+            inspect_context: false,
             seed: 0,
         }
     }
@@ -229,6 +234,9 @@ struct Eval {
     rank: u64,
 }
 
+/// The chunks before and after a chunk where it was memorized (empty at a sentence edge).
+type Context = (Box<[char]>, Box<[char]>);
+
 struct Lexicon {
     chunks: Vec<Box<[char]>>,
     alive: Vec<bool>,
@@ -238,6 +246,9 @@ struct Lexicon {
     life: Vec<u32>,
     listed: Vec<bool>,
     probation: Vec<u32>,
+    /// With `inspect_context`: where a chunk on probation was memorized (None when it went on
+    /// probation from the lexicon's tail, or without `inspect_context`).
+    context: Vec<Option<Context>>,
     free: Vec<u32>,
     trie: Trie,
     max_len: usize,
@@ -253,6 +264,7 @@ impl Lexicon {
             life: Vec::new(),
             listed: Vec::new(),
             probation: Vec::new(),
+            context: Vec::new(),
             free: Vec::new(),
             trie: Trie::new(),
             max_len: if max_len == 0 { usize::MAX } else { max_len },
@@ -271,8 +283,9 @@ impl Lexicon {
         self.chunks[id as usize].len()
     }
 
-    /// Appends `chunk` (if new and not too long) on probation.
-    fn memorize(&mut self, chunk: &[char], life: u32) {
+    /// Appends `chunk` (if new and not too long) on probation, recording `context` (the chunks
+    /// around it) for `inspect_context`.
+    fn memorize(&mut self, chunk: &[char], life: u32, context: Option<(&[char], &[char])>) {
         if chunk.is_empty() || chunk.len() > self.max_len {
             return;
         }
@@ -291,6 +304,7 @@ impl Lexicon {
                 self.rank.push(0);
                 self.life.push(0);
                 self.listed.push(false);
+                self.context.push(None);
                 (self.chunks.len() - 1) as u32
             }
         };
@@ -300,11 +314,14 @@ impl Lexicon {
         self.order.push(id);
         self.trie.insert(chunk, id);
         self.put_on_probation(id, life);
+        self.context[i] = context.map(|(left, right)| (left.into(), right.into()));
     }
 
+    /// Puts `id` on probation with no recorded context (`memorize` records one afterwards).
     fn put_on_probation(&mut self, id: u32, life: u32) {
         let i = id as usize;
         self.life[i] = life;
+        self.context[i] = None;
         if !self.listed[i] {
             self.listed[i] = true;
             self.probation.push(id);
@@ -313,6 +330,7 @@ impl Lexicon {
 
     fn release(&mut self, id: u32) {
         self.life[id as usize] = 0;
+        self.context[id as usize] = None;
     }
 
     fn on_probation(&self, id: u32) -> bool {
@@ -325,6 +343,7 @@ impl Lexicon {
         self.trie.remove(&self.chunks[i]);
         self.alive[i] = false;
         self.life[i] = 0;
+        self.context[i] = None;
         self.chunks[i] = Box::new([]);
         self.free.push(id);
     }
@@ -431,13 +450,30 @@ impl Lexicon {
         self.compact();
     }
 
+    /// The longest lexicon chunk at `at`, or the single character there when none matches (the
+    /// reference's `force_match`); empty at the sentence's end.
+    fn force_match<'a>(&self, s: &'a [char], at: usize) -> &'a [char] {
+        if at >= s.len() {
+            return &[];
+        }
+        let (longest, _) = self.match_two(&s[at..]);
+        let len = if longest == NONE {
+            1
+        } else {
+            self.chunk_len(longest)
+        };
+        &s[at..at + len]
+    }
+
     /// Reads one sentence: memorizing, evaluating, collecting rewards.
     fn read(&mut self, s: &[char], rng: &mut Rng, o: &LibOptions, rewards: &mut Vec<(u32, i8)>) {
         let mut evals: Vec<Eval> = Vec::new();
+        // Starts of the previous chunk and of the one before it.
         let mut prev_start: Option<usize> = None;
+        let mut before_start: Option<usize> = None;
         let mut loc = 0;
         while loc < s.len() {
-            self.evaluate(&mut evals, s, loc, rewards);
+            self.evaluate(&mut evals, s, loc, !o.inspect_context, rewards);
             let (longest, second) = self.match_two(&s[loc..]);
             let rank = if longest == NONE {
                 0
@@ -448,11 +484,20 @@ impl Lexicon {
                 e.chunks += 1;
                 e.rank += rank;
             }
+            let last = &s[prev_start.unwrap_or(loc)..loc];
             let len = if longest == NONE {
-                self.memorize(&s[loc..loc + 1], o.life);
+                let context = o.inspect_context.then(|| (last, self.force_match(s, loc + 1)));
+                self.memorize(&s[loc..loc + 1], o.life, context);
                 1
             } else {
                 let len = self.chunk_len(longest);
+                if o.inspect_context && self.on_probation(longest) {
+                    let before = match (before_start, prev_start) {
+                        (Some(b), Some(p)) => &s[b..p],
+                        _ => &[],
+                    };
+                    self.inspect(longest, s, loc, last, before, o.life, rewards);
+                }
                 if len > 1 && second != NONE {
                     let alt_len = self.chunk_len(second);
                     evals.push(Eval {
@@ -464,22 +509,86 @@ impl Lexicon {
                         chunks: 1,
                         rank,
                     });
-                } else if self.on_probation(longest) {
+                } else if !o.inspect_context && self.on_probation(longest) {
                     self.release(longest);
                 }
                 if let Some(start) = prev_start {
                     if rng.unit() < o.in_rate {
-                        self.memorize(&s[start..loc + len], o.life);
+                        let context = o.inspect_context.then(|| {
+                            let before = &s[before_start.unwrap_or(start)..start];
+                            (before, self.force_match(s, loc + len))
+                        });
+                        self.memorize(&s[start..loc + len], o.life, context);
                     }
                 }
                 len
             };
+            before_start = prev_start;
             prev_start = Some(loc);
             loc += len;
         }
     }
 
-    fn evaluate(&mut self, evals: &mut Vec<Eval>, s: &[char], end: usize, rewards: &mut Vec<(u32, i8)>) {
+    /// `inspect_context`: chunk `id` (on probation) is met at `loc` after `last` (and `before`
+    /// it). Met in a new context, it leaves probation with a reward. When one side of the context
+    /// repeats (one of the two is a suffix, on the right a prefix, of the other), the chunk joined
+    /// to that side is memorized instead and `id` stays on probation: it may only ever occur
+    /// there. A chunk put on probation from the lexicon's tail has no context and is released.
+    #[allow(clippy::too_many_arguments)]
+    fn inspect(
+        &mut self,
+        id: u32,
+        s: &[char],
+        loc: usize,
+        last: &[char],
+        before: &[char],
+        life: u32,
+        rewards: &mut Vec<(u32, i8)>,
+    ) {
+        let Some((old_last, old_next)) = self.context[id as usize].take() else {
+            self.release(id);
+            return;
+        };
+        let end = loc + self.chunk_len(id);
+        let next = self.force_match(s, end);
+        if old_last.is_empty() && old_next.is_empty() && last.is_empty() && next.is_empty() {
+            // A whole sentence seen again: nothing tells the contexts apart.
+            self.context[id as usize] = Some((old_last, old_next));
+            return;
+        }
+        let mut extended = false;
+        if (!old_last.is_empty() && last.ends_with(&old_last))
+            || (!last.is_empty() && old_last.ends_with(last))
+        {
+            self.memorize(&s[loc - last.len()..end], life, Some((before, next)));
+            extended = true;
+        }
+        if (!old_next.is_empty() && next.starts_with(&old_next))
+            || (!next.is_empty() && old_next.starts_with(next))
+        {
+            let after = self.force_match(s, end + next.len());
+            self.memorize(&s[loc..end + next.len()], life, Some((last, after)));
+            extended = true;
+        }
+        if extended {
+            self.context[id as usize] = Some((old_last, old_next));
+        } else {
+            rewards.push((id, -1));
+            self.release(id);
+        }
+    }
+
+    /// Settles the comparisons whose two paths reach `end`. A long chunk that wins is rewarded and,
+    /// with `release`, leaves probation (with `inspect_context` only its contexts decide that,
+    /// as in the authors' later revision).
+    fn evaluate(
+        &mut self,
+        evals: &mut Vec<Eval>,
+        s: &[char],
+        end: usize,
+        release: bool,
+        rewards: &mut Vec<(u32, i8)>,
+    ) {
         let mut i = 0;
         while i < evals.len() {
             let e = &mut evals[i];
@@ -502,7 +611,7 @@ impl Lexicon {
                     rewards.push((chunk, 1));
                 } else {
                     rewards.push((chunk, -1));
-                    if self.alive[chunk as usize] {
+                    if release && self.alive[chunk as usize] {
                         self.release(chunk);
                     }
                 }
@@ -865,6 +974,117 @@ mod tests {
         let s: Vec<char> = "abcc".chars().collect();
         segment(&trie, 3, &s, &len_of, &mut |id| out.push(id));
         assert_eq!(out, vec![1, 5]);
+    }
+
+    fn chars(text: &str) -> Vec<char> {
+        text.chars().collect()
+    }
+
+    fn known(lex: &Lexicon, text: &str) -> Option<u32> {
+        let c = chars(text);
+        let (longest, _) = lex.match_two(&c);
+        (longest != NONE && lex.chunk_len(longest) == c.len()).then_some(longest)
+    }
+
+    /// A lexicon holding the single characters of `alphabet` (off probation) and `ab` on probation,
+    /// memorized between `x` and `c`.
+    fn lexicon_with_ab(alphabet: &str) -> (Lexicon, u32) {
+        let mut lex = Lexicon::new(0);
+        for c in alphabet.chars() {
+            lex.memorize(&[c], 10, None);
+            lex.release(known(&lex, &c.to_string()).unwrap());
+        }
+        lex.memorize(&chars("ab"), 10, Some((&chars("x"), &chars("c"))));
+        let ab = known(&lex, "ab").unwrap();
+        (lex, ab)
+    }
+
+    #[test]
+    fn inspect_context_extends_a_repeated_context_and_releases_a_new_one() {
+        let o = LibOptions {
+            in_rate: 0.0,
+            inspect_context: true,
+            ..options()
+        };
+        let mut rng = Rng(0);
+        let mut rewards = Vec::new();
+        // Met again between x and c: both sides repeat, so xab and abc are memorized and ab
+        // stays on probation with its first context.
+        let (mut lex, ab) = lexicon_with_ab("xabcyd");
+        lex.read(&chars("xabc"), &mut rng, &o, &mut rewards);
+        assert!(lex.on_probation(ab));
+        for chunk in ["xab", "abc"] {
+            let id = known(&lex, chunk).expect(chunk);
+            assert!(lex.on_probation(id), "{chunk}");
+        }
+        // The only reward is the evaluator's (ab + c beats a + b + c).
+        assert_eq!(rewards, vec![(ab, -1)]);
+        // Only the left side repeats (x, then d instead of c): xab only.
+        let (mut lex, ab) = lexicon_with_ab("xabcyd");
+        rewards.clear();
+        lex.read(&chars("xabd"), &mut rng, &o, &mut rewards);
+        assert!(lex.on_probation(ab));
+        assert!(known(&lex, "xab").is_some() && known(&lex, "abd").is_none());
+        // A new context on both sides: released with a reward, nothing memorized.
+        let (mut lex, ab) = lexicon_with_ab("xabcyd");
+        rewards.clear();
+        lex.read(&chars("yabd"), &mut rng, &o, &mut rewards);
+        assert!(!lex.on_probation(ab));
+        // The context's reward, then the evaluator's.
+        assert_eq!(rewards, vec![(ab, -1), (ab, -1)]);
+        assert!(known(&lex, "yab").is_none() && known(&lex, "abd").is_none());
+        // Without inspect_context the same reading releases ab whatever its context.
+        let plain = LibOptions {
+            inspect_context: false,
+            ..o.clone()
+        };
+        let (mut lex, ab) = lexicon_with_ab("xabcyd");
+        rewards.clear();
+        lex.read(&chars("xabc"), &mut rng, &plain, &mut rewards);
+        assert!(!lex.on_probation(ab) && known(&lex, "abc").is_none());
+        assert_eq!(rewards, vec![(ab, -1)]);
+    }
+
+    #[test]
+    fn inspect_context_releases_a_tail_chunk_and_waits_on_a_whole_sentence() {
+        let o = LibOptions {
+            in_rate: 0.0,
+            inspect_context: true,
+            ..options()
+        };
+        let mut rng = Rng(0);
+        let mut rewards = Vec::new();
+        // On probation from the lexicon's tail: no context recorded, released when used.
+        let (mut lex, ab) = lexicon_with_ab("xabc");
+        lex.put_on_probation(ab, 10);
+        lex.read(&chars("xabc"), &mut rng, &o, &mut rewards);
+        assert!(!lex.on_probation(ab) && known(&lex, "abc").is_none());
+        // Memorized as a whole sentence and met again as one: nothing tells the contexts apart.
+        let mut lex = Lexicon::new(0);
+        lex.memorize(&chars("a"), 10, None);
+        lex.memorize(&chars("ab"), 10, Some((&[], &[])));
+        let ab = known(&lex, "ab").unwrap();
+        lex.read(&chars("ab"), &mut rng, &o, &mut rewards);
+        assert!(lex.on_probation(ab));
+    }
+
+    #[test]
+    fn inspect_context_trains_deterministically() {
+        let o = LibOptions {
+            inspect_context: true,
+            ..options()
+        };
+        let a = train_lib(&corpus(), &o, 1, &mut |_, _, _| {}).unwrap();
+        let b = train_lib(&corpus(), &o, 3, &mut |_, _, _| {}).unwrap();
+        assert_eq!(a.pieces, b.pieces);
+        let plain = train_lib(&corpus(), &options(), 1, &mut |_, _, _| {}).unwrap();
+        assert_ne!(a.pieces, plain.pieces);
+        assert!(
+            a.tokens * 2 < a.chars,
+            "{} tokens for {} chars",
+            a.tokens,
+            a.chars
+        );
     }
 
     #[test]
