@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use rustc_hash::FxHashMap;
 
 use crate::bpe::{short_key, Bpe};
+use crate::model::WordMemo;
 
 /// Pieces longer than this are not cached: long pieces rarely repeat and would bloat the cache.
 const MAX_CACHED_PIECE: usize = 64;
@@ -59,6 +60,8 @@ struct HotEntry {
 pub(crate) struct PieceCache {
     hot: Box<[HotEntry]>,
     merged: MergedPieces,
+    /// The word memo of the models other than byte-level BPE.
+    words: WordMemo,
 }
 
 impl PieceCache {
@@ -75,7 +78,12 @@ impl PieceCache {
                 budget,
                 reserved: 0,
             },
+            words: WordMemo::default(),
         }
+    }
+
+    pub(crate) fn words(&mut self) -> &mut WordMemo {
+        &mut self.words
     }
 }
 

@@ -10,7 +10,7 @@ use crate::bpe::Bpe;
 use crate::cache::{CachePool, PieceCache};
 use crate::decoders::Decoder;
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Model, WordMemo};
 use crate::normalize::{normalize, normalize_aligned, Normalizer};
 use crate::offsets::{original_span, Aligned, CharIndex, Encoding, TrimOffsets};
 use crate::pool::thread_pool;
@@ -181,13 +181,14 @@ impl Tokenizer {
         piece: &str,
         buf: &mut Vec<u32>,
         failed: &mut Option<Error>,
+        memo: &mut WordMemo,
         sink: &mut dyn FnMut(&[u32]),
     ) {
         if failed.is_some() {
             return;
         }
         buf.clear();
-        match self.model.encode_str(piece, buf) {
+        match self.model.encode_str_memo(piece, buf, memo) {
             Ok(()) => sink(buf),
             Err(e) => *failed = Some(e),
         }
@@ -207,7 +208,7 @@ impl Tokenizer {
             Item::Special(id) => sink(&[id]),
             Item::Piece(piece) => match &self.model {
                 Model::ByteLevel(bpe) => cache.encode(bpe, piece.as_bytes(), sink),
-                _ => self.encode_other(piece, &mut buf, &mut failed, sink),
+                _ => self.encode_other(piece, &mut buf, &mut failed, cache.words(), sink),
             },
         })?;
         failed.map_or(Ok(()), Err)
@@ -396,7 +397,7 @@ impl Tokenizer {
                     let sink = &mut |ids: &[u32]| out.extend_from_slice(ids);
                     match &self.model {
                         Model::ByteLevel(bpe) => cache.encode(bpe, piece.as_bytes(), sink),
-                        _ => self.encode_other(piece, &mut buf, &mut failed, sink),
+                        _ => self.encode_other(piece, &mut buf, &mut failed, cache.words(), sink),
                     }
                     last_piece = out.len() - before;
                 }

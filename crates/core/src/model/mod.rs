@@ -74,6 +74,17 @@ impl Model {
         }
     }
 
+    /// [`Model::encode_str`] with the caller's word memo (used by character BPE).
+    pub fn encode_str_memo(&self, piece: &str, out: &mut Vec<u32>, memo: &mut WordMemo) -> Result<()> {
+        match self {
+            Model::Bpe(m) => {
+                m.encode_memo(piece, out, memo);
+                Ok(())
+            }
+            other => other.encode_str(piece, out),
+        }
+    }
+
     /// [`Model::encode_str`], also pushing each token's byte span in `piece` onto `spans`, as
     /// HF's model gives it (byte-level BPE: the token's bytes).
     pub fn encode_str_with_spans(
@@ -119,6 +130,32 @@ impl Model {
             Model::ByteLevel(bpe) => bpe.token_bytes(id),
             other => other.vocab()?.token(id).map(str::as_bytes),
         }
+    }
+}
+
+/// Ids of whole words already encoded, for models whose words encode independently of each
+/// other (see `CharBpe::encode_memo`); one per cache slot of a tokenizer, so never shared.
+#[derive(Debug, Default)]
+pub struct WordMemo {
+    words: FxHashMap<Box<str>, Box<[u32]>>,
+}
+
+impl WordMemo {
+    /// Entries kept (then it starts over); words longer than [`WordMemo::MAX_WORD`] bytes are
+    /// not kept. At most ~8 MiB.
+    const MAX_WORDS: usize = 1 << 16;
+    pub(crate) const MAX_WORD: usize = 48;
+
+    #[inline]
+    pub(crate) fn get(&self, word: &str) -> Option<&[u32]> {
+        self.words.get(word).map(|ids| &ids[..])
+    }
+
+    pub(crate) fn insert(&mut self, word: &str, ids: &[u32]) {
+        if self.words.len() >= Self::MAX_WORDS {
+            self.words.clear();
+        }
+        self.words.insert(word.into(), ids.into());
     }
 }
 
