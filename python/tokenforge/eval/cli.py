@@ -79,8 +79,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--metrics",
         action="append",
         metavar="GROUP",
-        help="compression, words, premium, vocabulary, fallback, categories, throughput, morphology; "
-        "'default' (all but morphology) or 'all' (repeat or comma-separate)",
+        help="compression, words, premium, vocabulary, fallback, categories, throughput, comparison "
+        "(vocabulary overlap and token lengths, with 2+ tokenizers), morphology; 'default' (all but "
+        "morphology) or 'all' (repeat or comma-separate)",
     )
     p.add_argument("--alpha", type=float, default=2.5, help="Rényi efficiency order (default 2.5)")
     p.add_argument("--reference", help="reference part for premiums (default: eng or en)")
