@@ -116,7 +116,7 @@ def test_views(result: tf.eval.EvalResult) -> None:
     md = result.to_markdown()
     assert "## Vocabulary comparison" in md and "| Jaccard | bpe | unigram | lib |" in md
     assert "| Jaccard, no boundary space | bpe | unigram | lib |" in md
-    assert "| tokenizer | vocab | bytes/token | chars/token | fertility | %TR | %Pure |" in md
+    assert "| tokenizer | non-special ids | bytes/token | chars/token | fertility | %TR | %Pure |" in md
     html = result.to_html()
     assert ">Vocabulary comparison</h2>" in html and "id='jaccard'" in html and "id='core-jaccard'" in html
     assert "Token lengths" in html

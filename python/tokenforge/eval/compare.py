@@ -110,7 +110,9 @@ class VocabularyComparison:
             out.append(f"| {label} | " + " | ".join(cells) + " |")
         for corpus, rows in self.held_out.items():
             out += ["", f"Held-out text `{corpus}`:", ""]
-            out.append("| tokenizer | vocab | bytes/token | chars/token | fertility | %TR | %Pure |")
+            out.append(
+                "| tokenizer | non-special ids | bytes/token | chars/token | fertility | %TR | %Pure |"
+            )
             out.append("|---|---:|---:|---:|---:|---:|---:|")
             for t in names:
                 row = rows.get(t)

@@ -372,7 +372,7 @@ def _comparison_section(result: EvalResult) -> str:
         for t in names
     )
     out.append(
-        "<h3>Token length</h3><table class='sortable'><thead><tr><th>tokenizer</th><th>vocabulary</th>"
+        "<h3>Token length</h3><table class='sortable'><thead><tr><th>tokenizer</th><th>non-special ids</th>"
         "<th>strings compared</th><th>mean chars</th><th>median chars</th><th>word-initial</th>"
         "<th>word-final</th></tr>"
         f"</thead><tbody>{sizes}</tbody></table>"
@@ -400,8 +400,8 @@ def _comparison_section(result: EvalResult) -> str:
         )
         out.append(
             f"<h3>On {escape(corpus)}</h3><table class='sortable'><thead><tr><th>tokenizer</th>"
-            "<th>vocabulary</th><th>tokens</th><th>bytes/token</th><th>chars/token</th><th>fertility</th>"
-            f"<th>continued</th><th>%TR</th><th>%Pure</th></tr></thead><tbody>{body}</tbody></table>"
+            "<th>non-special ids</th><th>tokens</th><th>bytes/token</th><th>chars/token</th>"
+            f"<th>fertility</th><th>continued</th><th>%TR</th><th>%Pure</th></tr></thead><tbody>{body}</tbody></table>"
         )
     items = "".join(
         f"<li><b>{escape(t)}</b>: "
