@@ -11,6 +11,9 @@ import pytest
 
 from tokenforge.cli import main
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import fetch_test_tokenizers as real_files
+
 
 def test_tokenize_ids_and_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tokenize", "-t", "cl100k_base", "hello world", "--format", "ids"]) == 0
@@ -62,11 +65,6 @@ def test_sweep_trains_per_size(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_info_shows_every_pipeline_stage_with_its_settings(capsys: pytest.CaptureFixture[str]) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import fetch_test_tokenizers as real_files
-
     expected = {
         "wordpiece": ("BertNormalizer(", "BertPreTokenizer()", "WordPiece(", "$B:1 [SEP]:1", "prefix="),
         "unigram": ("", "", "Unigram(", "", ""),
@@ -92,9 +90,6 @@ def test_info_shows_every_pipeline_stage_with_its_settings(capsys: pytest.Captur
 
 
 def test_tokenize_shows_the_pipeline_and_offsets_of_a_pair(capsys: pytest.CaptureFixture[str]) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import fetch_test_tokenizers as real_files
-
     path = next(
         e.path for e in real_files.find_all() if e.name == "minilm-l6-v2" and e.filename.endswith(".json")
     )

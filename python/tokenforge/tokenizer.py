@@ -510,14 +510,34 @@ class Tokenizer:
             return ids, chars[0], in_bytes[0], type_ids, sequence_ids
         return ids, np.concatenate(chars), np.concatenate(in_bytes), type_ids, sequence_ids
 
-    def _batch_pairs(self, texts: list[str], pairs: Iterable[str] | None) -> list[list[str]]:
+    def _encode_sequences(
+        self,
+        method: Any,
+        texts: Iterable[str],
+        pairs: Iterable[str] | None,
+        allowed_special: AllowedSpecial,
+        disallowed_special: AllowedSpecial,
+        num_threads: int | None,
+        *extra: Any,
+    ) -> list[Any]:
+        """One batch call of ``method`` per sequence of the batch (see :meth:`_batch_pairs`)."""
+        policy = self._policy(allowed_special, disallowed_special)
+        threads = self._threads(num_threads)
+        return [
+            self._call_batch(method, s, *policy, *extra, threads) for s in self._batch_pairs(texts, pairs)
+        ]
+
+    def _batch_pairs(self, texts: Iterable[str], pairs: Iterable[str] | None) -> list[list[str]]:
         """The sequences of a batch call: ``[texts]`` or ``[texts, pairs]``, checked."""
+        firsts = self._batch_texts(texts)
         if pairs is None:
-            return [texts]
+            return [firsts]
         seconds = self._batch_texts(pairs)
-        if len(seconds) != len(texts):
-            raise InvalidArgumentError(f"{len(texts)} texts but {len(seconds)} pairs: give one pair per text")
-        return [texts, seconds]
+        if len(seconds) != len(firsts):
+            raise InvalidArgumentError(
+                f"{len(firsts)} texts but {len(seconds)} pairs: give one pair per text"
+            )
+        return [firsts, seconds]
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encodes ``text`` treating special-token text as ordinary text (never raises on it)."""
@@ -535,10 +555,9 @@ class Tokenizer:
     ) -> list[list[int]]:
         """Encodes many texts (with ``pairs``, one second sequence per text) in parallel (GIL
         released); same result as a loop over :meth:`encode`."""
-        policy = self._policy(allowed_special, disallowed_special)
-        threads = self._threads(num_threads)
-        sequences = self._batch_pairs(self._batch_texts(texts), pairs)
-        encoded = [self._call_batch(self._core.encode_batch, s, *policy, threads) for s in sequences]
+        encoded = self._encode_sequences(
+            self._core.encode_batch, texts, pairs, allowed_special, disallowed_special, num_threads
+        )
         if pairs is None:
             if not add_special_tokens:
                 return encoded[0]
@@ -564,13 +583,15 @@ class Tokenizer:
         (GIL released)."""
         import numpy as np
 
-        policy = self._policy(allowed_special, disallowed_special)
-        threads = self._threads(num_threads)
-        sequences = self._batch_pairs(self._batch_texts(texts), pairs)
-        encoded = [
-            self._call_batch(self._core.encode_batch_with_offsets, s, *policy, self._trim, threads)
-            for s in sequences
-        ]
+        encoded = self._encode_sequences(
+            self._core.encode_batch_with_offsets,
+            texts,
+            pairs,
+            allowed_special,
+            disallowed_special,
+            num_threads,
+            self._trim,
+        )
         post = self._post_process
         return [OffsetEncoding(*post(parts, add_special_tokens, np)) for parts in zip(*encoded, strict=True)]
 
@@ -696,7 +717,7 @@ class Tokenizer:
             raise InvalidTokenIdError(f"separator id {separator} is not in the vocabulary of {self.name!r}")
         policy = self._policy(allowed_special, disallowed_special)
         threads = self._threads(num_threads)
-        sequences = self._batch_pairs(self._batch_texts(texts), pairs)
+        sequences = self._batch_pairs(texts, pairs)
         layout = self._layout(pairs is not None, add_special_tokens)
         if len(layout) == 1:  # one sequence and nothing added: the engine's rows as they are
             ids, offsets = self._call_batch(

@@ -345,16 +345,16 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
             and self._tokenforge_knows_added_tokens()
             and self._tokenforge_post_processor_agrees()
         )
+        pad = dict(
+            padding=padding_strategy,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            padding_side=padding_side,
+            return_attention_mask=return_attention_mask,
+            return_tensors=return_tensors,
+            verbose=verbose,
+        )
         if layout:
-            pad = dict(
-                padding=padding_strategy,
-                max_length=max_length,
-                pad_to_multiple_of=pad_to_multiple_of,
-                padding_side=padding_side,
-                return_attention_mask=return_attention_mask,
-                return_tensors=return_tensors,
-                verbose=verbose,
-            )
             return self._encode_with_layout(
                 texts,
                 None if pairs is None else list(pairs),
@@ -387,16 +387,7 @@ class TokenforgeTokenizerFast(PreTrainedTokenizerFast):
         if want_types:
             types = [[0] * len(x) for x in ids]
             encoded["token_type_ids"] = types if keep_batch else types[0]
-        return self.pad(
-            encoded,
-            padding=padding_strategy,
-            max_length=max_length,
-            pad_to_multiple_of=pad_to_multiple_of,
-            padding_side=padding_side,
-            return_attention_mask=return_attention_mask,
-            return_tensors=return_tensors,
-            verbose=verbose,
-        )
+        return self.pad(encoded, **pad)
 
 
 def _configured_class(folder: Path) -> type | None:
