@@ -304,10 +304,12 @@ def add_train_commands(sub: Any) -> None:
     """Registers ``train``, ``extend``, ``count`` and ``verify`` on the main parser's subparsers."""
     p = sub.add_parser(
         "train",
-        help="train a byte-level BPE / SuperBPE / character-level tokenizer on a corpus",
+        help="train a tokenizer (BPE, SuperBPE, charbpe, Unigram, LiB, hybrid) on a corpus",
         description="Train a tokenizer. INPUTs are files, directories or globs (.txt, .jsonl with --field, "
-        ".gz). Writes OUTPUT/tokenizer.json (loads in HF tokenizers with identical ids) with a tokenforge "
-        "metadata block (config, corpus fingerprint, self-tests). Results do not depend on --threads.",
+        ".gz). Writes OUTPUT/tokenizer.json with a tokenforge metadata block (config, corpus fingerprint, "
+        "self-tests); it loads in HF tokenizers with identical ids, except the hybrid's (tokenforge's own "
+        "model type). unigram and lib also write OUTPUT/tokenizer.model (SentencePiece). Results do not "
+        "depend on --threads. Every option with its default: docs/training.md.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT")
     p.add_argument(
