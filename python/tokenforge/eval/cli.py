@@ -57,7 +57,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="measure tokenizers: compression, fertility, premiums, vocabulary, morphology; HTML report",
         description="Evaluate one or more tokenizers on named corpora (udhr, english, code; udhr:eng,fra "
         "picks UDHR versions) or files (.txt, .jsonl, aligned .jsonl/.tsv). Prints a Markdown summary; "
-        "--report writes a self-contained HTML report, --json every number. A tokenizer that fails to load "
+        "--report writes a self-contained HTML report, --json every number. With two or more tokenizers the "
+        "report compares their vocabularies (overlap, token lengths, held-out numbers side by side; "
+        "-m comparison). A tokenizer that fails to load "
         "or to encode some text is reported, and the others are still evaluated.",
     )
     p.add_argument(
