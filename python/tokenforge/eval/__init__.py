@@ -1,5 +1,6 @@
 """Tokenizer evaluation: intrinsic metrics, cross-lingual premiums, vocabulary categories,
-morphology, vocabulary-size sweeps and a self-contained HTML report.
+morphology, a comparison of the vocabularies, vocabulary-size sweeps and a self-contained HTML
+report.
 
 >>> import tokenforge
 >>> result = tokenforge.evaluate(["cl100k_base", "o200k_base"], ["udhr"])  # doctest: +SKIP
@@ -9,6 +10,7 @@ morphology, vocabulary-size sweeps and a self-contained HTML report.
 from __future__ import annotations
 
 from .adapters import EvalTokenizer, resolve_tokenizer
+from .compare import VocabularyComparison
 from .corpora import Corpus, CorpusPart, load_corpus_file, resolve_corpus
 from .result import EvalResult
 from .runner import ALL_METRICS, DEFAULT_METRICS, evaluate
@@ -20,6 +22,7 @@ __all__ = [
     "CorpusPart",
     "EvalResult",
     "EvalTokenizer",
+    "VocabularyComparison",
     "evaluate",
     "load_corpus_file",
     "resolve_corpus",

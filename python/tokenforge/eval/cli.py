@@ -57,7 +57,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="measure tokenizers: compression, fertility, premiums, vocabulary, morphology; HTML report",
         description="Evaluate one or more tokenizers on named corpora (udhr, english, code; udhr:eng,fra "
         "picks UDHR versions) or files (.txt, .jsonl, aligned .jsonl/.tsv). Prints a Markdown summary; "
-        "--report writes a self-contained HTML report, --json every number. A tokenizer that fails to load "
+        "--report writes a self-contained HTML report, --json every number. With two or more tokenizers the "
+        "report compares their vocabularies (overlap, token lengths, held-out numbers side by side; "
+        "-m comparison). A tokenizer that fails to load "
         "or to encode some text is reported, and the others are still evaluated.",
     )
     p.add_argument(
@@ -79,8 +81,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--metrics",
         action="append",
         metavar="GROUP",
-        help="compression, words, premium, vocabulary, fallback, categories, throughput, morphology; "
-        "'default' (all but morphology) or 'all' (repeat or comma-separate)",
+        help="compression, words, premium, vocabulary, fallback, categories, throughput, comparison "
+        "(vocabulary overlap and token lengths, with 2+ tokenizers), morphology; 'default' (all but "
+        "morphology) or 'all' (repeat or comma-separate)",
     )
     p.add_argument("--alpha", type=float, default=2.5, help="Rényi efficiency order (default 2.5)")
     p.add_argument("--reference", help="reference part for premiums (default: eng or en)")

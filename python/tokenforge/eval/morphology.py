@@ -4,7 +4,9 @@
 Standards for Linguistic Integrity: Turkish as a Benchmark", arXiv 2502.07057; %TR and %Pure) to
 any language with a lexicon. As in their code, both are **type-level**: the set of unique token
 strings that occur when the language's text is encoded. Each token is decoded alone, its leading
-whitespace removed and lower-cased (so `` Word`` and ``word`` are one type, as in the original);
+whitespace removed and lower-cased (so `` Word`` and ``word`` are one type, as in the original;
+trailing whitespace is removed too, the word boundary of tokens that end a word: LiB's chunks
+that span words, Unigram with ``treat_whitespace_as_suffix``);
 only alphabetic types (letters and combining marks) are counted, so digits and punctuation
 neither help nor hurt.
 
@@ -452,7 +454,7 @@ def _alphabetic(word: str) -> bool:
 
 
 def token_types(ids: Iterable[int], token_bytes: Sequence[bytes | None]) -> tuple[dict[str, int], int]:
-    """Unique alphabetic token strings (leading whitespace or ``▁`` stripped, lower-cased) with their
+    """Unique alphabetic token strings (whitespace or ``▁`` at either end stripped, lower-cased) with their
     occurrence counts, and the number of token types that were not alphabetic."""
     arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
     uniq, counts = np.unique(arr, return_counts=True)
@@ -461,7 +463,7 @@ def token_types(ids: Iterable[int], token_bytes: Sequence[bytes | None]) -> tupl
     for i, c in zip(uniq.tolist(), counts.tolist(), strict=True):
         data = token_bytes[i]
         try:
-            text = (data or b"").decode("utf-8").replace(METASPACE, " ").lstrip().lower()
+            text = (data or b"").decode("utf-8").replace(METASPACE, " ").strip().lower()
         except UnicodeDecodeError:
             skipped += 1
             continue

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .compare import VocabularyComparison
 from .premium import PremiumSpread
 
 __all__ = [
@@ -182,6 +183,8 @@ class EvalResult:
     config: dict[str, Any]
     timing: dict[str, float]
     definitions: dict[str, str]
+    #: With two or more tokenizers and the ``comparison`` metric group: their vocabularies compared.
+    comparison: VocabularyComparison | None = None
 
     def result(self, tokenizer: str, corpus: str) -> CorpusResult:
         for r in self.results:
@@ -220,6 +223,7 @@ class EvalResult:
             "results": [asdict(r) for r in self.results],
             "failures": [asdict(f) for f in self.failures],
             "samples": [asdict(s) for s in self.samples],
+            "comparison": asdict(self.comparison) if self.comparison is not None else None,
         }
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -267,6 +271,8 @@ class EvalResult:
                         + " | ".join(cells)
                         + " |"
                     )
+        if self.comparison is not None:
+            out += ["", *self.comparison.to_markdown()]
         morph = [r for r in self.results if r.morphology]
         if morph:
             out += ["", "## Morphology", ""]

@@ -44,6 +44,7 @@ ALL_METRICS = (
     "fallback",
     "categories",
     "throughput",
+    "comparison",
     "morphology",
 )
 # Morphology loads per-language lexicons (seconds each), so it is asked for explicitly.
@@ -76,6 +77,10 @@ DEFINITIONS = {
     "split into 2+ tokens (MorphScore v1, Arnett & Bergen)",
     "boundary_precision": "predicted word-internal boundaries that are gold morpheme boundaries / predicted",
     "boundary_recall": "gold morpheme boundaries that are token boundaries / gold",
+    "jaccard": "vocabulary comparison: |A ∩ B| / |A ∪ B| of two vocabularies' token strings as running "
+    "text (specials, unknown and byte pieces left out)",
+    "token_length": "vocabulary comparison: characters of a token string, one leading and one trailing "
+    "space (word-boundary markers) not counted",
 }
 
 # Parts shown in the side-by-side token view, when present.
@@ -322,7 +327,9 @@ def evaluate(
     object with ``encode_ordinary_batch``/``decode_single_token_bytes``/``n_vocab``.
     ``corpora``: names (``udhr``, ``udhr:eng,fra``, ``english``, ``code``), files, or
     :class:`~tokenforge.eval.corpora.Corpus` objects. ``metrics``: metric groups from
-    :data:`ALL_METRICS` (default: all but ``morphology``), ``"all"`` for everything. ``alpha`` is
+    :data:`ALL_METRICS` (default: all but ``morphology``), ``"all"`` for everything; with two or
+    more tokenizers, ``comparison`` (a default group) compares their vocabularies
+    (:attr:`EvalResult.comparison`, :mod:`tokenforge.eval.compare`). ``alpha`` is
     the Rényi order; ``reference`` the premium reference part (default ``eng``/``en``);
     ``morphology_languages`` limits the morphology metrics to these part keys or language tags;
     ``lexicons`` and ``segmentations`` (language tag → :class:`~tokenforge.eval.morphology.Lexicon` /
@@ -368,6 +375,10 @@ def evaluate(
     results: list[CorpusResult] = []
     failures: list[Failure] = []
     sample_records: dict[tuple[str, str], Sample] = {}
+    # Kept for the vocabulary comparison: each loaded tokenizer's table and its token counts
+    # summed over the corpora.
+    tables: dict[str, VocabTable] = {}
+    usage: dict[str, np.ndarray] = {}
     timing: dict[str, float] = {"prepare_corpora_s": prep_seconds}
 
     for spec in specs:
@@ -408,6 +419,9 @@ def evaluate(
             cats = categorize(table.token_bytes, table.special)
             info.categories = cats.to_json()
         tok_results.append(info)
+        if "comparison" in groups:
+            tables[label] = table
+            usage[label] = np.zeros(len(table.lengths), dtype=np.int64)
 
         for corpus in resolved:
             preps = prepared[corpus.name]
@@ -482,6 +496,8 @@ def evaluate(
                 if any(a.size for a in all_ids)
                 else np.zeros(len(table.lengths), dtype=np.int64)
             )
+            if label in usage:
+                usage[label] += counts
             fert_stats = word_total if word_total.n_units else char_total
             result = CorpusResult(
                 tokenizer=label,
@@ -554,6 +570,13 @@ def evaluate(
         raise TokenforgeError(
             "no tokenizer could be evaluated: " + "; ".join(f"{f.tokenizer}: {f.error}" for f in failures)
         )
+    comparison = None
+    if len(tables) >= 2:
+        from .compare import compare_vocabularies
+
+        started = time.perf_counter()
+        comparison = compare_vocabularies(tables, results, usage)
+        timing["comparison_s"] = time.perf_counter() - started
     timing["total_s"] = time.perf_counter() - wall
     corpora_info = [
         CorpusInfo(
@@ -586,6 +609,7 @@ def evaluate(
         config=config,
         timing=timing,
         definitions=dict(DEFINITIONS),
+        comparison=comparison,
     )
 
 

@@ -157,6 +157,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         split_digits=args.split_digits,
         treat_whitespace_as_suffix=args.treat_whitespace_as_suffix,
         user_defined_symbols=args.user_defined_symbol or None,
+        split_by_number=args.split_by_number,
+        split_by_unicode_script=args.split_by_unicode_script,
+        unk_piece=args.unk_piece,
+        bos_piece=args.bos_piece,
+        eos_piece=args.eos_piece,
+        seed_sentencepiece_size=args.seed_sentencepiece_size,
+        shrinking_factor=args.shrinking_factor,
+        num_sub_iterations=args.num_sub_iterations,
         max_roots=args.max_roots,
         in_rate=args.in_rate,
         out_rate=args.out_rate,
@@ -296,10 +304,12 @@ def add_train_commands(sub: Any) -> None:
     """Registers ``train``, ``extend``, ``count`` and ``verify`` on the main parser's subparsers."""
     p = sub.add_parser(
         "train",
-        help="train a byte-level BPE / SuperBPE / character-level tokenizer on a corpus",
+        help="train a tokenizer (BPE, SuperBPE, charbpe, Unigram, LiB, hybrid) on a corpus",
         description="Train a tokenizer. INPUTs are files, directories or globs (.txt, .jsonl with --field, "
-        ".gz). Writes OUTPUT/tokenizer.json (loads in HF tokenizers with identical ids) with a tokenforge "
-        "metadata block (config, corpus fingerprint, self-tests). Results do not depend on --threads.",
+        ".gz). Writes OUTPUT/tokenizer.json with a tokenforge metadata block (config, corpus fingerprint, "
+        "self-tests); it loads in HF tokenizers with identical ids, except the hybrid's (tokenforge's own "
+        "model type). unigram and lib also write OUTPUT/tokenizer.model (SentencePiece). Results do not "
+        "depend on --threads. Every option with its default: docs/training.md.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT")
     p.add_argument(
@@ -339,6 +349,28 @@ def add_train_commands(sub: Any) -> None:
         metavar="TEXT",
         help="always one piece (repeatable)",
     )
+    u.add_argument(
+        "--no-split-by-number",
+        dest="split_by_number",
+        action="store_const",
+        const=False,
+        default=None,
+        help="let digits share pieces with other characters",
+    )
+    u.add_argument(
+        "--no-split-by-unicode-script",
+        dest="split_by_unicode_script",
+        action="store_const",
+        const=False,
+        default=None,
+        help="let a piece mix scripts",
+    )
+    u.add_argument("--unk-piece", help="unknown piece, id 0 (default <unk>; unigram and lib)")
+    u.add_argument("--bos-piece", help="begin-of-sentence piece, id 1 (default <s>; unigram and lib)")
+    u.add_argument("--eos-piece", help="end-of-sentence piece, id 2 (default </s>; unigram and lib)")
+    u.add_argument("--seed-sentencepiece-size", type=int, help="seed pieces before EM (default 1000000)")
+    u.add_argument("--shrinking-factor", type=float, help="share of pieces kept per pruning (default 0.75)")
+    u.add_argument("--num-sub-iterations", type=int, help="EM rounds between prunings (default 2)")
     lib = p.add_argument_group("lib (Less-is-Better; defaults are the paper's; also --character-coverage)")
     lib.add_argument("--in-rate", type=float, help="alpha: chance to memorize two adjacent chunks (0.25)")
     lib.add_argument("--out-rate", type=float, help="omega: lexicon tail share put on probation (0.0001)")
@@ -353,7 +385,8 @@ def add_train_commands(sub: Any) -> None:
         "--inspect-context",
         action="store_const",
         const=True,
-        help="a chunk leaves probation only in a new context (the authors' later revision)",
+        help="a chunk leaves probation only in a new context (the authors' later revision; off by "
+        "default, as in the paper; up to ~20%% more training time)",
     )
     h = p.add_argument_group("hybrid (Turkish roots and affixes by default; needs `make turkish-data`)")
     h.add_argument("--max-roots", type=int, help="most root ids to keep (default 20000)")

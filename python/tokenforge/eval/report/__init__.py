@@ -2,7 +2,8 @@
 (table sorting), nothing fetched from the network, so it opens from disk anywhere.
 
 Sections: summary table, token premium per language and tokenizer (sorted bars, log scale),
-compression against vocabulary size, vocabulary categories and scripts, morphology, a
+compression against vocabulary size, vocabulary categories and scripts, the vocabulary comparison
+(overlap, token lengths, held-out numbers side by side), morphology, a
 side-by-side token view (boundaries coloured, ids on hover), per-language details, notes,
 failures and the definitions of every number.
 """
@@ -317,6 +318,104 @@ def _categories_section(result: EvalResult) -> str:
     )
 
 
+def _comparison_section(result: EvalResult) -> str:
+    from ..compare import LENGTH_BUCKETS
+
+    c = result.comparison
+    if c is None:
+        if "comparison" not in result.config.get("metrics", []):
+            return (
+                '<p class="na">The vocabulary comparison was not requested (<code>-m comparison</code>).</p>'
+            )
+        return '<p class="na">The vocabulary comparison needs two or more tokenizers that loaded.</p>'
+    names = c.tokenizers
+    out = [
+        '<p class="help">Token strings as running text (a SentencePiece <code>▁the</code> and a '
+        "byte-level <code>Ġthe</code> are both <code>&quot; the&quot;</code>); special tokens, the "
+        "unknown token and byte pieces are left out. Jaccard = shared / union of two vocabularies' "
+        f"strings; {c.shared_by_all:,} strings are in every vocabulary.</p>"
+    ]
+    for key, note in c.notes.items():
+        out.append(f"<p class='warn'>{escape(key)}: {escape(note)}</p>")
+    head = "".join(f"<th>{escape(t)}</th>" for t in names)
+    for prefix, title, table_id in (
+        ("", "Overlap (Jaccard)", "jaccard"),
+        ("core_", "Overlap without the word-boundary space", "core-jaccard"),
+    ):
+        rows = []
+        for a in names:
+            cells = []
+            for b in names:
+                if a == b:
+                    cells.append('<td class="num">1.000</td>')
+                    continue
+                pair = next(p for p in c.pairs if {p["a"], p["b"]} == {a, b})
+                value = pair[f"{prefix}jaccard"]
+                cells.append(
+                    f'<td class="num" data-v="{value:.6g}" title="{pair[f"{prefix}shared"]:,} shared of '
+                    f'{pair[f"{prefix}union"]:,}">{value:.3f}</td>'
+                )
+            rows.append(f"<tr><td><b>{escape(a)}</b></td>{''.join(cells)}</tr>")
+        out.append(
+            f"<h3>{title}</h3><table id='{table_id}'><thead><tr><th></th>"
+            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+    out.append(
+        "<p class='help'>Without the word-boundary space, one leading and one trailing space are "
+        "removed first: LiB's <code>&quot;the &quot;</code> and BPE's <code>&quot; the&quot;</code> "
+        "are then one string. Hover a cell for the counts.</p>"
+    )
+    sizes = "".join(
+        f"<tr><td><b>{escape(t)}</b></td>{_num(c.sizes[t])}{_num(c.compared[t])}"
+        f"{_num(c.lengths[t]['mean'])}{_num(c.lengths[t]['median'])}"
+        f"{_num(c.lengths[t]['word_initial'], 'pct')}{_num(c.lengths[t]['word_final'], 'pct')}</tr>"
+        for t in names
+    )
+    out.append(
+        "<h3>Token length</h3><table class='sortable'><thead><tr><th>tokenizer</th><th>non-special ids</th>"
+        "<th>strings compared</th><th>mean chars</th><th>median chars</th><th>word-initial</th>"
+        "<th>word-final</th></tr>"
+        f"</thead><tbody>{sizes}</tbody></table>"
+    )
+    buckets = [str(i + 1) if i + 1 < LENGTH_BUCKETS else f"{LENGTH_BUCKETS}+" for i in range(LENGTH_BUCKETS)]
+    chart_rows = [
+        (f"{label} chars", [c.lengths[t]["shares"][i] or None for t in names])
+        for i, label in enumerate(buckets)
+    ]
+    out.append(
+        '<p class="help">Share of each vocabulary\'s strings by length in characters (one leading '
+        "and one trailing space not counted). Word-initial / word-final: strings that begin / end "
+        "with a space.</p>"
+        + _legend(names)
+        + grouped_hbars(chart_rows, names, log=False, reference=None, label_width=90, title="Token lengths")
+    )
+    for corpus, by in c.held_out.items():
+        body = "".join(
+            f"<tr><td><b>{escape(t)}</b></td>{_num(c.sizes[t])}{_num(by[t]['tokens'])}"
+            f"{_num(by[t]['bytes_per_token'])}{_num(by[t]['chars_per_token'])}{_num(by[t]['fertility'])}"
+            f"{_num(by[t]['continued'], 'pct')}{_num(by[t]['valid_word'], 'pct')}{_num(by[t]['pure'], 'pct')}"
+            "</tr>"
+            for t in names
+            if t in by
+        )
+        out.append(
+            f"<h3>On {escape(corpus)}</h3><table class='sortable'><thead><tr><th>tokenizer</th>"
+            "<th>non-special ids</th><th>tokens</th><th>bytes/token</th><th>chars/token</th>"
+            f"<th>fertility</th><th>continued</th><th>%TR</th><th>%Pure</th></tr></thead><tbody>{body}</tbody></table>"
+        )
+    items = "".join(
+        f"<li><b>{escape(t)}</b>: "
+        + (", ".join(f"<code>{escape(repr(x))}</code>" for x in c.unique[t]) or "none")
+        + "</li>"
+        for t in names
+    )
+    out.append(
+        "<h3>Only in one vocabulary</h3><p class='help'>Most used on the evaluated text first.</p>"
+        f"<ul>{items}</ul>"
+    )
+    return "".join(out)
+
+
 def _morphology_section(result: EvalResult) -> str:
     rows = []
     missing: dict[str, str] = {}
@@ -488,6 +587,8 @@ def render_html(result: EvalResult) -> str:
 {_compression_section(result)}
 <h2 id="categories">Vocabulary categories</h2>
 {_categories_section(result)}
+<h2 id="comparison">Vocabulary comparison</h2>
+{_comparison_section(result)}
 <h2 id="morphology">Morphology</h2>
 {_morphology_section(result)}
 <h2 id="tokens">Token view</h2>
