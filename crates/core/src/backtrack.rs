@@ -33,11 +33,12 @@ const STACK_PIECE: usize = 256;
 
 #[derive(Debug)]
 pub(crate) struct Backtrack {
-    /// Trie over the reachable tokens. Node `1 + b` is the single byte `b` (the root's children
-    /// are all 256 bytes, so the first step needs no probe); deeper edges are in `edges`.
+    /// Trie over the reachable tokens. The root's children are all 256 bytes (`byte_ids`, so the
+    /// first step needs no probe); deeper edges are in `edges`. A node id below `tokens_below` is
+    /// the token ending there; the nodes where no token ends have ids from `tokens_below` up.
     edges: EdgeTable,
-    /// Token ending at each trie node (`NONE`: none).
-    node_token: Vec<u32>,
+    byte_ids: [u32; 256],
+    tokens_below: u32,
     /// Longest proper prefix of each token that is a reachable token (`NONE`: none, or the token is
     /// unreachable).
     next_prefix: Vec<u32>,
@@ -79,31 +80,41 @@ impl Backtrack {
                 }
             }
         }
-        // The trie, with node ids in insertion order.
-        let mut node_token = vec![NONE; 257];
-        for (b, &id) in byte_ids.iter().enumerate() {
-            node_token[1 + b] = id;
-        }
+        // The trie. A node where a token ends has that token's id as its node id, and the other
+        // nodes get ids from `size` up, so the walk reads the token off the node id instead of
+        // from a per-node array: that array was a second cache miss per byte next to the edge
+        // probe (o200k UDHR CJK, callgrind with cache simulation: D1 misses in the walk
+        // 129k -> 87k, all D1 misses 289k -> 242k, instructions 11.37M -> 10.94M). Inserting by length makes every token's node new when it is
+        // reached (its proper prefixes are shorter), so it can take the token's id.
+        let mut tokens: Vec<(&[u8], u32)> = bpe
+            .vocab()
+            .filter(|&(bytes, id)| reachable[id as usize] && bytes.len() > 1)
+            .collect();
+        tokens.sort_unstable_by_key(|&(bytes, id)| (bytes.len(), id));
+        let mut next_interior = size as u32;
         let mut edges: Vec<(u32, u32)> = Vec::new();
         let mut children = rustc_hash::FxHashMap::<u32, u32>::default();
-        for (bytes, id) in bpe.vocab() {
-            if !reachable[id as usize] || bytes.len() < 2 {
-                continue;
-            }
-            let mut node = 1 + bytes[0] as u32;
-            for &b in &bytes[1..] {
+        for &(bytes, id) in &tokens {
+            let mut node = byte_ids[bytes[0] as usize];
+            for (depth, &b) in bytes.iter().enumerate().skip(1) {
                 let key = edge_key(node, b)?;
                 node = *children.entry(key).or_insert_with(|| {
-                    node_token.push(NONE);
-                    edges.push((key, node_token.len() as u32 - 1));
-                    node_token.len() as u32 - 1
+                    let child = if depth + 1 == bytes.len() {
+                        id
+                    } else {
+                        next_interior += 1;
+                        next_interior - 1
+                    };
+                    edges.push((key, child));
+                    child
                 });
             }
-            node_token[node as usize] = id;
+            debug_assert_eq!(node, id, "a token's node is new when the token is inserted");
         }
         let mut bt = Backtrack {
             edges: EdgeTable::new(&edges),
-            node_token,
+            byte_ids: byte_ids.try_into().ok()?,
+            tokens_below: size as u32,
             next_prefix: vec![NONE; size],
             split,
             formed,
@@ -134,16 +145,15 @@ impl Backtrack {
     /// Longest reachable token that is a prefix of `s` (never empty).
     #[inline(always)]
     fn longest_match(&self, s: &[u8]) -> u32 {
-        let mut node = 1 + s[0] as u32;
-        let mut best = self.node_token[node as usize];
+        let mut node = self.byte_ids[s[0] as usize];
+        let mut best = node;
         for &b in &s[1..] {
             match self.edges.get(node << 8 | b as u32) {
                 Some(child) => node = child,
                 None => break,
             }
-            let t = self.node_token[node as usize];
-            if t != NONE {
-                best = t;
+            if node < self.tokens_below {
+                best = node;
             }
         }
         best

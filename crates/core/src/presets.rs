@@ -104,12 +104,23 @@ fn char_at(s: &str, i: usize) -> (char, usize) {
     if b < 0x80 {
         return (b as char, 1);
     }
-    // SAFETY-free slow path: decoding through `chars` on a boundary slice.
-    let c = s[i..]
-        .chars()
-        .next()
-        .expect("i is a char boundary before the end");
-    (c, c.len_utf8())
+    // Decoded from the bytes: `s` is valid UTF-8 and `i` a boundary, so the lead byte gives the
+    // length and the continuation bytes follow. Slicing `s[i..]` and `chars().next()` re-checked
+    // the boundary and cost ~70 instructions per CJK char in the o200k scanner, this ~15
+    // (callgrind, UDHR CJK 103 KB: see `class_at`).
+    let bytes = s.as_bytes();
+    let tail = |k: usize| u32::from(bytes[i + k] & 0x3F);
+    let (cp, l) = if b < 0xE0 {
+        ((u32::from(b & 0x1F) << 6) | tail(1), 2)
+    } else if b < 0xF0 {
+        ((u32::from(b & 0x0F) << 12) | (tail(1) << 6) | tail(2), 3)
+    } else {
+        (
+            (u32::from(b & 0x07) << 18) | (tail(1) << 12) | (tail(2) << 6) | tail(3),
+            4,
+        )
+    };
+    (char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER), l)
 }
 
 #[inline(always)]
