@@ -35,9 +35,12 @@ def test_tiktoken_suite_passes(tmp_path: Path) -> None:
     shim.mkdir(parents=True)
     (shim / "__init__.py").write_text("from tokenforge.compat.tiktoken import install\n\ninstall()\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shim.parent), os.environ.get("PYTHONPATH", "")]))
+    # Seeded: Hypothesis draws text from string constants of the local (editable) tokenforge
+    # source too, so an unseeded run now and then feeds `<|endoftext|>` to the suite's
+    # `encode(text)` roundtrips, which then raise, for tiktoken itself as well.
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tests.parent),
-         "-c", os.devnull, str(tests)],
+         "-c", os.devnull, "--hypothesis-seed=0", str(tests)],
         cwd=tests.parent, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:]
