@@ -75,6 +75,7 @@ impl PieceCache {
                 long_key_bytes: 0,
                 store: Vec::new(),
                 scratch: Vec::new(),
+                one: [0],
                 budget,
                 reserved: 0,
             },
@@ -148,23 +149,33 @@ fn hot_index(key: (u64, u64)) -> usize {
 }
 
 impl PieceCache {
-    #[inline]
-    pub(crate) fn encode(&mut self, bpe: &Bpe, piece: &[u8], sink: &mut dyn FnMut(&[u32])) {
-        let Some(key) = short_key(piece) else {
-            return self.merged.encode(bpe, piece, None, sink);
-        };
-        let entry = &mut self.hot[hot_index(key)];
-        if entry.key == key {
-            return sink(&entry.ids[..entry.len as usize]);
+    /// Hands `sink` the ids of `piece`. Generic over the sink, and the front-table hit inlined
+    /// into the caller's split loop; everything else is behind one call to [`PieceCache::miss`].
+    #[inline(always)]
+    pub(crate) fn encode<F: FnMut(&[u32]) + ?Sized>(&mut self, bpe: &Bpe, piece: &[u8], sink: &mut F) {
+        let key = short_key(piece);
+        if let Some(key) = key {
+            let entry = &self.hot[hot_index(key)];
+            if entry.key == key {
+                return sink(&entry.ids[..entry.len as usize]);
+            }
         }
-        self.merged.encode(bpe, piece, Some(key), &mut |ids| {
+        sink(self.miss(bpe, piece, key))
+    }
+
+    /// The ids of a piece the front table does not hold (recorded there if short).
+    #[inline(never)]
+    fn miss(&mut self, bpe: &Bpe, piece: &[u8], key: Option<(u64, u64)>) -> &[u32] {
+        let ids = self.merged.encode(bpe, piece, key);
+        if let Some(key) = key {
             if ids.len() <= HOT_IDS {
+                let entry = &mut self.hot[hot_index(key)];
                 entry.key = key;
                 entry.len = ids.len() as u32;
                 entry.ids[..ids.len()].copy_from_slice(ids);
             }
-            sink(ids)
-        });
+        }
+        ids
     }
 }
 
@@ -177,6 +188,8 @@ struct MergedPieces {
     long_key_bytes: usize,
     store: Vec<u32>,
     scratch: Vec<u32>,
+    /// The answer of a whole-token lookup.
+    one: [u32; 1],
     budget: Arc<Budget>,
     /// Bytes reserved from `budget`, at least [`MergedPieces::footprint`].
     reserved: usize,
@@ -189,31 +202,31 @@ impl Drop for MergedPieces {
 }
 
 impl MergedPieces {
-    /// `key` is `short_key(piece)`, computed by the caller.
+    /// The ids of `piece`; `key` is `short_key(piece)`, computed by the caller.
     #[inline]
-    fn encode(&mut self, bpe: &Bpe, piece: &[u8], key: Option<(u64, u64)>, sink: &mut dyn FnMut(&[u32])) {
+    fn encode(&mut self, bpe: &Bpe, piece: &[u8], key: Option<(u64, u64)>) -> &[u32] {
         if bpe.exact_match() {
             if let Some(id) = bpe.token_id(piece) {
-                return sink(&[id]);
+                self.one = [id];
+                return &self.one;
             }
         }
         // The whole-piece lookup is done (or not wanted): merge directly, since `encode_piece`
         // would probe the vocabulary a second time.
-        let merge = |out: &mut Vec<u32>| bpe.merge_piece(piece, out);
         if piece.len() > MAX_CACHED_PIECE {
             self.scratch.clear();
-            merge(&mut self.scratch);
-            return sink(&self.scratch);
+            bpe.merge_piece(piece, &mut self.scratch);
+            return &self.scratch;
         }
         let hit = match key {
             Some(k) => self.short.get(&k),
             None => self.long.get(piece),
         };
         if let Some(&(start, len)) = hit {
-            return sink(&self.store[start as usize..(start + len) as usize]);
+            return &self.store[start as usize..(start + len) as usize];
         }
         let start = self.store.len();
-        merge(&mut self.store);
+        bpe.merge_piece(piece, &mut self.store);
         let entry = (start as u32, (self.store.len() - start) as u32);
         match key {
             Some(k) => self.short.insert(k, entry),
@@ -222,16 +235,20 @@ impl MergedPieces {
                 self.long.insert(piece.into(), entry)
             }
         };
-        sink(&self.store[start..]);
         let footprint = self.footprint();
         if footprint > self.reserved {
             let more = (footprint - self.reserved).next_multiple_of(RESERVE_CHUNK);
             if self.budget.reserve(more) {
                 self.reserved += more;
             } else {
+                // Out of budget: answer from scratch, then free every entry.
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&self.store[start..]);
                 self.clear();
+                return &self.scratch;
             }
         }
+        &self.store[start..]
     }
 
     /// Estimated heap bytes of the entries.

@@ -379,7 +379,7 @@ impl Counter {
             std::borrow::Cow::Borrowed(s) => {
                 let base = segment.as_ptr() as usize;
                 let borrowed = &mut out.borrowed;
-                self.pretokenizer.for_each_piece(s, &mut |p| {
+                self.pretokenizer.for_each_piece(s, |p: &str| {
                     // `p` points into `segment` (normalization borrowed it), so re-slice `segment`
                     // to give the key the batch's lifetime without copying.
                     let offset = p.as_ptr() as usize - base;
@@ -388,7 +388,7 @@ impl Counter {
             }
             std::borrow::Cow::Owned(s) => {
                 let owned = &mut out.owned;
-                self.pretokenizer.for_each_piece(&s, &mut |p| {
+                self.pretokenizer.for_each_piece(&s, |p: &str| {
                     if let Some(c) = owned.get_mut(p) {
                         *c += 1;
                     } else {

@@ -74,26 +74,37 @@ impl Preset {
     }
 
     /// Calls `f` on each piece of `text`, in order.
+    ///
+    /// One loop per preset, each with its scanner's arguments as constants, so the scanner and
+    /// `f` (the piece cache, see `Tokenizer::visit`) inline into it: a `match` on the preset per
+    /// piece and `f` behind `&mut dyn FnMut` cost two indirect calls per piece. With the piece
+    /// cache generic over its sink too, callgrind (`UNSEEN=1 encode_file`, both halves, encode
+    /// calls inclusive): cl100k English 32.24M -> 29.28M instructions, code 30.12M -> 27.48M, UDHR
+    /// CJK 11.41M -> 11.24M; o200k English 37.93M -> 35.00M, code 38.89M -> 36.18M, CJK 11.48M ->
+    /// 11.34M.
     #[inline]
-    pub fn split<'t>(self, text: &'t str, mut f: impl FnMut(&'t str)) {
-        if self == Preset::Superword {
-            return superword_split(text, f);
+    pub fn split<'t>(self, text: &'t str, f: impl FnMut(&'t str)) {
+        match self {
+            Preset::Gpt2 => split_by(text, f, gpt2_next),
+            Preset::Cl100k => split_by(text, f, |s, i| cl100k_next(s, i, 3, true)),
+            Preset::O200k => split_by(text, f, |s, i| o200k_next(s, i, true)),
+            Preset::SuperbpeStage1 => split_by(text, f, |s, i| o200k_next(s, i, false)),
+            Preset::Llama3 => split_by(text, f, |s, i| cl100k_next(s, i, 3, false)),
+            Preset::Qwen2 => split_by(text, f, |s, i| cl100k_next(s, i, 1, false)),
+            Preset::Superword => superword_split(text, f),
         }
-        let mut i = 0;
-        while i < text.len() {
-            let end = match self {
-                Preset::Gpt2 => gpt2_next(text, i),
-                Preset::Cl100k => cl100k_next(text, i, 3, true),
-                Preset::O200k => o200k_next(text, i, true),
-                Preset::SuperbpeStage1 => o200k_next(text, i, false),
-                Preset::Llama3 => cl100k_next(text, i, 3, false),
-                Preset::Qwen2 => cl100k_next(text, i, 1, false),
-                Preset::Superword => unreachable!("handled above"),
-            };
-            debug_assert!(end > i);
-            f(&text[i..end]);
-            i = end;
-        }
+    }
+}
+
+/// Calls `f` on each piece of `text`, `next` giving the end of the piece at a position.
+#[inline(always)]
+fn split_by<'t>(text: &'t str, mut f: impl FnMut(&'t str), next: impl Fn(&str, usize) -> usize) {
+    let mut i = 0;
+    while i < text.len() {
+        let end = next(text, i);
+        debug_assert!(end > i);
+        f(&text[i..end]);
+        i = end;
     }
 }
 

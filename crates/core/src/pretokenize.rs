@@ -263,13 +263,16 @@ impl PreTokenizer {
     }
 
     /// Calls `f` on each piece of `text`, in order.
-    pub fn for_each_piece(&self, text: &str, f: &mut dyn FnMut(&str)) -> Result<()> {
+    pub fn for_each_piece(&self, text: &str, f: impl FnMut(&str)) -> Result<()> {
         self.for_each_piece_at(text, true, f)
     }
 
     /// As [`PreTokenizer::for_each_piece`]; `at_start` says whether `text` begins the original
     /// text (HF `Metaspace`'s `prepend_scheme: first` prepends only there).
-    pub fn for_each_piece_at(&self, text: &str, at_start: bool, f: &mut dyn FnMut(&str)) -> Result<()> {
+    ///
+    /// Generic over `f` (not `&mut dyn FnMut`) so that a preset's scanner loop and the caller's
+    /// per-piece work (the piece cache probe) compile into one loop; see [`Preset::split`].
+    pub fn for_each_piece_at<F: FnMut(&str)>(&self, text: &str, at_start: bool, mut f: F) -> Result<()> {
         match self.steps.as_slice() {
             [] => {
                 if !text.is_empty() {
@@ -278,7 +281,7 @@ impl PreTokenizer {
                 Ok(())
             }
             [Step::Preset(preset)] => {
-                preset.split(text, &mut *f);
+                preset.split(text, &mut f);
                 Ok(())
             }
             [Step::Regex {
@@ -332,7 +335,7 @@ impl PreTokenizer {
         if single_pass {
             // These steps hand out slices of the text itself.
             let base = text.text.as_ptr() as usize;
-            return self.for_each_piece_at(&text.text, at_start, &mut |p| {
+            return self.for_each_piece_at(&text.text, at_start, |p: &str| {
                 let start = p.as_ptr() as usize - base;
                 f(p, &text.align[start..start + p.len()]);
             });

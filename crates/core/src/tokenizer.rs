@@ -129,7 +129,7 @@ impl Tokenizer {
                     if !self.specials.has_normalized() {
                         return self
                             .pretokenizer
-                            .for_each_piece_at(&t, at_start, &mut |piece| f(Item::Piece(piece)));
+                            .for_each_piece_at(&t, at_start, |piece: &str| f(Item::Piece(piece)));
                     }
                     // HF matches `normalized` added tokens in the normalized segment and
                     // pre-tokenizes the stretches between them.
@@ -142,7 +142,7 @@ impl Tokenizer {
                             Segment::Text(p) => {
                                 let at_start = at_start && p.as_ptr() == t.as_ptr();
                                 self.pretokenizer
-                                    .for_each_piece_at(p, at_start, &mut |piece| f(Item::Piece(piece)))
+                                    .for_each_piece_at(p, at_start, |piece: &str| f(Item::Piece(piece)))
                             }
                         })?;
                 }
@@ -194,21 +194,22 @@ impl Tokenizer {
         }
     }
 
-    /// Encodes `text`, handing `sink` the ids piece by piece.
-    fn visit(
+    /// Encodes `text`, handing `sink` the ids piece by piece. Generic over `sink`, so the split
+    /// loop, the cache probe and the sink compile into one loop per preset and sink.
+    fn visit<S: FnMut(&[u32])>(
         &self,
         text: &str,
         allowed: &SpecialSet,
         disallowed: &SpecialSet,
         cache: &mut PieceCache,
-        sink: &mut dyn FnMut(&[u32]),
+        mut sink: S,
     ) -> Result<()> {
         let (mut buf, mut failed) = (Vec::new(), None);
         self.walk(text, allowed, disallowed, |item| match item {
             Item::Special(id) => sink(&[id]),
             Item::Piece(piece) => match &self.model {
-                Model::ByteLevel(bpe) => cache.encode(bpe, piece.as_bytes(), sink),
-                _ => self.encode_other(piece, &mut buf, &mut failed, cache.words(), sink),
+                Model::ByteLevel(bpe) => cache.encode(bpe, piece.as_bytes(), &mut sink),
+                _ => self.encode_other(piece, &mut buf, &mut failed, cache.words(), &mut sink),
             },
         })?;
         failed.map_or(Ok(()), Err)
@@ -414,9 +415,7 @@ impl Tokenizer {
         cache: &mut PieceCache,
     ) -> Result<Vec<u32>> {
         let mut out = Vec::with_capacity(text.len() / 4 + 1);
-        self.visit(text, allowed, disallowed, cache, &mut |ids| {
-            push_ids(&mut out, ids)
-        })?;
+        self.visit(text, allowed, disallowed, cache, |ids| push_ids(&mut out, ids))?;
         Ok(out)
     }
 
@@ -428,7 +427,7 @@ impl Tokenizer {
         cache: &mut PieceCache,
     ) -> Result<usize> {
         let mut n = 0usize;
-        self.visit(text, allowed, disallowed, cache, &mut |ids| n += ids.len())?;
+        self.visit(text, allowed, disallowed, cache, |ids| n += ids.len())?;
         Ok(n)
     }
 
@@ -623,7 +622,7 @@ impl Tokenizer {
         separator: Option<u32>,
     ) -> Result<FlatBatch> {
         let append = |run: &mut FlatRun, cache: &mut PieceCache, text: &str| -> Result<()> {
-            self.visit(text, allowed, disallowed, cache, &mut |ids| {
+            self.visit(text, allowed, disallowed, cache, |ids| {
                 push_ids(&mut run.ids, ids)
             })?;
             run.ids.extend(separator);
