@@ -615,7 +615,7 @@ mod tests {
 
     fn pieces(p: &PreTokenizer, text: &str) -> Vec<String> {
         let mut v = Vec::new();
-        p.for_each_piece(text, &mut |s| v.push(s.to_string())).unwrap();
+        p.for_each_piece(text, |s: &str| v.push(s.to_string())).unwrap();
         v
     }
 

@@ -102,7 +102,7 @@ fn tiktoken_parser_never_panics_on_mutated_files() {
 
 fn pieces(pre: &PreTokenizer, text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    pre.for_each_piece(text, &mut |p| out.push(p.to_string()))
+    pre.for_each_piece(text, |p: &str| out.push(p.to_string()))
         .unwrap();
     out
 }

@@ -1339,7 +1339,7 @@ fn split_pieces(py: Python<'_>, pattern: &str, text: &str, scanner: bool) -> PyR
     let pre = PreTokenizer::new(vec![built.map_err(|e| to_py(py, e))?]);
     let mut pieces = Vec::new();
     detach(py, || {
-        pre.for_each_piece(text, &mut |p| pieces.push(p.to_string()))
+        pre.for_each_piece(text, |p: &str| pieces.push(p.to_string()))
     })
     .map_err(|e| to_py(py, e))?;
     Ok(pieces)
