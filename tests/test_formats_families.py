@@ -281,3 +281,13 @@ def test_fewer_pieces_than_a_hard_vocab_size_is_refused() -> None:
                 spm_format.parse_model(base + trainer + normalizer, source="x.model")
         else:
             assert len(spm_format.parse_model(base + trainer + normalizer).pieces) == 3
+
+
+def test_word_memo_of_character_bpe_counts_in_memo_bytes() -> None:
+    # spm-botchan-bpe is character BPE whose words encode independently (no token has "▁" after
+    # its first character): it memoizes whole words, and those entries are part of the
+    # tokenizer's reported (and capped) memo.
+    tok = tf.load(_path("spm-botchan-bpe", "tokenizer.model"))
+    assert tok.memo_bytes == 0
+    tok.encode_ordinary(" ".join(f"word{i}" for i in range(2000)))
+    assert 0 < tok.memo_bytes <= 64 << 20

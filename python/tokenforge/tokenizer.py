@@ -238,7 +238,8 @@ class Tokenizer:
 
     @property
     def memo_bytes(self) -> int:
-        """Bytes held now by the memo of merged pieces (shared by all threads using this tokenizer).
+        """Bytes held now by the memo of merged pieces and of whole words (character BPE), shared by
+        all threads using this tokenizer.
         It never exceeds ``TOKENFORGE_MEMO_MB`` MiB (read at import; default 64), plus a 128 KiB
         front table per thread encoding at the same time; it never changes a result."""
         return int(self._core.memo_bytes)

@@ -17,7 +17,8 @@
 //! ~150 bytes (a boxed key, the ids, the map slot), so 24 threads of distinct words held ~40 MB per
 //! slot and ~720 MB in all. Each cache reserves budget in chunks of [`RESERVE_CHUNK`] bytes from the
 //! pool's counter (one atomic add per chunk, not per entry); a cache that cannot reserve more is
-//! emptied and its memory freed. Outside the budget: a 128 KiB front table per cache in use.
+//! emptied and its memory freed. The word memo of character BPE ([`WordMemo`]) reserves from the
+//! same budget. Outside the budget: a 128 KiB front table per cache in use.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
@@ -76,10 +77,9 @@ impl PieceCache {
                 store: Vec::new(),
                 scratch: Vec::new(),
                 one: [0],
-                budget,
-                reserved: 0,
+                reservation: Reservation::new(budget.clone()),
             },
-            words: WordMemo::default(),
+            words: WordMemo::new(Reservation::new(budget)),
         }
     }
 
@@ -118,6 +118,50 @@ impl Budget {
     }
 }
 
+/// The part of a [`Budget`] one memo holds, taken in chunks of [`RESERVE_CHUNK`] bytes (one
+/// atomic add per chunk, not per entry) and given back when the memo is emptied or dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    budget: Arc<Budget>,
+    reserved: usize,
+}
+
+impl Reservation {
+    pub(crate) fn new(budget: Arc<Budget>) -> Self {
+        Reservation { budget, reserved: 0 }
+    }
+
+    /// Makes the reservation cover `footprint` bytes; false if the budget cannot give that
+    /// much (the memo must then empty itself and [`Reservation::release_all`]).
+    pub(crate) fn cover(&mut self, footprint: usize) -> bool {
+        if footprint <= self.reserved {
+            return true;
+        }
+        let more = (footprint - self.reserved).next_multiple_of(RESERVE_CHUNK);
+        if !self.budget.reserve(more) {
+            return false;
+        }
+        self.reserved += more;
+        true
+    }
+
+    #[cfg(test)]
+    pub(crate) fn reserved(&self) -> usize {
+        self.reserved
+    }
+
+    pub(crate) fn release_all(&mut self) {
+        self.budget.release(self.reserved);
+        self.reserved = 0;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.release_all();
+    }
+}
+
 /// Bytes of memo entries each tokenizer may hold across all its caches: `TOKENFORGE_MEMO_MB`
 /// (MiB, read once per process; 0 keeps only the front tables) or 64 MiB. A value that is not a
 /// whole number is ignored.
@@ -134,7 +178,7 @@ pub fn memo_limit() -> usize {
 
 /// Heap bytes of a hash map with `capacity` (hashbrown: buckets of `entry` bytes plus one
 /// control byte each, at most 7/8 full).
-fn map_bytes(capacity: usize, entry: usize) -> usize {
+pub(crate) fn map_bytes(capacity: usize, entry: usize) -> usize {
     if capacity == 0 {
         return 0;
     }
@@ -190,15 +234,8 @@ struct MergedPieces {
     scratch: Vec<u32>,
     /// The answer of a whole-token lookup.
     one: [u32; 1],
-    budget: Arc<Budget>,
-    /// Bytes reserved from `budget`, at least [`MergedPieces::footprint`].
-    reserved: usize,
-}
-
-impl Drop for MergedPieces {
-    fn drop(&mut self) {
-        self.budget.release(self.reserved);
-    }
+    /// Budget held, at least [`MergedPieces::footprint`] bytes.
+    reservation: Reservation,
 }
 
 impl MergedPieces {
@@ -235,18 +272,12 @@ impl MergedPieces {
                 self.long.insert(piece.into(), entry)
             }
         };
-        let footprint = self.footprint();
-        if footprint > self.reserved {
-            let more = (footprint - self.reserved).next_multiple_of(RESERVE_CHUNK);
-            if self.budget.reserve(more) {
-                self.reserved += more;
-            } else {
-                // Out of budget: answer from scratch, then free every entry.
-                self.scratch.clear();
-                self.scratch.extend_from_slice(&self.store[start..]);
-                self.clear();
-                return &self.scratch;
-            }
+        if !self.reservation.cover(self.footprint()) {
+            // Out of budget: answer from scratch, then free every entry.
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.store[start..]);
+            self.clear();
+            return &self.scratch;
         }
         &self.store[start..]
     }
@@ -265,8 +296,7 @@ impl MergedPieces {
         self.long = FxHashMap::default();
         self.long_key_bytes = 0;
         self.store = Vec::new();
-        self.budget.release(self.reserved);
-        self.reserved = 0;
+        self.reservation.release_all();
     }
 }
 
@@ -424,10 +454,34 @@ mod tests {
             assert_eq!(got.len(), piece.len());
             assert!(pool.memo_bytes() <= limit, "{} > {limit}", pool.memo_bytes());
             for cache in &caches {
-                assert!(cache.merged.footprint() <= cache.merged.reserved || cache.merged.reserved == 0);
+                let held = cache.merged.reservation.reserved;
+                assert!(cache.merged.footprint() <= held || held == 0);
             }
         }
         drop(caches);
         assert_eq!(pool.memo_bytes(), 0, "dropped caches give their budget back");
+    }
+
+    /// The word memo of character BPE reserves from the same budget: it never holds more than
+    /// the limit, its estimate stays covered, and it gives the budget back when dropped.
+    #[test]
+    fn word_memo_stays_within_the_budget() {
+        let limit = 2 * RESERVE_CHUNK;
+        let pool = CachePool::with_limit(limit);
+        let mut memos: Vec<WordMemo> = (0..3)
+            .map(|_| WordMemo::new(Reservation::new(pool.budget.clone())))
+            .collect();
+        for i in 0..40_000u32 {
+            let word = format!("\u{2581}word{i:08}-padding");
+            memos[i as usize % 3].insert(&word, &[i, i + 1, i + 2]);
+            assert!(pool.memo_bytes() <= limit, "{} > {limit}", pool.memo_bytes());
+            let memo = &memos[i as usize % 3];
+            if let Some(ids) = memo.get(&word) {
+                assert_eq!(ids, &[i, i + 1, i + 2]);
+            }
+            assert!(memo.footprint() <= memo.reserved() || memo.reserved() == 0);
+        }
+        drop(memos);
+        assert_eq!(pool.memo_bytes(), 0, "dropped memos give their budget back");
     }
 }

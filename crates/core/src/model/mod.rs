@@ -20,6 +20,7 @@ pub use wordpiece::WordPiece;
 use rustc_hash::FxHashMap;
 
 use crate::bpe::Bpe;
+use crate::cache::{map_bytes, Reservation};
 use crate::error::{Error, Result};
 
 /// A tokenization model.
@@ -134,17 +135,31 @@ impl Model {
 }
 
 /// Ids of whole words already encoded, for models whose words encode independently of each
-/// other (see `CharBpe::encode_memo`); one per cache slot of a tokenizer, so never shared.
-#[derive(Debug, Default)]
+/// other (see `CharBpe::encode_memo`); one per cache slot of a tokenizer, so never shared. Its
+/// entries count against the tokenizer's memo budget (`TOKENFORGE_MEMO_MB`) like the piece
+/// memo's: when the budget is spent it empties itself and starts over.
+#[derive(Debug)]
 pub struct WordMemo {
     words: FxHashMap<Box<str>, Box<[u32]>>,
+    /// Heap bytes of the boxed keys and ids (each allocation rounded up to 16 bytes plus a
+    /// 16-byte header, as glibc's malloc spends them).
+    entry_bytes: usize,
+    reservation: Reservation,
 }
 
 impl WordMemo {
     /// Entries kept (then it starts over); words longer than [`WordMemo::MAX_WORD`] bytes are
-    /// not kept. At most ~8 MiB.
+    /// not kept. At most ~8 MiB, and never more than the budget gives.
     const MAX_WORDS: usize = 1 << 16;
     pub(crate) const MAX_WORD: usize = 48;
+
+    pub(crate) fn new(reservation: Reservation) -> Self {
+        WordMemo {
+            words: FxHashMap::default(),
+            entry_bytes: 0,
+            reservation,
+        }
+    }
 
     #[inline]
     pub(crate) fn get(&self, word: &str) -> Option<&[u32]> {
@@ -153,10 +168,35 @@ impl WordMemo {
 
     pub(crate) fn insert(&mut self, word: &str, ids: &[u32]) {
         if self.words.len() >= Self::MAX_WORDS {
-            self.words.clear();
+            self.clear();
         }
         self.words.insert(word.into(), ids.into());
+        self.entry_bytes += allocation_bytes(word.len()) + allocation_bytes(4 * ids.len());
+        if !self.reservation.cover(self.footprint()) {
+            self.clear();
+        }
     }
+
+    /// Estimated heap bytes: the map's buckets (two boxed slices, 32 bytes) and the entries.
+    pub(crate) fn footprint(&self) -> usize {
+        map_bytes(self.words.capacity(), 32) + self.entry_bytes
+    }
+
+    #[cfg(test)]
+    pub(crate) fn reserved(&self) -> usize {
+        self.reservation.reserved()
+    }
+
+    fn clear(&mut self) {
+        self.words = FxHashMap::default();
+        self.entry_bytes = 0;
+        self.reservation.release_all();
+    }
+}
+
+/// Heap bytes malloc spends on an allocation of `n` bytes.
+fn allocation_bytes(n: usize) -> usize {
+    n.next_multiple_of(16) + 16
 }
 
 /// A string vocabulary: id <-> token string, ids possibly with holes.
