@@ -176,6 +176,12 @@ pub fn memo_limit() -> usize {
     })
 }
 
+/// Heap bytes malloc spends on an allocation of `n` bytes (rounded up to 16 plus a 16-byte
+/// header, as glibc's malloc spends them).
+pub(crate) fn allocation_bytes(n: usize) -> usize {
+    n.next_multiple_of(16) + 16
+}
+
 /// Heap bytes of a hash map with `capacity` (hashbrown: buckets of `entry` bytes plus one
 /// control byte each, at most 7/8 full).
 pub(crate) fn map_bytes(capacity: usize, entry: usize) -> usize {
@@ -228,7 +234,7 @@ impl PieceCache {
 struct MergedPieces {
     short: FxHashMap<(u64, u64), (u32, u32)>,
     long: FxHashMap<Box<[u8]>, (u32, u32)>,
-    /// Heap bytes of the keys of `long` (each rounded up to a 16-byte allocation plus its header).
+    /// Heap bytes of the keys of `long` (see [`allocation_bytes`]).
     long_key_bytes: usize,
     store: Vec<u32>,
     scratch: Vec<u32>,
@@ -268,7 +274,7 @@ impl MergedPieces {
         match key {
             Some(k) => self.short.insert(k, entry),
             None => {
-                self.long_key_bytes += piece.len().next_multiple_of(16) + 16;
+                self.long_key_bytes += allocation_bytes(piece.len());
                 self.long.insert(piece.into(), entry)
             }
         };

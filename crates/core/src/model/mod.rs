@@ -20,7 +20,7 @@ pub use wordpiece::WordPiece;
 use rustc_hash::FxHashMap;
 
 use crate::bpe::Bpe;
-use crate::cache::{map_bytes, Reservation};
+use crate::cache::{allocation_bytes, map_bytes, Reservation};
 use crate::error::{Error, Result};
 
 /// A tokenization model.
@@ -141,8 +141,7 @@ impl Model {
 #[derive(Debug)]
 pub struct WordMemo {
     words: FxHashMap<Box<str>, Box<[u32]>>,
-    /// Heap bytes of the boxed keys and ids (each allocation rounded up to 16 bytes plus a
-    /// 16-byte header, as glibc's malloc spends them).
+    /// Heap bytes of the boxed keys and ids (see `allocation_bytes`).
     entry_bytes: usize,
     reservation: Reservation,
 }
@@ -192,11 +191,6 @@ impl WordMemo {
         self.entry_bytes = 0;
         self.reservation.release_all();
     }
-}
-
-/// Heap bytes malloc spends on an allocation of `n` bytes.
-fn allocation_bytes(n: usize) -> usize {
-    n.next_multiple_of(16) + 16
 }
 
 /// A string vocabulary: id <-> token string, ids possibly with holes.
