@@ -20,7 +20,7 @@ all: build
 $(VENV)/.deps: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "hypothesis>=6.100" \
+	$(PIP) install --quiet "maturin>=1.5,<2" "numpy>=1.22" "pytest>=8" "pytest-xdist==3.8.0" "hypothesis>=6.100" \
 		"tiktoken==0.14.0" "tokenizers==0.23.3" "transformers==5.24.0" "jinja2>=3.1" "protobuf==7.36.2" "selenium==4.50.0" "ruff>=0.6" "zstandard>=0.22"
 	$(PIP) install --quiet --no-deps $(REFERENCE_PACKAGES)
 	touch $@
@@ -148,8 +148,13 @@ bench-compare-vocab: build $(VENV)/.eval-deps
 tiktoken-suite: $(VENV)/.deps
 	$(PY) tests/compat/tiktoken_suite.py >/dev/null
 
+# Two pytest-xdist workers, one per core of the 2-core CI machine (the suite took 27 min serially
+# there, 10 min on two workers here); the Ray tests share one worker and its one local cluster
+# (tests/scale/conftest.py).
+PYTEST_WORKERS ?= 2
+
 test-python: vocab tiktoken-suite test-tokenizers turkish-data $(VENV)/.eval-deps $(VENV)/.adapt-deps $(VENV)/.ray-deps browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The Python suite on free-threaded CPython 3.13t: builds the interpreter once from Debian's copy of
 # the source (sha256-pinned, cached in $$TOKENFORGE_HOME), a .venv-ft with the test dependencies that

@@ -72,3 +72,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     texts = "\n".join(text for _name, text in parity_corpus.udhr_texts()[:40])
     udhr.write_bytes(zstandard.ZstdCompressor().compress(texts.encode("utf-8")))
     return [english, code, adversarial, udhr]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs two workers) every test that needs the cluster goes to
+    one worker, so a single local cluster starts, as the machine's two CPUs allow."""
+    for item in items:
+        if "ray_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
