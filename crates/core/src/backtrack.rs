@@ -28,8 +28,12 @@ use crate::bpe::Bpe;
 
 const NONE: u32 = u32::MAX;
 
-/// Pieces up to this many bytes are searched in stack buffers (1.5 KiB).
+/// Pieces up to this many bytes are searched in stack buffers (1 KiB of tokens).
 const STACK_PIECE: usize = 256;
+/// Most pieces are this short: their token buffer is zeroed inline, not by a 1 KiB memset call
+/// per piece. Callgrind of `encode_file` (cl100k, Brown paragraphs, `UNSEEN=1`): 29.34M -> 29.04M
+/// instructions, memset calls from here 4,586 -> 0.
+const SHORT_PIECE: usize = 32;
 
 #[derive(Debug)]
 pub(crate) struct Backtrack {
@@ -205,11 +209,10 @@ impl Backtrack {
     /// memo's arena churn is a property of the memo, not of this search).
     pub(crate) fn encode(&self, bpe: &Bpe, piece: &[u8], out: &mut Vec<u32>) {
         let n = piece.len();
-        if n <= STACK_PIECE {
-            let mut dead = [0u64; STACK_PIECE / 64 + 1];
-            let mut tokens = [0u32; STACK_PIECE];
-            let len = self.search(bpe, piece, &mut dead, &mut tokens);
-            out.extend_from_slice(&tokens[..len]);
+        if n <= SHORT_PIECE {
+            self.encode_on_stack::<SHORT_PIECE>(bpe, piece, out);
+        } else if n <= STACK_PIECE {
+            self.encode_on_stack::<STACK_PIECE>(bpe, piece, out);
         } else {
             // Long pieces are not memoised: the heap buffers are the only allocations here.
             let mut dead = vec![0u64; n / 64 + 1];
@@ -218,6 +221,15 @@ impl Backtrack {
             let len = self.search(bpe, piece, &mut dead, &mut out[start..]);
             out.truncate(start + len);
         }
+    }
+
+    /// [`Backtrack::encode`] of a piece of at most `N` bytes in stack buffers.
+    #[inline(always)]
+    fn encode_on_stack<const N: usize>(&self, bpe: &Bpe, piece: &[u8], out: &mut Vec<u32>) {
+        let mut dead = [0u64; STACK_PIECE / 64 + 1];
+        let mut tokens = [0u32; N];
+        let len = self.search(bpe, piece, &mut dead, &mut tokens);
+        out.extend_from_slice(&tokens[..len]);
     }
 
     /// The search of [`Backtrack::encode`]: writes BPE of `piece` to the front of `tokens` (room
