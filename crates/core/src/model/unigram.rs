@@ -263,7 +263,7 @@ impl Total for f64 {
 }
 
 impl Trie {
-    /// `key` is a piece.
+    /// Whether `key` is one of the trie's pieces.
     fn has(&self, key: &[u8]) -> bool {
         let mut node = 0usize;
         for &b in key {
@@ -501,7 +501,8 @@ impl Unigram {
             // for a piece of exactly that char: where there is one, the unknown cannot win, as it
             // scores below every piece (the lowest score minus 10), so below that piece's
             // candidate, which the position's holder is at least. Only a model without an
-            // unknown piece looks (and fails where there is none). The flag "found a piece of
+            // unknown piece looks for the piece (held from here, or in the trie) and fails
+            // where there is none. The flag "found a piece of
             // one char" it replaced was set at every piece of the walk.
             let target = &mut best[start + char_len];
             match self.unk {
@@ -515,7 +516,8 @@ impl Unigram {
                         *target = found;
                     }
                 }
-                None if self.trie.has(&bytes[start..start + char_len]) => {}
+                None if (target.start as usize == start && target.id != NO_ID)
+                    || self.trie.has(&bytes[start..start + char_len]) => {}
                 None => {
                     return Err(Error::InvalidArgument(format!(
                         "the Unigram model has no unk_id and no piece covers {:?}",
