@@ -481,7 +481,9 @@ impl Unigram {
                 // Branches, not `std::hint::select_unpredictable` on every node of the walk
                 // (-inf scores where no piece ends): that took 5M more instructions and was 8%
                 // slower for 20% fewer mispredicted branches (botchan Unigram, 0.3 MB of
-                // `bench/families.py` documents).
+                // `bench/families.py` documents). Two walks in lockstep (from here and from the
+                // next char, ties kept in text order) were 2-5% slower, for 3.7M more
+                // instructions: the walk's dependent loads did not overlap as hoped.
                 if unit.id != NO_ID {
                     let candidate = here + S::of(&unit, scores);
                     // SAFETY: `end <= n` (above) and `best` has `n + 1` entries.
