@@ -143,16 +143,18 @@ def run(
     for label, family, reference, path in _targets(only):
         row: dict[str, Any] = {"file": label, "family": family, "reference": reference, "bytes": nbytes}
         try:
-            tf.load(path)
+            ours = _ours(reference, path)
         except tf.UnsupportedTokenizerError as exc:
             row["tokenforge"] = f"unsupported: {str(exc)[:120]}"
             rows.append(row)
             log(f"{label}: unsupported by tokenforge")
             continue
         times: dict[str, list[float]] = {"tokenforge": [], reference: []}
-        for _ in range(repeat):
+        for round_ in range(repeat):
             # Fresh instances each round: their caches have seen only the warm-up set.
-            ours, theirs = _ours(reference, path), _reference(reference, path)
+            if round_:
+                ours = _ours(reference, path)
+            theirs = _reference(reference, path)
             for doc in warm:
                 ours(doc)
                 theirs(doc)

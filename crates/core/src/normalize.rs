@@ -745,7 +745,7 @@ impl SentencePieceNormalizer {
         let bytes = text.as_bytes();
         while at < n {
             // ASCII followed by ASCII, the bulk of Latin-script text, inline: the same decisions
-            // as `plain_len` and the space branch below, a run of `ascii_runs` bytes in a tight
+            // as `plain_len` and `prefix` make there, a run of `ascii_runs` bytes in a tight
             // loop and one copy. Callgrind of the encode calls (botchan Unigram, 0.3 MB of
             // `bench/families.py` documents plus the warm-up): normalizer 23.8M -> 19.2M
             // instructions with `push_ascii` and the inline space.
@@ -768,6 +768,7 @@ impl SentencePieceNormalizer {
                     break;
                 }
                 if a == b' ' {
+                    // As `prefix`'s " " below: dropped after a space when extra spaces go.
                     if !prev_space {
                         // Not `push_str(space)`: a call to memcpy for 3 bytes.
                         // SAFETY: whole UTF-8 chars keep the string UTF-8.
@@ -809,22 +810,6 @@ impl SentencePieceNormalizer {
                 }
                 prev_space = false;
                 at = run;
-                continue;
-            }
-            if bytes[at] == b' '
-                && bytes
-                    .get(at + 1)
-                    .is_some_and(|&next| next < 0x80 && self.ascii_pair(b' ', next))
-            {
-                // As `prefix`'s " " below: dropped after a space when extra spaces go.
-                if !prev_space {
-                    out.push_str(space);
-                    aligned(out_align, at, 1, space);
-                } else if ALIGN {
-                    extend_last(out_align, align[at].1);
-                }
-                prev_space = self.remove_extra_whitespaces;
-                at += 1;
                 continue;
             }
             let (mut norm, len) = self.prefix(text, at);

@@ -504,8 +504,8 @@ impl Unigram {
             // scores below every piece (the lowest score minus 10), so below that piece's
             // candidate, which the position's holder is at least. Only a model without an
             // unknown piece looks for the piece (held from here, or in the trie) and fails
-            // where there is none. The flag "found a piece of
-            // one char" it replaced was set at every piece of the walk.
+            // where there is none. The flag "found a piece of one char" it replaced was set at
+            // every piece of the walk.
             let target = &mut best[start + char_len];
             match self.unk {
                 Some(unk) => {
