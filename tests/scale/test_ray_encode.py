@@ -3,6 +3,7 @@ engine's documents in the same order, also after a worker or the driver is kille
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,13 +71,28 @@ def _closed_shards(task_dir: Path) -> int:
 
 
 def _kill_when_mid_task(out: Path, kill: Any, deadline: float) -> int | None:
-    """Kills (with ``kill(pid)``) the first encode worker found early in its task: one to three of
-    its ~17 shards closed, so most of the task is still to do; returns its task index."""
+    """Calls ``kill(pid)`` on the first encode worker found early in its task (one to three of its
+    shards closed) and returns its task index, or None if none was found before ``deadline``.
+
+    A task seen with few shards closed may still finish before the kill lands (a small task has
+    few shards), and a worker killed after its task returned is not retried. So the worker is
+    stopped first, and ``kill`` is called only if its task folder is still incomplete and the
+    process still runs that task: then the task has certainly not returned."""
     while time.monotonic() < deadline:
         for pid, task in _encode_workers().items():
-            if 1 <= _closed_shards(out / f"task-{task:05d}") <= 3:
-                kill(pid)
-                return task
+            if not 1 <= _closed_shards(out / f"task-{task:05d}") <= 3:
+                continue
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                continue
+            try:
+                if _encode_workers().get(pid) == task and _closed_shards(out / f"task-{task:05d}") >= 0:
+                    kill(pid)
+                    return task
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
         time.sleep(0.01)
     return None
 
