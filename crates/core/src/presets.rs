@@ -404,6 +404,24 @@ fn whitespace_end(s: &str, i: usize, first_len: usize, end_run_first: bool, crlf
 
 /// `'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s`
 fn gpt2_next(s: &str, i: usize) -> usize {
+    let b = s.as_bytes();
+    // An ASCII letter, or a space and an ASCII letter: ` ?\p{L}++` takes the letter run, which
+    // may go on past ASCII. The general path below finds the same end with a class lookup per
+    // char; eight bytes at a time, callgrind of `UNSEEN=1 encode_file` (r50k, Brown English,
+    // both halves) went 31.6M -> 28.6M instructions in the encode calls, 10.4M -> 7.4M in here.
+    let word = if b[i].is_ascii_alphabetic() {
+        Some(i)
+    } else {
+        (b[i] == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)).then_some(i + 1)
+    };
+    if let Some(p) = word {
+        let e = ascii_run_end(b, p + 1, AsciiRange::LETTERS);
+        return if e < b.len() && b[e] >= 0x80 {
+            run_end(s, e, LETTER)
+        } else {
+            e
+        };
+    }
     let (c, l, k) = class_at(s, i);
     if c == '\'' {
         if let Some(e) = contraction_end(s, i + 1, false) {
