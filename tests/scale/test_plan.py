@@ -62,7 +62,7 @@ def files(tmp_path: Path) -> list[Path]:
     return [text, crlf, records, packed, empty]
 
 
-def _texts(inputs: list) -> tuple[list[str], int]:
+def _texts(inputs: list) -> tuple[list[str | bytes], int]:
     corpus = Corpus(inputs)
     texts = [text for batch in corpus.batches() for text in batch]
     return texts, corpus.stats.documents
@@ -75,7 +75,7 @@ def test_ranges_give_the_texts_and_documents_of_the_whole_files(
     sources = expand_inputs(files)
     plan = plan_tasks(sources, tasks, max_task_bytes=None)
     whole_texts, whole_docs = _texts(list(sources))
-    split_texts: list[str] = []
+    split_texts: list[str | bytes] = []
     split_docs = 0
     for task in plan:
         texts, docs = _texts(list(task.pieces))

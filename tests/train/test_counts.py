@@ -103,3 +103,24 @@ def test_domain_tokens_must_have_been_excluded_when_counting(tmp_path: Path) -> 
     path = tf.count(["alpha <GENE> beta"], domain_tokens=["<GENE>"]).save(tmp_path / "d.tfc")
     tok = tf.train(from_counts=path, vocab_size=300, domain_tokens=["<GENE>"], min_frequency=1)
     assert len(tok.encode("<GENE>")) == 1
+
+
+def test_a_file_counts_as_its_text_does(tmp_path: Path) -> None:
+    # Text files reach the counter as the bytes read, texts as str: the counts are the same.
+    text = "".join(t + "\n" for t in english()[:300]) + "naïve café 東京 😀 \u0301x\r\n  tabs\t\t\n"
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(text.encode("utf-8"))
+    from_file = tf.count([path], num_threads=2)
+    assert from_file.fingerprint() == tf.count([text], num_threads=1).fingerprint()
+    assert from_file.corpus["bytes"] == len(text.encode("utf-8"))
+
+
+def test_the_counter_rejects_bytes_that_are_not_utf8() -> None:
+    from tokenforge import _core
+    from tokenforge.train.config import resolve_pretokenizer
+    from tokenforge.train.counts import engine_steps
+
+    counter = _core.PieceCounter(engine_steps(resolve_pretokenizer("gpt2")), [], [], True, None)
+    counter.add(["fine", b"also fine\n"], 1)
+    with pytest.raises(tf.InvalidArgumentError, match="text 1 of the batch is not UTF-8"):
+        counter.add(["fine", b"caf\xc3"], 1)

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use tokenforge_core::count::{read_counts, write_counts, CorpusStats};
 use tokenforge_core::healing::{self, SortedTokens};
@@ -777,6 +777,35 @@ fn build_normalizers(names: &[String]) -> Result<Vec<Normalizer>, Error> {
         .collect()
 }
 
+/// One text of a counting batch: a str, or the UTF-8 bytes a corpus reader read (checked here,
+/// with the GIL released, rather than encoded from a str with it held).
+enum BatchText {
+    Str(PyBackedStr),
+    Bytes(PyBackedBytes),
+}
+
+impl<'py> FromPyObject<'py> for BatchText {
+    // By hand: a derived extraction would turn a str's UnicodeEncodeError (lone surrogates,
+    // which the caller scrubs and retries) into a TypeError.
+    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if ob.is_instance_of::<PyBytes>() {
+            Ok(BatchText::Bytes(ob.extract()?))
+        } else {
+            Ok(BatchText::Str(ob.extract()?))
+        }
+    }
+}
+
+impl BatchText {
+    fn as_str(&self, index: usize) -> Result<&str, Error> {
+        match self {
+            BatchText::Str(s) => Ok(s),
+            BatchText::Bytes(b) => std::str::from_utf8(b)
+                .map_err(|e| Error::InvalidArgument(format!("text {index} of the batch is not UTF-8: {e}"))),
+        }
+    }
+}
+
 /// Streaming pre-tokenize + count (a mutable builder; one thread at a time).
 #[pyclass(module = "tokenforge._core")]
 struct PieceCounter {
@@ -809,10 +838,18 @@ impl PieceCounter {
             .map_err(|e| to_py(py, e))
     }
 
-    /// Counts a batch of texts (GIL released while counting).
-    fn add(&mut self, py: Python<'_>, texts: Vec<PyBackedStr>, num_threads: usize) -> PyResult<()> {
+    /// Counts a batch of texts, each a str or UTF-8 bytes (GIL released while counting).
+    fn add(&mut self, py: Python<'_>, texts: Vec<BatchText>, num_threads: usize) -> PyResult<()> {
         let inner = &mut self.inner;
-        detach(py, || inner.add_texts(&texts, num_threads)).map_err(|e| to_py(py, e))
+        detach(py, || {
+            let texts = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| t.as_str(i))
+                .collect::<Result<Vec<&str>, Error>>()?;
+            inner.add_texts(&texts, num_threads)
+        })
+        .map_err(|e| to_py(py, e))
     }
 
     /// Adds the counts (and statistics) of another counter.

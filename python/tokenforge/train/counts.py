@@ -48,9 +48,12 @@ def engine_steps(steps: Sequence[PreTokenizerStep]) -> list[tuple[str, str | Non
     return [_step_tuple(s) for s in steps]
 
 
-def _scrub(texts: list[str]) -> list[str]:
+def _scrub(texts: list[str | bytes]) -> list[str | bytes]:
     # Lone surrogates cannot be UTF-8 encoded; like encoding, count them as U+FFFD.
-    return [t.encode("utf-16", "surrogatepass").decode("utf-16", "replace") for t in texts]
+    return [
+        t if isinstance(t, bytes) else t.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        for t in texts
+    ]
 
 
 @dataclass
