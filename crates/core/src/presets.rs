@@ -275,6 +275,18 @@ fn ascii_run_end(b: &[u8], mut i: usize, range: AsciiRange) -> usize {
     i
 }
 
+/// End of the letter run (`\p{L}++`) from the ASCII letter at `p`: eight ASCII bytes at a time,
+/// then char by char where it goes on past ASCII.
+#[inline(always)]
+fn letters_end_from_ascii(s: &str, p: usize) -> usize {
+    let e = ascii_run_end(s.as_bytes(), p + 1, AsciiRange::LETTERS);
+    if e < s.len() && s.as_bytes()[e] >= 0x80 {
+        run_end(s, e, LETTER)
+    } else {
+        e
+    }
+}
+
 /// Where the letters start if the piece at `i` is an ASCII word: an ASCII letter at `i`, or at
 /// `i + 1` after one ASCII char that may precede a word (`[^\r\n\p{L}\p{N}]`). The apostrophe
 /// is left to the general path, which tries the contractions first.
@@ -415,12 +427,7 @@ fn gpt2_next(s: &str, i: usize) -> usize {
         (b[i] == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)).then_some(i + 1)
     };
     if let Some(p) = word {
-        let e = ascii_run_end(b, p + 1, AsciiRange::LETTERS);
-        return if e < b.len() && b[e] >= 0x80 {
-            run_end(s, e, LETTER)
-        } else {
-            e
-        };
+        return letters_end_from_ascii(s, p);
     }
     let (c, l, k) = class_at(s, i);
     if c == '\'' {
@@ -458,12 +465,7 @@ fn cl100k_next(s: &str, i: usize, digits: usize, trailing_run: bool) -> usize {
     if let Some(p) = ascii_word_start(s.as_bytes(), i) {
         // An ASCII letter, or one ASCII char of `[^\r\n\p{L}\p{N}']` and then an ASCII letter:
         // `[^\r\n\p{L}\p{N}]?+\p{L}++` takes the letter run (which may go on past ASCII).
-        let e = ascii_run_end(s.as_bytes(), p + 1, AsciiRange::LETTERS);
-        return if e < s.len() && s.as_bytes()[e] >= 0x80 {
-            run_end(s, e, LETTER)
-        } else {
-            e
-        };
+        return letters_end_from_ascii(s, p);
     }
     let (c, l, k) = class_at(s, i);
     if c == '\'' {
