@@ -21,7 +21,8 @@
 //! * All three pick the pair with the lowest (priority, position), so they give identical ids; a
 //!   unit test checks this against a plain reference on random inputs.
 //! * tiktoken vocabularies whose merges are monotone skip all of these for pieces of
-//!   [`BACKTRACK_THRESHOLD`] bytes or more: a longest-match search that only accepts valid BPE
+//!   [`BACKTRACK_THRESHOLD`] bytes or more with several non-ASCII bytes, or long ones (see
+//!   [`MERGE_MAX_NON_ASCII`]): a longest-match search that only accepts valid BPE
 //!   neighbours, linear in the piece (`backtrack.rs`; unit tests compare it with the kernels).
 
 use std::sync::Arc;
@@ -32,12 +33,35 @@ use crate::backtrack::Backtrack;
 use crate::error::{Error, Result};
 
 /// Pieces at least this long use the backtracking search (`backtrack.rs`) when the vocabulary
-/// allows it (cl100k, o200k, r50k, p50k, qwen2; not llama3). Measured with callgrind (inclusive
-/// instructions of `Tokenizer::encode`, `UNSEEN=1 encode_file`, both halves of the file from an
-/// empty memo), merge kernels only -> backtracking from 32 / 16 / 8 / 4 / 2 bytes: cl100k UDHR CJK
-/// 27.55M -> 15.73M / 15.02M / 14.79M / 14.76M / 14.76M, cl100k English 34.68M -> 34.68M / - /
-/// 33.44M / 33.42M / 33.42M; at 4, o200k UDHR CJK 31.39M -> 13.84M, o200k English 40.30M -> 39.11M.
+/// allows it (cl100k, o200k, r50k, p50k, qwen2; not llama3) and [`prefers_backtrack`] says so.
+/// Measured with callgrind (inclusive instructions of `Tokenizer::encode`, `UNSEEN=1 encode_file`,
+/// both halves of the file from an empty memo), merge kernels only -> backtracking from 32 / 16 /
+/// 8 / 4 / 2 bytes: cl100k UDHR CJK 27.55M -> 15.73M / 15.02M / 14.79M / 14.76M / 14.76M, cl100k
+/// English 34.68M -> 34.68M / - / 33.44M / 33.42M / 33.42M; at 4, o200k UDHR CJK 31.39M -> 13.84M.
 pub const BACKTRACK_THRESHOLD: usize = 4;
+/// Pieces of at most this many non-ASCII bytes, and shorter than [`BACKTRACK_ASCII_LEN`], merge
+/// (`merge_small`) rather than backtrack, whatever instructions say: the backtracking walks a
+/// trie kept in a 16 MiB hash table one byte at a time, and on mostly-ASCII pieces (few merges
+/// each) those probes miss the caches where the rescanning merge's pair lookups, on pairs of
+/// common tokens, do not. Callgrind counts instructions, not misses, so this was measured in wall
+/// time: `UNSEEN=1 encode_file` on the unseen half, best of 3 rounds of 8 runs (3 for UDHR),
+/// interleaved, 2-core Xeon VM; backtracking from 4 bytes for every piece -> this rule:
+/// cl100k English 59.4 -> 82.1 MB/s (1.38x), code 70.7 -> 81.1 (1.15x), UDHR 22.8 -> 27.1
+/// (1.19x), UDHR CJK 34.7 -> 35.2; o200k English 45.7 -> 60.1 (1.32x), code 52.6 -> 69.8 (1.33x),
+/// UDHR 15.0 -> 19.5 (1.30x), UDHR CJK 23.6 -> 21.9 (within the run's noise: its pieces have
+/// more non-ASCII bytes and take the same path as before). On UDHR, 1 / 2 / 4 / 6 / 8 / 12
+/// non-ASCII bytes: 1.17 / 1.18 / 1.19 / 1.23 / 1.18 / 1.16x (cl100k), 1.23 / 1.21 / 1.30 /
+/// 1.31 / 1.25 / 1.22x (o200k).
+const MERGE_MAX_NON_ASCII: usize = 3;
+/// Mostly-ASCII pieces at least this long backtrack: the rescanning merge is quadratic.
+const BACKTRACK_ASCII_LEN: usize = 64;
+
+/// Whether `piece` (at least [`BACKTRACK_THRESHOLD`] bytes) is encoded faster by backtracking
+/// than by merging; see [`MERGE_MAX_NON_ASCII`].
+#[inline]
+fn prefers_backtrack(piece: &[u8]) -> bool {
+    piece.len() >= BACKTRACK_ASCII_LEN || piece.iter().filter(|&&b| b >= 0x80).count() > MERGE_MAX_NON_ASCII
+}
 /// Pieces at least this long use the tournament-tree merge. Measured with callgrind (instructions
 /// of `UNSEEN=1 encode_file`, cl100k, UDHR CJK): rescanning only 29.31M; tree from 16 bytes
 /// 30.68M, from 48 28.34M, from 64 27.76M, from 80 27.54M (English unchanged: its pieces are short).
@@ -305,7 +329,7 @@ impl Bpe {
         if piece.is_empty() {
             return;
         }
-        if piece.len() >= BACKTRACK_THRESHOLD {
+        if piece.len() >= BACKTRACK_THRESHOLD && prefers_backtrack(piece) {
             if let Some(backtrack) = &self.backtrack {
                 return backtrack.encode(self, piece, out);
             }
