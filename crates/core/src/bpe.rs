@@ -676,8 +676,8 @@ enum PairTable {
 /// kernel's time on unseen English (perf, cl100k). Callgrind with a 2 MiB simulated last-level
 /// cache (`UNSEEN=1 encode_file`, cl100k, whole encode), 16-byte -> 8-byte slots: read misses
 /// English 49,591 -> 44,716, UDHR CJK 23,999 -> 22,040; instructions +1.7% / -2.0%. Wall time
-/// (best of 3-4 interleaved rounds): 0.98-1.33x on the 8 cl100k/o200k unseen-text cells, within
-/// this VM's noise on some, never clearly slower.
+/// of the 8 cl100k/o200k unseen-text cells (two A/B runs, best of 3-4 interleaved rounds each):
+/// 1.01-1.36x and 0.97-1.49x, so within this VM's noise on some cells, never clearly slower.
 #[derive(Debug, Clone)]
 struct CompactPairs {
     slots: Box<[u64]>,
