@@ -41,9 +41,9 @@ use crate::error::{Error, Result};
 pub const BACKTRACK_THRESHOLD: usize = 4;
 /// Pieces of at most this many non-ASCII bytes, and shorter than [`BACKTRACK_ASCII_LEN`], merge
 /// (`merge_small`) rather than backtrack, whatever instructions say: the backtracking walks a
-/// trie kept in a 16 MiB hash table one byte at a time, and on mostly-ASCII pieces (few merges
-/// each) those probes miss the caches where the rescanning merge's pair lookups, on pairs of
-/// common tokens, do not. Callgrind counts instructions, not misses, so this was measured in wall
+/// trie kept in a hash table (4 MiB for cl100k, 8 MiB for o200k) one byte at a time, and on
+/// mostly-ASCII pieces (few merges each) those probes miss the caches where the rescanning
+/// merge's pair lookups, on pairs of common tokens, do not. Callgrind counts instructions, not misses, so this was measured in wall
 /// time: `UNSEEN=1 encode_file` on the unseen half, best of 3 rounds of 8 runs (3 for UDHR),
 /// interleaved, 2-core Xeon VM; backtracking from 4 bytes for every piece -> this rule:
 /// cl100k English 59.4 -> 82.1 MB/s (1.38x), code 70.7 -> 81.1 (1.15x), UDHR 22.8 -> 27.1
