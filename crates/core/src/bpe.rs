@@ -721,10 +721,7 @@ impl PairTable {
         let Some(merged) = merged else {
             let mut slots = vec![(EMPTY, 0); size].into_boxed_slice();
             for (&key, &value) in pairs {
-                let mut i = table_home(key, shift);
-                while slots[i].0 != EMPTY {
-                    i = (i + 1) & (size - 1);
-                }
+                let i = free_slot(&slots, table_home(key, shift), |s| s.0 == EMPTY);
                 slots[i] = (key, value);
             }
             return PairTable::Wide(WidePairs { slots, shift });
@@ -732,10 +729,7 @@ impl PairTable {
         let mut slots = vec![EMPTY; size].into_boxed_slice();
         for (&key, &value) in pairs {
             let pair = compact_pair(key);
-            let mut i = table_home(pair, shift);
-            while slots[i] != EMPTY {
-                i = (i + 1) & (size - 1);
-            }
+            let i = free_slot(&slots, table_home(pair, shift), |&s| s == EMPTY);
             slots[i] = (pair << COMPACT_PRIORITY_BITS) | (value >> 32);
         }
         PairTable::Compact(CompactPairs { slots, merged, shift })
@@ -779,12 +773,7 @@ impl PairTable {
                 loop {
                     let slot = table.slots[i];
                     if slot >> COMPACT_PRIORITY_BITS == pair {
-                        let priority = (slot & ((1 << COMPACT_PRIORITY_BITS) - 1)) as u32;
-                        let merged = match table.merged.get(priority as usize) {
-                            Some(&merged) => merged,
-                            None => priority,
-                        };
-                        return Some((priority, merged));
+                        return Some(table.value(slot));
                     }
                     if slot == EMPTY {
                         return None;
@@ -814,7 +803,7 @@ impl PairTable {
             PairTable::Compact(table) => Box::new(table.slots.iter().filter(|&&s| s != EMPTY).map(|&s| {
                 let pair = s >> COMPACT_PRIORITY_BITS;
                 let key = ((pair >> COMPACT_ID_BITS) << 32) | (pair & ((1 << COMPACT_ID_BITS) - 1));
-                (key, self.get(key).expect("a stored pair"))
+                (key, table.value(s))
             })),
             PairTable::Wide(table) => Box::new(
                 table
@@ -825,6 +814,27 @@ impl PairTable {
             ),
         }
     }
+}
+
+impl CompactPairs {
+    /// `(priority, merged id)` held by a filled slot.
+    #[inline(always)]
+    fn value(&self, slot: u64) -> (u32, u32) {
+        let priority = (slot & ((1 << COMPACT_PRIORITY_BITS) - 1)) as u32;
+        match self.merged.get(priority as usize) {
+            Some(&merged) => (priority, merged),
+            None => (priority, priority),
+        }
+    }
+}
+
+/// The first free slot from `home` on (linear probing; the table has free slots).
+fn free_slot<T>(slots: &[T], home: usize, is_free: impl Fn(&T) -> bool) -> usize {
+    let mut i = home;
+    while !is_free(&slots[i]) {
+        i = (i + 1) & (slots.len() - 1);
+    }
+    i
 }
 
 /// `pair_key(a, b)` as the 42-bit pair of a [`CompactPairs`] slot.
