@@ -12,6 +12,18 @@
 //! float precision). Totals in f64 pick other paths: on sums equal only in float ("0" "00"
 //! against "00" "0" after "0,": -37.445824 both in float, 1e-6 apart in double, so the first path
 //! found stays) and on long texts (12 of the 1,064 parity texts on the botchan/kyoto models).
+//!
+//! No memo of words: the lattice can be cut where a "▁" starts (no piece has one after its first
+//! char), and a word's best path then depends only on the total it arrives with, so a path found
+//! once can be reused wherever the `float` rounding at the new total cannot change a comparison
+//! (the lead of each position's best candidate over the second beats the rounding bound). That
+//! memo, a direct-mapped table of 2^14 64-byte entries holding words of up to 24 bytes inline, made
+//! the encode slower: callgrind of 0.3 MB of `bench/families.py` documents plus the warm-up
+//! (botchan) 40.6M -> 58.8M instructions with 56% of words found, and a second pass over the
+//! same documents 29.8M -> 35.1M with 71%; from Python 35-41 -> 27-31 MB/s. The lattice costs
+//! ~570 instructions a word on average, the words found are the short frequent ones that cost
+//! least, and the words missed (long, rare) pay the second-best bookkeeping on top. A hash map
+//! of boxed words and paths was slower still (UDHR, 200 languages: 0.063 -> 0.19 s).
 
 use rustc_hash::FxHashMap;
 
@@ -483,7 +495,11 @@ impl Unigram {
                 // slower for 20% fewer mispredicted branches (botchan Unigram, 0.3 MB of
                 // `bench/families.py` documents). Two walks in lockstep (from here and from the
                 // next char, ties kept in text order) were 2-5% slower, for 3.7M more
-                // instructions: the walk's dependent loads did not overlap as hoped.
+                // instructions: the walk's dependent loads did not overlap as hoped. The first
+                // three steps unrolled without a branch on the walk going on (86% of walks end
+                // within them; candidates stored with `select_unpredictable`) were no faster:
+                // 30.2 / 25.2 / 34.9 / 31.0 MB/s against 31.8 / 35.3 / 39.9 / 32.5 (botchan,
+                // 0.5 MB of `bench/families.py` documents x10 from Python, runs alternated).
                 if unit.id != NO_ID {
                     let candidate = here + S::of(&unit, scores);
                     // SAFETY: `end <= n` (above) and `best` has `n + 1` entries.
