@@ -43,9 +43,10 @@ pub const BACKTRACK_THRESHOLD: usize = 4;
 /// (`merge_small`) rather than backtrack, whatever instructions say: the backtracking walks a
 /// trie kept in a hash table (4 MiB for cl100k, 8 MiB for o200k) one byte at a time, and on
 /// mostly-ASCII pieces (few merges each) those probes miss the caches where the rescanning
-/// merge's pair lookups, on pairs of common tokens, do not. Callgrind counts instructions, not misses, so this was measured in wall
-/// time: `UNSEEN=1 encode_file` on the unseen half, best of 3 rounds of 8 runs (3 for UDHR),
-/// interleaved, 2-core Xeon VM; backtracking from 4 bytes for every piece -> this rule:
+/// merge's pair lookups, on pairs of common tokens, do not. Callgrind counts instructions, not
+/// misses, so this was measured in wall time: `UNSEEN=1 encode_file` on the unseen half, best
+/// of 3 rounds of 8 runs (3 for UDHR), interleaved, 2-core Xeon VM; backtracking from 4 bytes
+/// for every piece -> this rule:
 /// cl100k English 59.4 -> 82.1 MB/s (1.38x), code 70.7 -> 81.1 (1.15x), UDHR 22.8 -> 27.1
 /// (1.19x), UDHR CJK 34.7 -> 35.2; o200k English 45.7 -> 60.1 (1.32x), code 52.6 -> 69.8 (1.33x),
 /// UDHR 15.0 -> 19.5 (1.30x), UDHR CJK 23.6 -> 21.9 (within the run's noise: its pieces have
@@ -66,6 +67,29 @@ fn prefers_backtrack(piece: &[u8]) -> bool {
 /// of `UNSEEN=1 encode_file`, cl100k, UDHR CJK): rescanning only 29.31M; tree from 16 bytes
 /// 30.68M, from 48 28.34M, from 64 27.76M, from 80 27.54M (English unchanged: its pieces are short).
 pub const TREE_THRESHOLD: usize = 80;
+
+/// Items past the end of the arrays `shift_down` moves: one chunk.
+const SHIFT_SPARE: usize = 16;
+
+/// Moves `items[from + 1..end]` down one place, in chunks of [`SHIFT_SPARE`] items (what lies
+/// past `end - 1` afterwards is unspecified; `items` has a chunk past `end`). `copy_within`
+/// called `memmove`, whose size dispatch mispredicted about every other call: callgrind
+/// (`--branch-sim=yes`) of `UNSEEN=1 encode_file` on 500 KB of English, cl100k, counted 65k
+/// calls from the rescanning merge and 34.6k of the run's 283k mispredicted branches. With
+/// chunks, mispredicted branches went 283k -> 270k (cl100k English), 299k -> 268k (o200k
+/// English), 318k -> 308k and 326k -> 310k (code), 898k -> 868k and 997k -> 911k (UDHR), and
+/// instructions 0.7-1.6% down (CJK unchanged: its pieces backtrack). Chunks of 8 items saved
+/// about half as many mispredictions.
+#[inline(always)]
+fn shift_down<T: Copy, const L: usize>(items: &mut [T; L], from: usize, end: usize) {
+    debug_assert!(end + SHIFT_SPARE <= L);
+    let mut i = from;
+    while i + 1 < end {
+        let chunk: [T; SHIFT_SPARE] = items[i + 1..i + 1 + SHIFT_SPARE].try_into().expect("a chunk");
+        items[i..i + SHIFT_SPARE].copy_from_slice(&chunk);
+        i += SHIFT_SPARE;
+    }
+}
 /// Pieces at least this long use the heap-based merge.
 pub const HEAP_THRESHOLD: usize = 128;
 /// Pieces at least this long use the bucket-queue merge.
@@ -826,29 +850,6 @@ impl CompactPairs {
             Some(&merged) => (priority, merged),
             None => (priority, priority),
         }
-    }
-}
-
-/// Items past the end of the arrays `shift_down` moves: one chunk.
-const SHIFT_SPARE: usize = 16;
-
-/// Moves `items[from + 1..end]` down one place, in chunks of [`SHIFT_SPARE`] items (what lies
-/// past `end - 1` afterwards is unspecified; `items` has a chunk past `end`). `copy_within`
-/// called `memmove`, whose size dispatch mispredicted about every other call: callgrind
-/// (`--branch-sim=yes`) of `UNSEEN=1 encode_file` on 500 KB of English, cl100k, counted 65k
-/// calls from the rescanning merge and 34.6k of the run's 283k mispredicted branches. With
-/// chunks, mispredicted branches went 283k -> 270k (cl100k English), 299k -> 268k (o200k
-/// English), 318k -> 308k and 326k -> 310k (code), 898k -> 868k and 997k -> 911k (UDHR), and
-/// instructions 0.7-1.6% down (CJK unchanged: its pieces backtrack). Chunks of 8 items saved
-/// about half as many mispredictions.
-#[inline(always)]
-fn shift_down<T: Copy, const L: usize>(items: &mut [T; L], from: usize, end: usize) {
-    debug_assert!(end + SHIFT_SPARE <= L);
-    let mut i = from;
-    while i + 1 < end {
-        let chunk: [T; SHIFT_SPARE] = items[i + 1..i + 1 + SHIFT_SPARE].try_into().expect("a chunk");
-        items[i..i + SHIFT_SPARE].copy_from_slice(&chunk);
-        i += SHIFT_SPARE;
     }
 }
 
