@@ -158,7 +158,7 @@ test-python: vocab tiktoken-suite test-tokenizers turkish-data $(VENV)/.eval-dep
 
 # The Python suite on free-threaded CPython 3.13t: builds the interpreter once from Debian's copy of
 # the source (sha256-pinned, cached in $$TOKENFORGE_HOME), a .venv-ft with the test dependencies that
-# have free-threaded wheels, and tokenforge without abi3 (scripts/test_freethreaded.sh).
+# have free-threaded wheels, and tokenforge built for it (scripts/test_freethreaded.sh).
 test-freethreaded: vocab tiktoken-suite test-tokenizers turkish-data
 	scripts/test_freethreaded.sh
 

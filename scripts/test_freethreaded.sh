@@ -3,7 +3,7 @@
 #
 # 1. a --disable-gil CPython, built once and cached (scripts/freethreaded_python.sh);
 # 2. a virtualenv with it (.venv-ft) and tokenforge built for it as a version-specific extension:
-#    free-threaded CPython has no stable ABI, so the default abi3 feature is turned off;
+#    free-threaded CPython has no stable ABI (the default build; the `abi3` feature stays off);
 # 3. the test dependencies that publish free-threaded wheels (each tried alone, wheels only: an
 #    sdist build of e.g. HF tokenizers would take longer than the whole suite); the tests that need
 #    one that does not are skipped with the reason (tests/conftest.py), never silently;
@@ -42,9 +42,9 @@ if [ -s "$VENV/.unavailable" ]; then
     echo "no free-threaded wheel on PyPI (their tests skip): $(paste -sd' ' "$VENV/.unavailable")"
 fi
 
-# Same target directory as `make build`: the core and its dependencies are shared; pyo3 without
-# abi3 is a different feature set, so both builds keep their own artifacts.
-VIRTUAL_ENV="$PWD/$VENV" nice -n 10 "$VENV/bin/maturin" develop --release --quiet --no-default-features
+# Same target directory as `make build`: the core and its dependencies are shared; pyo3 for
+# another interpreter is a different configuration, so both builds keep their own artifacts.
+VIRTUAL_ENV="$PWD/$VENV" nice -n 10 "$VENV/bin/maturin" develop --release --quiet
 
 echo "import check: $("$py" -W error::RuntimeWarning -c '
 import sys, tokenforge

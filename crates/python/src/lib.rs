@@ -242,7 +242,8 @@ struct CoreTokenizer {
 /// int object. Callgrind of the `encode` calls of `bench/families.py` documents (0.3 MB plus the
 /// warm-up, 232k ids, botchan Unigram model): pyo3's `Vec<u32>` to list conversion was 14.5M
 /// instructions (63 per id); with the shared ints
-/// it is 9.8M (42 per id; `PyList_SetItem` and `_Py_IncRef` are calls in the stable ABI).
+/// it is 9.8M (42 per id) in the stable ABI (`abi3`), where `PyList_SetItem` and `_Py_IncRef` are
+/// calls, and 5.1M (22 per id) with the list store and reference count inline (the default build).
 /// Ids at or past [`IdInts::LIMIT`] (far beyond any real vocabulary) are made each time.
 struct IdInts {
     slots: Box<[AtomicPtr<ffi::PyObject>]>,
@@ -294,7 +295,10 @@ impl IdInts {
             let list = Bound::from_owned_ptr_or_err(py, list)?;
             for (i, &id) in ids.iter().enumerate() {
                 let int = self.get(py, id)?;
+                #[cfg(feature = "abi3")]
                 ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, int);
+                #[cfg(not(feature = "abi3"))]
+                ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, int);
             }
             Ok(list.cast_into_unchecked())
         }
