@@ -31,6 +31,8 @@
 //! char cost more than the walks it saved: 40.6M -> 45.7M instructions, mispredicted branches
 //! 167k -> 173k (the same callgrind measurement).
 
+use std::mem::MaybeUninit;
+
 use rustc_hash::FxHashMap;
 
 use super::Vocab;
@@ -243,14 +245,33 @@ struct Unit {
     score: f32,
 }
 
-/// The best path found so far to one lattice position: 12 bytes in `float` (SentencePiece), 16
-/// in `double` (HF); `id == NO_ID` while no piece reaches it. It was 24 bytes (a `usize` start and
-/// a `reached` flag, the total always `f64`).
+/// The last piece of the best path found so far to one lattice position (its total is kept
+/// apart, see [`Unigram::viterbi`]).
 #[derive(Clone, Copy)]
-struct Best<S> {
-    score: S,
+struct Back {
     start: u32,
     id: u32,
+}
+
+/// The links of a finished lattice, read along its best path only (see [`Unigram::viterbi`]):
+/// the positions the path passes through from the end, which all have a link.
+struct PathLinks<'a>(&'a mut [MaybeUninit<Back>]);
+
+impl PathLinks<'_> {
+    /// The link at `at`.
+    ///
+    /// # Safety
+    /// `at` is a position of the best path (from the end, each link's `start`), or one set.
+    #[inline(always)]
+    unsafe fn get(&self, at: usize) -> Back {
+        // SAFETY: such positions have a link (see the type).
+        unsafe { self.0[at].assume_init() }
+    }
+
+    #[inline(always)]
+    fn set(&mut self, at: usize, link: Back) {
+        self.0[at].write(link);
+    }
 }
 
 /// The arithmetic of lattice totals: SentencePiece sums in `float`, HF in `double`.
@@ -451,14 +472,17 @@ impl Unigram {
         let bytes = text.as_bytes();
         let n = bytes.len();
         // Unreached positions total -inf, so every (finite) candidate beats them without a
-        // separate "reached" test, and the rescaling below leaves them unreached.
-        let unreached = Best {
-            score: S::NEG_INFINITY,
-            start: 0,
-            id: NO_ID,
-        };
-        let mut best = vec![unreached; n + 1];
-        best[0].score = S::ZERO;
+        // separate "reached" test, and the rescaling below leaves them unreached. A position's
+        // `back` is written with every total but -inf, so it is read only where the total is
+        // not -inf (a candidate of -inf beats nothing). Totals and links apart, with only the
+        // totals filled (4 bytes a position in `float`, not 12): the fill was 7.8% of the
+        // lattice's perf samples (0.5 MB of `bench/families.py` documents x60 from Python,
+        // botchan Unigram).
+        let mut totals = vec![S::NEG_INFINITY; n + 1];
+        totals[0] = S::ZERO;
+        let mut back: Vec<MaybeUninit<Back>> = Vec::with_capacity(n + 1);
+        // SAFETY: `MaybeUninit` needs no initialisation.
+        unsafe { back.set_len(n + 1) };
         let units = &self.trie.units[..];
         let root_base = units[0].base as usize;
         // The text with one 0xFF byte after it: no piece (UTF-8) has that byte, so the trie walk
@@ -468,15 +492,15 @@ impl Unigram {
         padded.push(0xFF);
         let mut start = 0;
         while start < n {
-            let mut here = best[start].score;
+            let mut here = totals[start];
             if rescale && here.into().abs() > SPM_RESCALE_AT {
                 // No piece reaches past `start + max_len`, so the reached totals are all in here.
                 let offset = here;
                 let reach = (start + self.trie.max_len.max(4)).min(n);
-                for node in &mut best[start..=reach] {
-                    node.score = node.score - offset;
+                for total in &mut totals[start..=reach] {
+                    *total = *total - offset;
                 }
-                here = best[start].score;
+                here = totals[start];
             }
             let char_len = utf8_char_len(bytes[start]);
             // The walk of the double array (see [`Trie`]) with the lattice update inline.
@@ -506,16 +530,20 @@ impl Unigram {
                 // within them; candidates stored with `select_unpredictable`) were no faster:
                 // 30.2 / 25.2 / 34.9 / 31.0 MB/s against 31.8 / 35.3 / 39.9 / 32.5 (botchan,
                 // 0.5 MB of `bench/families.py` documents x10 from Python, runs alternated).
+                // Nor the store below by `select_unpredictable` alone (branch kept on `id`):
+                // 5.9M more instructions for 142k fewer mispredicted branches, and the
+                // lattice's perf samples against the normalizer's went up 7%.
                 if unit.id != NO_ID {
                     let candidate = here + S::of(&unit, scores);
-                    // SAFETY: `end <= n` (above) and `best` has `n + 1` entries.
-                    let target = unsafe { best.get_unchecked_mut(end) };
-                    if candidate > target.score {
-                        *target = Best {
-                            score: candidate,
+                    // SAFETY: `end <= n` (above); `totals` and `back` have `n + 1` entries.
+                    let total = unsafe { totals.get_unchecked_mut(end) };
+                    if candidate > *total {
+                        *total = candidate;
+                        let link = Back {
                             start: start as u32,
                             id: unit.id,
                         };
+                        unsafe { back.get_unchecked_mut(end) }.write(link);
                     }
                 }
                 node = next;
@@ -528,19 +556,21 @@ impl Unigram {
             // unknown piece looks for the piece (held from here, or in the trie) and fails
             // where there is none. The flag "found a piece of one char" it replaced was set at
             // every piece of the walk.
-            let target = &mut best[start + char_len];
+            let target = start + char_len;
             match self.unk {
                 Some(unk) => {
-                    let found = Best {
-                        score: here + unk_score,
-                        start: start as u32,
-                        id: unk,
-                    };
-                    if found.score > target.score {
-                        *target = found;
+                    let candidate = here + unk_score;
+                    if candidate > totals[target] {
+                        totals[target] = candidate;
+                        back[target].write(Back {
+                            start: start as u32,
+                            id: unk,
+                        });
                     }
                 }
-                None if (target.start as usize == start && target.id != NO_ID)
+                // SAFETY: `back` is read where the total is not -inf (see above).
+                None if (totals[target] != S::NEG_INFINITY
+                    && unsafe { back[target].assume_init() }.start as usize == start)
                     || self.trie.has(&bytes[start..start + char_len]) => {}
                 None => {
                     return Err(Error::InvalidArgument(format!(
@@ -551,8 +581,18 @@ impl Unigram {
             }
             start += char_len;
         }
+        if totals[n] == S::NEG_INFINITY {
+            // Only scores near `float`'s limits sum to -inf.
+            return Err(Error::InvalidVocabulary(
+                "the Unigram scores overflow: no segmentation of the text has a finite total".into(),
+            ));
+        }
+        // The links read from here on are those of the best path's positions, all written:
+        // the one at `n` (its total is not -inf), and each piece's start, whose total was not
+        // -inf when the piece's link was written, so its own link was written before.
+        let best = PathLinks(&mut back);
         if self.sentencepiece && spans.is_none() {
-            self.push_path_backwards(text, &best, out);
+            self.push_path_backwards(text, best, out);
             return Ok(());
         }
         // The best path is the chain of `start`s back from the end; turned around in place
@@ -560,9 +600,11 @@ impl Unigram {
         // vector. Callgrind of the encode calls (botchan Unigram, 0.3 MB of `bench/families.py`
         // documents): the vector's growth was 12.2M of 90.7M instructions (realloc and copy).
         let (mut end, mut next, mut pieces) = (n, NO_ID, 0usize);
+        let mut best = best;
         while end > 0 {
-            let start = best[end].start;
-            best[end].start = next;
+            // SAFETY: `end` is `n` or the start of the path's piece read before.
+            let Back { start, id } = unsafe { best.get(end) };
+            best.set(end, Back { start: next, id });
             next = end as u32;
             end = start as usize;
             pieces += 1;
@@ -576,13 +618,14 @@ impl Unigram {
         let unk = self.unk.unwrap_or(NO_ID);
         while next != NO_ID {
             let mut end = next as usize;
-            let id = best[end].id;
-            next = best[end].start;
+            // SAFETY (here and below): positions of the path, each set by the loop above.
+            let Back { start: after, id } = unsafe { best.get(end) };
+            next = after;
             // Consecutive unknowns are one piece.
             if id == unk {
-                while next != NO_ID && best[next as usize].id == id {
+                while next != NO_ID && unsafe { best.get(next as usize) }.id == id {
                     end = next as usize;
-                    next = best[end].start;
+                    next = unsafe { best.get(end) }.start;
                 }
             }
             let before = out.len();
@@ -605,14 +648,16 @@ impl Unigram {
     /// start is the next one's end), and the two walks of the general case (links turned
     /// around in place, then followed forwards) were 15% of the lattice's perf samples (0.5 MB
     /// of `bench/families.py` documents x40 from Python, botchan Unigram).
-    fn push_path_backwards<S>(&self, text: &str, best: &[Best<S>], out: &mut Vec<u32>) {
+    fn push_path_backwards(&self, text: &str, best: PathLinks<'_>, out: &mut Vec<u32>) {
         let before = out.len();
-        out.reserve(best.len() / 2);
+        out.reserve(best.0.len() / 2);
         // The path holds no NO_ID, so that stands for "no unknown piece".
         let unk = self.unk.unwrap_or(NO_ID);
-        let mut end = best.len() - 1;
+        let mut end = best.0.len() - 1;
         while end > 0 {
-            let Best { start, id, .. } = best[end];
+            // SAFETY (here and below): `end` is `n` or the start of the path's piece read
+            // before, as is `start` where it is read.
+            let Back { start, id } = unsafe { best.get(end) };
             let mut start = start as usize;
             if id != unk {
                 out.push(id);
@@ -621,8 +666,8 @@ impl Unigram {
             }
             // Consecutive unknowns are one piece (`PopulateSentencePieceText`), spelled by its
             // bytes' pieces under byte fallback (unk for a byte without one).
-            while start > 0 && best[start].id == unk {
-                start = best[start].start as usize;
+            while start > 0 && unsafe { best.get(start) }.id == unk {
+                start = unsafe { best.get(start) }.start as usize;
             }
             if self.byte_fallback {
                 let bytes = text.as_bytes()[start..end].iter().rev();
@@ -669,6 +714,19 @@ impl Unigram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Scores whose sums leave the float range give an error, not a path read from links that
+    /// were never written.
+    #[test]
+    fn overflowing_totals_are_an_error() {
+        let pieces = vec![("<unk>".to_string(), 0.0), ("a".to_string(), -1e308)];
+        let m = Unigram::new(pieces, Some(0), false).unwrap();
+        let mut out = Vec::new();
+        m.encode("a", &mut out).unwrap();
+        assert_eq!(out, [1]);
+        let err = m.encode("aaa", &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("overflow"), "{err}");
+    }
 
     #[test]
     fn viterbi_unknowns_and_byte_fallback() {
