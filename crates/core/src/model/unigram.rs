@@ -590,7 +590,7 @@ impl Unigram {
         // The links read from here on are those of the best path's positions, all written:
         // the one at `n` (its total is not -inf), and each piece's start, whose total was not
         // -inf when the piece's link was written, so its own link was written before.
-        let best = PathLinks(&mut back);
+        let mut best = PathLinks(&mut back);
         if self.sentencepiece && spans.is_none() {
             self.push_path_backwards(text, best, out);
             return Ok(());
@@ -600,7 +600,6 @@ impl Unigram {
         // vector. Callgrind of the encode calls (botchan Unigram, 0.3 MB of `bench/families.py`
         // documents): the vector's growth was 12.2M of 90.7M instructions (realloc and copy).
         let (mut end, mut next, mut pieces) = (n, NO_ID, 0usize);
-        let mut best = best;
         while end > 0 {
             // SAFETY: `end` is `n` or the start of the path's piece read before.
             let Back { start, id } = unsafe { best.get(end) };
