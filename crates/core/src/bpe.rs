@@ -90,6 +90,7 @@ fn shift_down<T: Copy, const L: usize>(items: &mut [T; L], from: usize, end: usi
         i += SHIFT_SPARE;
     }
 }
+
 /// Pieces at least this long use the heap-based merge.
 pub const HEAP_THRESHOLD: usize = 128;
 /// Pieces at least this long use the bucket-queue merge.
