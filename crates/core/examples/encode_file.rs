@@ -4,7 +4,9 @@
 //! encoder (e.g. under `perf`) and to see how the batch path scales without Python in the way.
 //! With `UNSEEN=1` in the environment, every repeat uses a clone of the tokenizer (empty piece
 //! memo), encodes the first half of the file untimed and times the second half (what
-//! `bench/encode.py`'s unseen-text rows measure).
+//! `bench/encode.py`'s unseen-text rows measure). With `PERF_CTL=FIFO` as well, the timed halves
+//! are bracketed by `enable` / `disable` written to that fifo, so that `perf record -D -1
+//! --control fifo:FIFO` samples only them.
 
 use std::time::Instant;
 
@@ -47,12 +49,27 @@ fn main() {
             middle += 1;
         }
         let (warm, timed) = text.split_at(middle);
+        let mut perf = std::env::var_os("PERF_CTL").map(|fifo| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(fifo)
+                .expect("the perf control fifo")
+        });
+        let mut tell_perf = |command: &[u8]| {
+            if let Some(fifo) = perf.as_mut() {
+                std::io::Write::write_all(fifo, command).expect("write to the perf control fifo");
+                // perf polls the fifo: give it time to act before the next command.
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+        };
         for _ in 0..repeats {
             let fresh = tok.clone();
             encode_text(&fresh, warm);
+            tell_perf(b"enable\n");
             let t = Instant::now();
             n = encode_text(&fresh, timed).len();
             best = best.min(t.elapsed().as_secs_f64());
+            tell_perf(b"disable\n");
         }
         println!(
             "unseen half: {} tokens, best {:.2} ms, {:.1} MB/s",

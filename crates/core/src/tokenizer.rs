@@ -204,13 +204,22 @@ impl Tokenizer {
         cache: &mut PieceCache,
         mut sink: S,
     ) -> Result<()> {
+        // One closure per kind of model, not a `match` on the model per piece. Callgrind of
+        // `UNSEEN=1 encode_file` (both halves, cost = Ir + 10 L1 + 60 LL misses + 15
+        // mispredicts): cl100k English 38.11M -> 37.90M, code 34.81M -> 34.52M, UDHR 94.22M ->
+        // 94.17M, CJK 9.39M -> 9.34M; o200k 43.81M -> 43.61M, 43.08M -> 42.64M, 107.21M ->
+        // 106.65M, 10.18M -> 10.11M. The closure still does not inline into the split loop,
+        // even with a single preset arm there (tried).
+        if let Model::ByteLevel(bpe) = &self.model {
+            return self.walk(text, allowed, disallowed, |item| match item {
+                Item::Special(id) => sink(&[id]),
+                Item::Piece(piece) => cache.encode(bpe, piece.as_bytes(), &mut sink),
+            });
+        }
         let (mut buf, mut failed) = (Vec::new(), None);
         self.walk(text, allowed, disallowed, |item| match item {
             Item::Special(id) => sink(&[id]),
-            Item::Piece(piece) => match &self.model {
-                Model::ByteLevel(bpe) => cache.encode(bpe, piece.as_bytes(), &mut sink),
-                _ => self.encode_other(piece, &mut buf, &mut failed, cache.words(), &mut sink),
-            },
+            Item::Piece(piece) => self.encode_other(piece, &mut buf, &mut failed, cache.words(), &mut sink),
         })?;
         failed.map_or(Ok(()), Err)
     }
